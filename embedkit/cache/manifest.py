@@ -1,0 +1,80 @@
+"""The cache manifest: which shards belong to which namespace. It is the single source of truth.
+
+A shard file on disk that the manifest does not list (left by a crash between rename and manifest
+update) is ignored by readers and reported by ``embedkit cache verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from embedkit.cache.shards import ShardInfo, fsync_path
+from embedkit.errors import CacheError
+from embedkit.fingerprint import Fingerprint
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "embedkit-cache"
+MANIFEST_SCHEMA_VERSION = 1
+
+
+@dataclass
+class NamespaceEntry:
+    fingerprint: Fingerprint
+    shards: list[ShardInfo] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+
+@dataclass
+class Manifest:
+    namespaces: dict[str, NamespaceEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: str | os.PathLike) -> Manifest:
+        path = Path(root) / MANIFEST_NAME
+        if not path.exists():
+            return cls()
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"format is {raw.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+            if int(raw.get("schema_version", 0)) > MANIFEST_SCHEMA_VERSION:
+                raise ValueError(f"schema version {raw['schema_version']} is newer than this embedkit")
+            namespaces = {}
+            for ns, entry in raw["namespaces"].items():
+                namespaces[ns] = NamespaceEntry(
+                    fingerprint=Fingerprint.from_dict(entry["fingerprint"]),
+                    shards=[ShardInfo(**s) for s in entry["shards"]],
+                )
+        except (ValueError, KeyError, TypeError) as e:
+            raise CacheError(f"{path}: unreadable cache manifest ({e})") from e
+        return cls(namespaces)
+
+    def save(self, root: str | os.PathLike) -> None:
+        """Atomic write: temporary file, fsync, rename, fsync of the directory."""
+        root = Path(root)
+        path = root / MANIFEST_NAME
+        data = {
+            "format": MANIFEST_FORMAT,
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "namespaces": {
+                ns: {"fingerprint": e.fingerprint.to_dict(), "shards": [asdict(s) for s in e.shards]}
+                for ns, e in sorted(self.namespaces.items())
+            },
+        }
+        tmp = root / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w") as fh:
+                json.dump(data, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            fsync_path(root)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

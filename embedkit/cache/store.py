@@ -1,0 +1,353 @@
+"""The embedding cache: a directory of HDF5 shards grouped into namespaces by encoder fingerprint.
+
+    cache/
+      manifest.json                 which shards make up each namespace (source of truth)
+      <namespace>/shard-000000.h5   one shard (see shards.py)
+      quarantine/                   corrupt shards moved aside by ``verify --quarantine``
+      .lock                         held by the single writer
+
+Typical use::
+
+    cache = EmbeddingCache("cache/")
+    ns = cache.namespace(encoder="minilm")          # or cache.namespace(fingerprint)
+    X = ns.get(text_keys(["a text", "another"]))    # (2, d), raises MissingKeysError if absent
+    keys, M = ns.load(dtype=np.float32)             # everything, one contiguous matrix
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedkit.cache.keys import KEY_DTYPE, KeyIndex, as_key_array
+from embedkit.cache.manifest import Manifest, NamespaceEntry
+from embedkit.cache.shards import Shard, ShardInfo, write_shard
+from embedkit.errors import CacheError, CacheLockedError, CorruptShardError, MissingKeysError, NamespaceNotFoundError
+from embedkit.fingerprint import Fingerprint
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".lock"
+QUARANTINE_DIR = "quarantine"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of :meth:`EmbeddingCache.verify`."""
+
+    namespace: str
+    path: str
+    problem: str
+    severity: str  # "error" (rows unusable) or "warning" (stray file, nothing lost)
+
+
+class EmbeddingCache:
+    """A cache directory. Cheap to construct; reads the manifest on demand."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    # --- reading -------------------------------------------------------------------------------------
+    def manifest(self) -> Manifest:
+        if self.root.exists() and not self.root.is_dir():
+            raise CacheError(f"{self.root} is not a directory")
+        return Manifest.load(self.root)
+
+    def fingerprints(self) -> list[Fingerprint]:
+        return [e.fingerprint for e in self.manifest().namespaces.values()]
+
+    def has(self, fingerprint: Fingerprint) -> bool:
+        return fingerprint.namespace in self.manifest().namespaces
+
+    def namespace(self, fingerprint: Fingerprint | None = None, *, encoder: str | None = None,
+                  strict: bool = False) -> Namespace:
+        """Open a namespace by exact fingerprint, or by encoder name when that is unambiguous.
+
+        Raises :class:`NamespaceNotFoundError` (listing what the cache holds) when nothing matches: an
+        embedding that was never extracted is an error, never a silent recompute. With ``strict``, a
+        corrupt shard raises instead of being skipped with a warning.
+        """
+        manifest = self.manifest()
+        if fingerprint is not None:
+            entry = manifest.namespaces.get(fingerprint.namespace)
+            if entry is None:
+                raise NamespaceNotFoundError(
+                    f"cache {self.root} holds no embeddings for {fingerprint.describe()}; "
+                    f"run `embedkit extract ... --cache {self.root}` first. {self._holds(manifest)}")
+            return Namespace(self.root, fingerprint.namespace, entry, strict=strict)
+        if encoder is None:
+            raise ValueError("give a fingerprint or an encoder name")
+        matches = [(ns, e) for ns, e in manifest.namespaces.items()
+                   if encoder in (e.fingerprint.encoder, ns, e.fingerprint.model)]
+        if not matches:
+            raise NamespaceNotFoundError(
+                f"cache {self.root} holds no embeddings from encoder {encoder!r}; run "
+                f"`embedkit extract ... --encoder {encoder} --cache {self.root}` first. {self._holds(manifest)}")
+        if len(matches) > 1:
+            raise NamespaceNotFoundError(
+                f"cache {self.root} holds {len(matches)} namespaces for encoder {encoder!r}; name one: "
+                + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches))
+        ns, entry = matches[0]
+        return Namespace(self.root, ns, entry, strict=strict)
+
+    def _holds(self, manifest: Manifest) -> str:
+        if not manifest.namespaces:
+            return "The cache is empty."
+        return "It holds: " + "; ".join(f"{ns} = {e.fingerprint.describe()}"
+                                         for ns, e in manifest.namespaces.items())
+
+    # --- writing -------------------------------------------------------------------------------------
+    def writer(self, fingerprint: Fingerprint) -> CacheWriter:
+        """Exclusive writer for one namespace (a context manager holding the cache lock)."""
+        return CacheWriter(self, fingerprint)
+
+    # --- checking ------------------------------------------------------------------------------------
+    def verify(self, *, checksums: bool = True) -> list[Problem]:
+        """Check every shard of every namespace; return the problems found (empty when all is well)."""
+        manifest = self.manifest()
+        problems: list[Problem] = []
+        listed: set[Path] = set()
+        for ns, entry in manifest.namespaces.items():
+            seen_keys: list[np.ndarray] = []
+            for info in entry.shards:
+                path = self.root / ns / info.file
+                listed.add(path.resolve())
+                try:
+                    shard = Shard(path, expected=info, fingerprint=entry.fingerprint)
+                    if checksums:
+                        shard.verify()
+                    seen_keys.append(shard.read_keys())
+                except CorruptShardError as e:
+                    problems.append(Problem(ns, str(path), e.problem, "error"))
+            if seen_keys:
+                allk = np.concatenate(seen_keys)
+                n_dup = len(allk) - len(np.unique(allk))
+                if n_dup:
+                    problems.append(Problem(ns, str(self.root / ns), f"{n_dup} keys stored more than once", "error"))
+        for path in sorted(self.root.glob("*/*.h5")) + sorted(self.root.glob("*/.*.tmp")):
+            if path.parent.name == QUARANTINE_DIR or path.resolve() in listed:
+                continue
+            what = "unfinished temporary file" if path.name.endswith(".tmp") else "shard not in the manifest"
+            problems.append(Problem(path.parent.name, str(path), f"{what} (left by an interrupted write; "
+                                    "ignored by readers, safe to delete)", "warning"))
+        return problems
+
+    def quarantine(self, paths: list[str]) -> list[Path]:
+        """Move corrupt shards out of the manifest into ``quarantine/``; the next extract re-encodes them."""
+        with _CacheLock(self.root):
+            return self._quarantine_locked(paths)
+
+    def _quarantine_locked(self, paths: list[str]) -> list[Path]:
+        manifest = self.manifest()
+        qdir = self.root / QUARANTINE_DIR
+        qdir.mkdir(exist_ok=True)
+        moved = []
+        targets = {Path(p).resolve() for p in paths}
+        for ns, entry in manifest.namespaces.items():
+            keep = []
+            for info in entry.shards:
+                path = (self.root / ns / info.file).resolve()
+                if path in targets:
+                    dest = qdir / f"{ns}__{info.file}"
+                    n = 1
+                    while dest.exists():  # never overwrite an earlier quarantined file
+                        dest = qdir / f"{ns}__{info.file}.{n}"
+                        n += 1
+                    if path.exists():
+                        shutil.move(str(path), dest)
+                    moved.append(dest)
+                else:
+                    keep.append(info)
+            entry.shards = keep
+        manifest.namespaces = {ns: e for ns, e in manifest.namespaces.items() if e.shards}
+        manifest.save(self.root)
+        return moved
+
+
+class Namespace:
+    """Read access to the embeddings of one fingerprint, across all its shards."""
+
+    def __init__(self, root: Path, name: str, entry: NamespaceEntry, *, strict: bool = False):
+        self.root = root
+        self.name = name
+        self.fingerprint = entry.fingerprint
+        self.shards: list[Shard] = []
+        self.corrupt: list[CorruptShardError] = []
+        for info in entry.shards:
+            try:
+                self.shards.append(Shard(root / name / info.file, expected=info, fingerprint=entry.fingerprint))
+            except CorruptShardError as e:
+                if strict:
+                    raise
+                log.warning("%s; its rows are treated as missing (run `embedkit cache verify`)", e)
+                self.corrupt.append(e)
+        self._offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        self._index: KeyIndex | None = None
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def dim(self) -> int:
+        return self.fingerprint.dim
+
+    @property
+    def keys(self) -> np.ndarray:
+        """All keys, in global row order (shard by shard). Shape (n,), S64."""
+        return self.index.keys
+
+    @property
+    def index(self) -> KeyIndex:
+        if self._index is None:
+            parts = [s.read_keys() for s in self.shards]
+            self._index = KeyIndex(np.concatenate(parts) if parts else np.zeros(0, KEY_DTYPE))
+        return self._index
+
+    def lookup(self, keys) -> np.ndarray:
+        """Global row of each key, -1 where absent. Vectorised; shape (m,), int64."""
+        return self.index.lookup(keys)
+
+    def contains(self, keys) -> np.ndarray:
+        return self.lookup(keys) >= 0
+
+    def get_rows(self, rows: np.ndarray, dtype=None) -> np.ndarray:
+        """Embeddings of global rows (any order, repeats allowed). Shape (m, d)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=dtype or self.fingerprint.dtype)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"row out of range [0, {len(self)})")
+        shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
+        for s in np.unique(shard_of):
+            sel = np.nonzero(shard_of == s)[0]
+            local = rows[sel] - self._offsets[s]
+            order = np.argsort(local, kind="stable")  # sorted reads are kinder to the page cache
+            out[sel[order]] = self.shards[s].embeddings[local[order]]
+        return out
+
+    def get(self, keys, dtype=None) -> np.ndarray:
+        """Embeddings of the given keys. Shape (m, d). Raises :class:`MissingKeysError` if any is absent."""
+        rows = self.lookup(keys)
+        missing = np.nonzero(rows < 0)[0]
+        if len(missing):
+            raise MissingKeysError(
+                f"{len(missing)} of {len(rows)} items are not in namespace {self.name} "
+                f"({self.fingerprint.describe()})", missing_indices=missing)
+        return self.get_rows(rows, dtype=dtype)
+
+    def iter_shards(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Lazily yield ``(keys (n_s,), embeddings (n_s, d))`` per shard, for data larger than memory."""
+        for shard in self.shards:
+            yield shard.read_keys(), shard.read_all()
+
+    def load(self, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+        """The whole namespace as ``(keys (n,), matrix (n, d))``, one contiguous array."""
+        out = np.empty((len(self), self.dim), dtype=dtype or self.fingerprint.dtype)
+        for s, shard in enumerate(self.shards):
+            out[self._offsets[s]:self._offsets[s + 1]] = shard.embeddings
+        return self.keys, out
+
+    def load_torch(self, device: str = "cpu", dtype=None):
+        """The whole namespace as a torch tensor on ``device`` (e.g. ``cuda``). Returns (keys, tensor)."""
+        import torch
+
+        keys, mat = self.load(dtype=dtype)
+        return keys, torch.from_numpy(mat).to(device)
+
+
+class _CacheLock:
+    """Exclusive, non-blocking lock on a cache directory (flock; released when the process dies)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.fh = None
+
+    def __enter__(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.root / LOCK_NAME, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise CacheLockedError(f"cache {self.root} is being written by another process; "
+                                   "wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+class CacheWriter:
+    """Appends shards to one namespace. Each ``add`` is durable on return; a crash loses at most the
+    shard being written. Corrupt shards found on entry are quarantined so their rows get re-encoded.
+    """
+
+    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint):
+        self.cache = cache
+        self.fingerprint = fingerprint
+        self.dir = cache.root / fingerprint.namespace
+        self._lock = _CacheLock(cache.root)
+        self.shards_written = 0
+        self.quarantined: list[Path] = []
+
+    def __enter__(self) -> CacheWriter:
+        self._lock.__enter__()
+        try:
+            self.dir.mkdir(exist_ok=True)
+            for tmp in self.dir.glob(".*.tmp"):  # unfinished writes of a crashed run: never recorded
+                tmp.unlink()
+            manifest = self.cache.manifest()
+            entry = manifest.namespaces.get(self.fingerprint.namespace)
+            bad = []
+            for info in entry.shards if entry else []:
+                try:
+                    Shard(self.dir / info.file, expected=info, fingerprint=self.fingerprint)
+                except CorruptShardError as e:
+                    log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
+                    bad.append(str(e.path))
+            if bad:
+                self.quarantined = self.cache._quarantine_locked(bad)
+            ns = self.namespace()
+            self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
+            self._added: list[np.ndarray] = []
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.__exit__(*exc)
+
+    def namespace(self) -> Namespace | None:
+        """The namespace as it stands (None before its first shard)."""
+        entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
+        return Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
+
+    def add(self, keys, embeddings: np.ndarray, extra_attrs: dict | None = None) -> ShardInfo:
+        """Write one shard and record it in the manifest. Keys must be new to the namespace."""
+        keys = as_key_array(keys)
+        if len(np.unique(keys)) != len(keys):
+            raise CacheError("duplicate keys within one shard")
+        if (self._existing.lookup(keys) >= 0).any() or (
+                self._added and np.isin(keys, np.concatenate(self._added)).any()):
+            raise CacheError(f"keys already cached in namespace {self.fingerprint.namespace}; "
+                             "a namespace holds each item once")
+        manifest = self.cache.manifest()
+        entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
+        taken = {s.file for s in entry.shards} | {p.name for p in self.dir.glob("shard-*.h5")}
+        seq = len(entry.shards)
+        while f"shard-{seq:06d}.h5" in taken:
+            seq += 1
+        info = write_shard(self.dir / f"shard-{seq:06d}.h5", keys, embeddings, self.fingerprint, extra_attrs)
+        entry.shards.append(info)
+        manifest.save(self.cache.root)
+        self._added.append(keys)
+        self.shards_written += 1
+        return info

@@ -1,0 +1,1 @@
+"""The ``embedkit`` command line: parses options, calls the library, prints. Nothing else lives here."""

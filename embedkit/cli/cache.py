@@ -1,0 +1,81 @@
+"""``embedkit cache ls`` and ``embedkit cache verify``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from embedkit.cli.common import cache_option, human_bytes
+
+
+@click.group("cache")
+def cache_group():
+    """Inspect and check an embedding cache."""
+
+
+@cache_group.command("ls")
+@cache_option()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def ls_command(cache_dir, as_json):
+    """List the namespaces (one per encoder fingerprint): rows, dim, dtype, shards, size on disk."""
+    from embedkit.cache.store import EmbeddingCache
+
+    cache = _existing_cache(cache_dir)
+    rows = []
+    for ns, entry in EmbeddingCache(cache).manifest().namespaces.items():
+        size = sum((cache / ns / s.file).stat().st_size for s in entry.shards if (cache / ns / s.file).exists())
+        rows.append({"namespace": ns, **entry.fingerprint.to_dict(), "rows": entry.rows,
+                     "shards": len(entry.shards), "bytes": size})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo(f"{cache_dir}: empty cache")
+        return
+    header = ("namespace", "encoder", "model", "layer", "norm", "dim", "dtype", "rows", "shards", "size")
+    table = [header] + [(r["namespace"], r["encoder"], r["model"], f"{r['layer']}/{r['pooling']}",
+                         "yes" if r["normalized"] else "no", str(r["dim"]), r["dtype"], f"{r['rows']:,}",
+                         str(r["shards"]), human_bytes(r["bytes"])) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+@cache_group.command("verify")
+@cache_option()
+@click.option("--quick", is_flag=True, help="Skip the checksums (structure and sizes only).")
+@click.option("--quarantine", is_flag=True,
+              help="Move corrupt shards out of the cache into CACHE/quarantine/; the next extract re-encodes "
+                   "their rows.")
+def verify_command(cache_dir, quick, quarantine):
+    """Check every shard: readable, attributes present, shapes and checksums as recorded.
+
+    Exits 1 if any shard is corrupt; stray files from interrupted writes are reported as warnings.
+    """
+    from embedkit.cache.store import EmbeddingCache
+
+    cache = EmbeddingCache(_existing_cache(cache_dir))
+    problems = cache.verify(checksums=not quick)
+    n_shards = sum(len(e.shards) for e in cache.manifest().namespaces.values())
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        click.echo(f"{p.severity.upper()}: {p.path}: {p.problem}", err=True)
+    if errors and quarantine:
+        for dest in cache.quarantine([p.path for p in errors if p.path.endswith(".h5")]):
+            click.echo(f"quarantined -> {dest}", err=True)
+    click.echo(f"{n_shards} shard(s) checked, {len(errors)} corrupt, "
+               f"{len(problems) - len(errors)} warning(s)")
+    sys.exit(1 if errors and not quarantine else 0)
+
+
+def _existing_cache(cache_dir):
+    from pathlib import Path
+
+    from embedkit.errors import CacheError
+
+    path = Path(cache_dir)
+    if not (path / "manifest.json").exists():
+        raise CacheError(f"{path} is not an embedkit cache (no manifest.json)")
+    return path

@@ -1,0 +1,42 @@
+"""``embedkit``: extract embeddings once, train reward heads on them, score users."""
+
+from __future__ import annotations
+
+import click
+
+from embedkit import __version__
+from embedkit.cli.cache import cache_group
+from embedkit.cli.common import EmbedkitGroup, setup_logging
+from embedkit.cli.extract import encoders_command, extract_command
+
+
+@click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="embedkit")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, verbose: int, debug: bool):
+    """Pluralistic reward modelling on cached embeddings.
+
+    \b
+    Typical session:
+      embedkit extract data/persona/*.jsonl --text-field statement --cache runs/cache
+      embedkit cache ls --cache runs/cache
+      embedkit cache verify --cache runs/cache
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    setup_logging(verbose)
+
+
+cli.add_command(extract_command)
+cli.add_command(encoders_command)
+cli.add_command(cache_group)
+
+
+def main():  # console-script entry point
+    cli(prog_name="embedkit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Record readers for JSONL, CSV/TSV and Parquet, reporting the file and line of every problem.
+
+Each reader yields ``(line, record)``: ``line`` is the 1-based line of a JSONL/CSV file (for Parquet,
+the 1-based row), ``record`` a dict, or an :class:`InputError` for a line that cannot be parsed (the
+caller decides whether to stop or skip it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from embedkit.errors import InputError
+
+SUPPORTED_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
+                      ".parquet": "parquet", ".pq": "parquet"}
+
+
+def file_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(f"unsupported file type {suffix or '(none)'!r}; expected one of "
+                         f"{', '.join(sorted(SUPPORTED_SUFFIXES))}", file=str(path))
+    return SUPPORTED_SUFFIXES[suffix]
+
+
+def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict | InputError]]:
+    """Yield ``(line, record_or_error)`` for every non-blank record of a file."""
+    path = Path(path)
+    fmt = file_format(path)
+    if not path.is_file():
+        raise InputError("no such file" if not path.exists() else "not a file", file=str(path))
+    if fmt == "jsonl":
+        yield from _iter_jsonl(path)
+    elif fmt in ("csv", "tsv"):
+        yield from _iter_csv(path, delimiter="\t" if fmt == "tsv" else ",")
+    else:
+        yield from _iter_parquet(path)
+
+
+def _iter_jsonl(path: Path):
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        line_no = 0
+        while True:
+            line_no += 1
+            try:
+                line = fh.readline()
+            except UnicodeDecodeError as e:
+                yield line_no, InputError(f"not valid UTF-8 ({e.reason})", file=str(path), line=line_no)
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield line_no, InputError(f"malformed JSON ({e.msg} at column {e.colno})", file=str(path),
+                                          line=line_no)
+                continue
+            if not isinstance(obj, dict):
+                yield line_no, InputError(f"expected a JSON object, found {type(obj).__name__}",
+                                          file=str(path), line=line_no)
+                continue
+            yield line_no, obj
+
+
+def _iter_csv(path: Path, delimiter: str):
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            for row in reader:
+                line = reader.line_num
+                if None in row:
+                    yield line, InputError(f"{len(row[None]) + len(reader.fieldnames)} columns, header has "
+                                           f"{len(reader.fieldnames)}", file=str(path), line=line)
+                    continue
+                missing = [k for k, v in row.items() if v is None]
+                if missing:
+                    yield line, InputError(f"row has {len(row) - len(missing)} columns, header has {len(row)}",
+                                           file=str(path), line=line)
+                    continue
+                yield line, row
+    except UnicodeDecodeError as e:
+        raise InputError(f"not valid UTF-8 ({e.reason})", file=str(path)) from e
+    except csv.Error as e:
+        raise InputError(f"malformed CSV ({e})", file=str(path)) from e
+
+
+def _iter_parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise InputError(f"not a readable Parquet file ({e})", file=str(path)) from e
+    row = 0
+    for batch in pf.iter_batches(batch_size=65536):
+        for rec in batch.to_pylist():
+            row += 1
+            yield row, rec

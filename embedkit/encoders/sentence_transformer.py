@@ -1,0 +1,139 @@
+"""sentence-transformers encoders (MiniLM, mpnet, any ST model directory or Hub name).
+
+The embedding is the pooled sentence embedding *before* any ``Normalize`` module: the trailing
+normalisation of models such as all-MiniLM-L6-v2 is removed, and ``normalize=True`` re-applies an L2
+normalisation explicitly (the fingerprint records which).
+
+The fingerprint is computed from the model's files alone (configs and a hash of the weights), so a
+re-run on a warm cache knows it has nothing to do without importing torch or loading the model; the
+model itself loads on the first ``encode``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedkit.encoders.base import Encoder, hash_weight_files, resolve_device
+from embedkit.fingerprint import Fingerprint
+
+log = logging.getLogger(__name__)
+
+_POOLING_FLAGS = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
+                  "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
+                  "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Encoder backed by a local sentence-transformers model directory."""
+
+    def __init__(self, model_dir: str | os.PathLike, *, name: str = "st", model_id: str | None = None,
+                 device: str | None = "auto", normalize: bool = False, fp16: bool = False,
+                 dtype: str = "float16", max_seq_length: int | None = None):
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "modules.json").is_file():
+            raise FileNotFoundError(f"{self.model_dir} is not a sentence-transformers model directory "
+                                    "(no modules.json)")
+        self.requested_device = device
+        self.normalize = normalize
+        self.fp16 = fp16
+        self.max_seq_length = max_seq_length
+        self._model = None
+        pooling, dim = _read_pooling(self.model_dir)
+        self.fingerprint = Fingerprint(
+            encoder=name, model=model_id or self.model_dir.name, weights=cached_weights_hash(self.model_dir),
+            layer="pooled", pooling=pooling, normalized=normalize, dim=dim, dtype=dtype)
+
+    @property
+    def model(self):
+        """The loaded SentenceTransformer, without its trailing Normalize module (loaded on first use)."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:  # the per-tensor "Loading weights" bar of transformers adds nothing for a frozen encoder
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover
+                pass
+            self.device = resolve_device(self.requested_device)
+            model = SentenceTransformer(str(self.model_dir), device=self.device)
+            while len(model) and type(model[-1]).__name__ == "Normalize":
+                del model[-1]
+            if self.fp16:
+                if not self.device.startswith("cuda"):
+                    raise ValueError("fp16 compute is for CUDA devices; on CPU use float32 (the default)")
+                model.half()
+                self.compute_dtype = "float16"
+            if self.max_seq_length:
+                model.max_seq_length = self.max_seq_length
+            model.eval()
+            got = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") \
+                else model.get_sentence_embedding_dimension()
+            if got is not None and got != self.fingerprint.dim:
+                raise RuntimeError(f"{self.model_dir}: model gives {got}-d embeddings, its configs say "
+                                   f"{self.fingerprint.dim}")
+            self._model = model
+        return self._model
+
+    def load(self) -> None:
+        self.model  # noqa: B018 - loads on first access
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=False,
+                                    convert_to_numpy=True, normalize_embeddings=False)
+        out = np.asarray(out, dtype=np.float32)
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def _read_pooling(model_dir: Path) -> tuple[str, int]:
+    """(pooling mode, output dim) of a sentence-transformers directory, from its configs alone."""
+    modules = json.loads((model_dir / "modules.json").read_text())
+    pooling, dim = None, None
+    for m in modules:
+        kind = m.get("type", "").rsplit(".", 1)[-1]
+        cfg_path = model_dir / m.get("path", "") / "config.json"
+        cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() and m.get("path") else {}
+        if kind == "Pooling":
+            pooling = cfg.get("pooling_mode") or "+".join(v for k, v in _POOLING_FLAGS.items() if cfg.get(k))
+            dim = cfg.get("embedding_dimension") or cfg.get("word_embedding_dimension")
+        elif kind == "Dense":
+            dim = cfg.get("out_features", dim)
+    if pooling is None or dim is None:
+        raise ValueError(f"{model_dir}: cannot find a Pooling module with its dimension in modules.json")
+    return pooling or "mean", int(dim)
+
+
+def cached_weights_hash(model_dir: Path) -> str:
+    """Weights hash, memoised per (path, size, mtime) in the user's cache dir so re-runs skip hashing."""
+    files = sorted(str(p) for p in model_dir.rglob("*") if p.is_file())
+    stamp = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    memo_path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit" / "weight-hashes.json"
+    key = str(model_dir.resolve())
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    hit = memo.get(key)
+    if hit and hit.get("stamp") == [list(s) for s in stamp]:
+        return hit["hash"]
+    digest = hash_weight_files(model_dir)
+    memo[key] = {"stamp": stamp, "hash": digest}
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, memo_path)
+    except OSError as e:  # a read-only home only costs a re-hash next time
+        log.debug("cannot memoise weight hash: %s", e)
+    return digest

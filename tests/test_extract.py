@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from embedkit.cache.keys import text_keys
+from embedkit.cache.store import EmbeddingCache
+from embedkit.encoders.fake import FakeEncoder
+from embedkit.extract import extract
+
+
+class Interrupted(Exception):
+    pass
+
+
+class FlakyEncoder(FakeEncoder):
+    """Dies (like a killed process) on its Nth encode call."""
+
+    def __init__(self, die_on_call, **kw):
+        super().__init__(**kw)
+        self.calls = 0
+        self.encoded = []
+        self.die_on_call = die_on_call
+
+    def encode(self, texts, batch_size=32):
+        self.calls += 1
+        if self.calls == self.die_on_call:
+            raise Interrupted
+        self.encoded.extend(texts)
+        return super().encode(texts, batch_size)
+
+
+TEXTS = [f"statement number {i} " + "x" * (i % 13) for i in range(500)]
+
+
+def test_dedup_encodes_each_text_once(tmp_path):
+    enc = FlakyEncoder(die_on_call=-1, dim=16)
+    r = extract(TEXTS + TEXTS[:100], tmp_path, enc, batch_size=8, shard_size=1000, progress=False)
+    assert r.items == 500 and r.encoded == 500 and sorted(enc.encoded) == sorted(TEXTS)
+    again = extract(TEXTS, tmp_path, enc, progress=False)
+    assert again.encoded == 0 and again.cached_before == 500 and again.shards_written == 0
+    assert len(enc.encoded) == 500
+
+
+def test_texts_are_encoded_longest_first(tmp_path):
+    enc = FlakyEncoder(die_on_call=-1, dim=16)
+    extract(TEXTS, tmp_path, enc, batch_size=8, shard_size=1000, progress=False)
+    lengths = [len(t) for t in enc.encoded]
+    assert lengths == sorted(lengths, reverse=True)
+
+
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
+    reference = EmbeddingCache(tmp_path / "ref")
+    extract(TEXTS, reference, FakeEncoder(dim=16), batch_size=10, shard_size=120, progress=False)
+
+    cache = EmbeddingCache(tmp_path / "crash")
+    flaky = FlakyEncoder(die_on_call=7, dim=16)  # 2 calls (80 + 40 texts) per shard: dies in the 4th
+    with pytest.raises(Interrupted):
+        extract(TEXTS, cache, flaky, batch_size=10, shard_size=120, progress=False)
+    ns = cache.namespace(FakeEncoder(dim=16).fingerprint)
+    assert len(ns) == 360 and len(ns.shards) == 3  # three durable shards, the fourth lost
+    assert cache.verify() == []  # valid after the crash
+
+    resumed = FlakyEncoder(die_on_call=-1, dim=16)
+    r = extract(TEXTS, cache, resumed, batch_size=10, shard_size=120, progress=False)
+    assert r.cached_before == 360 and r.encoded == 140 == len(resumed.encoded)
+    assert not set(resumed.encoded) & set(flaky.encoded[:360])
+
+    ns = cache.namespace(FakeEncoder(dim=16).fingerprint)
+    keys, mat = ns.load()
+    assert len(keys) == len(np.unique(keys)) == 500  # each item exactly once
+    q = text_keys(TEXTS)
+    assert ns.get(q).tobytes() == reference.namespace(FakeEncoder(dim=16).fingerprint).get(q).tobytes()
+
+
+def test_a_crash_mid_shard_write_leaves_the_cache_valid(tmp_path, monkeypatch):
+    import embedkit.cache.store as store
+
+    real = store.write_shard
+    calls = {"n": 0}
+
+    def dying_write(path, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            tmp = path.with_name(f".{path.name}.999.tmp")  # what a killed writer leaves behind
+            tmp.write_bytes(b"half a shard")
+            raise Interrupted
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(store, "write_shard", dying_write)
+    with pytest.raises(Interrupted):
+        extract(TEXTS, tmp_path, FakeEncoder(dim=16), shard_size=200, progress=False)
+    cache = EmbeddingCache(tmp_path)
+    assert len(cache.namespace(FakeEncoder(dim=16).fingerprint)) == 200
+    assert [p.severity for p in cache.verify()] == ["warning"]  # the stray temporary file
+    monkeypatch.setattr(store, "write_shard", real)
+    r = extract(TEXTS, tmp_path, FakeEncoder(dim=16), shard_size=200, progress=False)
+    assert r.encoded == 300 and cache.verify() == []  # the writer cleaned the temporary file
+
+
+def test_corrupt_shard_is_quarantined_and_re_encoded(tmp_path):
+    fp = FakeEncoder(dim=16).fingerprint
+    extract(TEXTS, tmp_path, FakeEncoder(dim=16), shard_size=200, progress=False)
+    shard = tmp_path / fp.namespace / "shard-000001.h5"
+    shard.write_bytes(shard.read_bytes()[:500])
+    r = extract(TEXTS, tmp_path, FakeEncoder(dim=16), shard_size=200, progress=False)
+    assert r.encoded == 200 and len(r.quarantined) == 1 and r.quarantined[0].exists()
+    cache = EmbeddingCache(tmp_path)
+    assert cache.verify() == [] and len(cache.namespace(fp)) == 500
