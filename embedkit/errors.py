@@ -13,8 +13,9 @@ class EmbedkitError(Exception):
 class InputError(EmbedkitError):
     """Bad user input: names the file, the line (or row) and the field, and what was expected."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, field: str | None = None
+    ):
         self.file = file
         self.line = line
         self.field = field

@@ -46,9 +46,15 @@ class ExtractResult:
         return self.encoded / self.encode_seconds if self.encode_seconds > 0 else float("nan")
 
 
-def extract(items: TextItems | list[str], cache: EmbeddingCache | str | os.PathLike, encoder: Encoder, *,
-            batch_size: int = DEFAULT_BATCH_SIZE, shard_size: int = DEFAULT_SHARD_SIZE,
-            progress: bool = True) -> ExtractResult:
+def extract(
+    items: TextItems | list[str],
+    cache: EmbeddingCache | str | os.PathLike,
+    encoder: Encoder,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: bool = True,
+) -> ExtractResult:
     """Embed the texts the cache lacks under ``encoder.fingerprint`` and append them as shards.
 
     Texts are sorted by length (longest first) so batches pad little. Each shard is durable when
@@ -75,25 +81,45 @@ def extract(items: TextItems | list[str], cache: EmbeddingCache | str | os.PathL
         if len(todo):
             encoder.load()  # before the progress bar starts, so its rate is the encoding rate
         step = batch_size * 8  # texts per encode call: one progress update every 8 batches
-        with tqdm(total=len(todo), unit="text", desc=f"encoding ({fp.encoder})", disable=not progress or not len(todo),
-                  dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(todo),
+            unit="text",
+            desc=f"encoding ({fp.encoder})",
+            disable=not progress or not len(todo),
+            dynamic_ncols=True,
+        ) as bar:
             for s0 in range(0, len(todo), shard_size):
-                shard_idx = todo[s0:s0 + shard_size]
+                shard_idx = todo[s0 : s0 + shard_size]
                 emb = np.empty((len(shard_idx), fp.dim), dtype=np.float32)
                 for c0 in range(0, len(shard_idx), step):
-                    chunk = shard_idx[c0:c0 + step]
+                    chunk = shard_idx[c0 : c0 + step]
                     t0 = time.perf_counter()
-                    emb[c0:c0 + len(chunk)] = encoder.encode([items.texts[i] for i in chunk], batch_size=batch_size)
+                    emb[c0 : c0 + len(chunk)] = encoder.encode(
+                        [items.texts[i] for i in chunk], batch_size=batch_size
+                    )
                     encode_seconds += time.perf_counter() - t0
                     bar.update(len(chunk))
-                writer.add(keys[shard_idx], emb, extra_attrs={
-                    "compute_device": str(encoder.device), "compute_dtype": encoder.compute_dtype,
-                    "batch_size": batch_size})
+                writer.add(
+                    keys[shard_idx],
+                    emb,
+                    extra_attrs={
+                        "compute_device": str(encoder.device),
+                        "compute_dtype": encoder.compute_dtype,
+                        "batch_size": batch_size,
+                    },
+                )
         quarantined = writer.quarantined
         shards = writer.shards_written
-    return ExtractResult(fingerprint=fp, items=len(keys), cached_before=len(keys) - len(todo), encoded=len(todo),
-                         shards_written=shards, seconds=time.perf_counter() - start,
-                         encode_seconds=encode_seconds, quarantined=quarantined)
+    return ExtractResult(
+        fingerprint=fp,
+        items=len(keys),
+        cached_before=len(keys) - len(todo),
+        encoded=len(todo),
+        shards_written=shards,
+        seconds=time.perf_counter() - start,
+        encode_seconds=encode_seconds,
+        quarantined=quarantined,
+    )
 
 
 def write_bad_rows_report(bad: list[InputError], path: str | os.PathLike) -> Path:

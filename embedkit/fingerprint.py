@@ -70,4 +70,6 @@ class Fingerprint:
 
     def describe(self) -> str:
         norm = "normalized" if self.normalized else "unnormalized"
-        return f"{self.encoder} ({self.model}, {self.layer}/{self.pooling}, {norm}, {self.dim}-d {self.dtype})"
+        return (
+            f"{self.encoder} ({self.model}, {self.layer}/{self.pooling}, {norm}, {self.dim}-d {self.dtype})"
+        )

@@ -38,7 +38,7 @@ def content_sha256(keys: np.ndarray, embeddings) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(keys).tobytes())
     for start in range(0, embeddings.shape[0], _HASH_CHUNK_ROWS):
-        h.update(np.ascontiguousarray(embeddings[start:start + _HASH_CHUNK_ROWS]).tobytes())
+        h.update(np.ascontiguousarray(embeddings[start : start + _HASH_CHUNK_ROWS]).tobytes())
     return h.hexdigest()
 
 
@@ -65,8 +65,13 @@ class ShardInfo:
     created_at: str
 
 
-def write_shard(path: str | os.PathLike, keys, embeddings: np.ndarray, fingerprint: Fingerprint,
-                extra_attrs: dict | None = None) -> ShardInfo:
+def write_shard(
+    path: str | os.PathLike,
+    keys,
+    embeddings: np.ndarray,
+    fingerprint: Fingerprint,
+    extra_attrs: dict | None = None,
+) -> ShardInfo:
     """Write a shard atomically: temporary file, flush, fsync, rename, fsync of the directory.
 
     ``embeddings`` (n, d) is cast to the fingerprint's storage dtype. Raises ``ValueError`` on a shape
@@ -76,7 +81,9 @@ def write_shard(path: str | os.PathLike, keys, embeddings: np.ndarray, fingerpri
     keys = as_key_array(keys)
     emb = np.asarray(embeddings)
     if emb.ndim != 2 or emb.shape[0] != keys.shape[0] or emb.shape[1] != fingerprint.dim:
-        raise ValueError(f"embeddings of shape {emb.shape} do not match {keys.shape[0]} keys x {fingerprint.dim} dims")
+        raise ValueError(
+            f"embeddings of shape {emb.shape} do not match {keys.shape[0]} keys x {fingerprint.dim} dims"
+        )
     if emb.shape[0] == 0:
         raise ValueError("refusing to write an empty shard")
     if not np.all(np.isfinite(emb)):
@@ -125,8 +132,13 @@ class Shard:
     datasets, is truncated, or disagrees with what the manifest expects.
     """
 
-    def __init__(self, path: str | os.PathLike, *, expected: ShardInfo | None = None,
-                 fingerprint: Fingerprint | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        expected: ShardInfo | None = None,
+        fingerprint: Fingerprint | None = None,
+    ):
         self.path = Path(path)
         self.expected = expected
         try:
@@ -144,10 +156,15 @@ class Shard:
             if missing:
                 raise CorruptShardError(self.path, f"missing attributes {missing}")
             if f.attrs["format"] != SHARD_FORMAT:
-                raise CorruptShardError(self.path, f"format is {f.attrs['format']!r}, expected {SHARD_FORMAT!r}")
+                raise CorruptShardError(
+                    self.path, f"format is {f.attrs['format']!r}, expected {SHARD_FORMAT!r}"
+                )
             if int(f.attrs["schema_version"]) > SHARD_SCHEMA_VERSION:
-                raise CorruptShardError(self.path, f"schema version {int(f.attrs['schema_version'])} is newer "
-                                        f"than this embedkit understands ({SHARD_SCHEMA_VERSION}); upgrade embedkit")
+                raise CorruptShardError(
+                    self.path,
+                    f"schema version {int(f.attrs['schema_version'])} is newer "
+                    f"than this embedkit understands ({SHARD_SCHEMA_VERSION}); upgrade embedkit",
+                )
             for name in ("embeddings", "keys"):
                 if name not in f:
                     raise CorruptShardError(self.path, f"missing dataset /{name}")
@@ -158,13 +175,19 @@ class Shard:
             self.attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
             ds = f["embeddings"]
             if ds.shape != (self.rows, self.dim):
-                raise CorruptShardError(self.path, f"/embeddings has shape {ds.shape}, attributes say "
-                                        f"({self.rows}, {self.dim})")
+                raise CorruptShardError(
+                    self.path, f"/embeddings has shape {ds.shape}, attributes say ({self.rows}, {self.dim})"
+                )
             if f["keys"].shape != (self.rows,):
-                raise CorruptShardError(self.path, f"/keys has shape {f['keys'].shape}, expected ({self.rows},)")
+                raise CorruptShardError(
+                    self.path, f"/keys has shape {f['keys'].shape}, expected ({self.rows},)"
+                )
             if ds.dtype != np.dtype(self.fingerprint.dtype) or self.dim != self.fingerprint.dim:
-                raise CorruptShardError(self.path, f"/embeddings is {ds.dtype} x {self.dim}, fingerprint says "
-                                        f"{self.fingerprint.dtype} x {self.fingerprint.dim}")
+                raise CorruptShardError(
+                    self.path,
+                    f"/embeddings is {ds.dtype} x {self.dim}, fingerprint says "
+                    f"{self.fingerprint.dtype} x {self.fingerprint.dim}",
+                )
             self.dtype = ds.dtype
             self._offset = ds.id.get_offset() if ds.chunks is None and ds.compression is None else None
         if self._offset is not None:
@@ -176,7 +199,9 @@ class Shard:
             raise CorruptShardError(self.path, "fingerprint differs from its namespace in the manifest")
         if self.expected is not None:
             if self.rows != self.expected.rows:
-                raise CorruptShardError(self.path, f"has {self.rows} rows, manifest says {self.expected.rows}")
+                raise CorruptShardError(
+                    self.path, f"has {self.rows} rows, manifest says {self.expected.rows}"
+                )
             if self.checksum != self.expected.content_sha256:
                 raise CorruptShardError(self.path, "checksum attribute differs from the manifest's")
         self._mm: np.ndarray | None = None
@@ -189,8 +214,9 @@ class Shard:
         """The (n, d) matrix, memory-mapped when the dataset is contiguous (reads happen on indexing)."""
         if self._mm is None:
             if self._offset is not None:
-                self._mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self._offset,
-                                     shape=(self.rows, self.dim))
+                self._mm = np.memmap(
+                    self.path, dtype=self.dtype, mode="r", offset=self._offset, shape=(self.rows, self.dim)
+                )
             else:  # chunked or compressed (not written by embedkit): read through h5py
                 with h5py.File(self.path, "r") as f:
                     self._mm = f["embeddings"][()]
@@ -210,6 +236,7 @@ class Shard:
         except (OSError, ValueError) as e:
             raise CorruptShardError(self.path, f"cannot be read ({e})") from e
         if actual != self.checksum:
-            raise CorruptShardError(self.path, f"bad checksum: content hashes to {actual[:16]}..., "
-                                    f"recorded {self.checksum[:16]}...")
-
+            raise CorruptShardError(
+                self.path,
+                f"bad checksum: content hashes to {actual[:16]}..., recorded {self.checksum[:16]}...",
+            )

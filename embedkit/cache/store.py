@@ -29,7 +29,13 @@ import numpy as np
 from embedkit.cache.keys import KEY_DTYPE, KeyIndex, as_key_array
 from embedkit.cache.manifest import Manifest, NamespaceEntry
 from embedkit.cache.shards import Shard, ShardInfo, write_shard
-from embedkit.errors import CacheError, CacheLockedError, CorruptShardError, MissingKeysError, NamespaceNotFoundError
+from embedkit.errors import (
+    CacheError,
+    CacheLockedError,
+    CorruptShardError,
+    MissingKeysError,
+    NamespaceNotFoundError,
+)
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -66,8 +72,9 @@ class EmbeddingCache:
     def has(self, fingerprint: Fingerprint) -> bool:
         return fingerprint.namespace in self.manifest().namespaces
 
-    def namespace(self, fingerprint: Fingerprint | None = None, *, encoder: str | None = None,
-                  strict: bool = False) -> Namespace:
+    def namespace(
+        self, fingerprint: Fingerprint | None = None, *, encoder: str | None = None, strict: bool = False
+    ) -> Namespace:
         """Open a namespace by exact fingerprint, or by encoder name when that is unambiguous.
 
         Raises :class:`NamespaceNotFoundError` (listing what the cache holds) when nothing matches: an
@@ -80,28 +87,35 @@ class EmbeddingCache:
             if entry is None:
                 raise NamespaceNotFoundError(
                     f"cache {self.root} holds no embeddings for {fingerprint.describe()}; "
-                    f"run `embedkit extract ... --cache {self.root}` first. {self._holds(manifest)}")
+                    f"run `embedkit extract ... --cache {self.root}` first. {self._holds(manifest)}"
+                )
             return Namespace(self.root, fingerprint.namespace, entry, strict=strict)
         if encoder is None:
             raise ValueError("give a fingerprint or an encoder name")
-        matches = [(ns, e) for ns, e in manifest.namespaces.items()
-                   if encoder in (e.fingerprint.encoder, ns, e.fingerprint.model)]
+        matches = [
+            (ns, e)
+            for ns, e in manifest.namespaces.items()
+            if encoder in (e.fingerprint.encoder, ns, e.fingerprint.model)
+        ]
         if not matches:
             raise NamespaceNotFoundError(
                 f"cache {self.root} holds no embeddings from encoder {encoder!r}; run "
-                f"`embedkit extract ... --encoder {encoder} --cache {self.root}` first. {self._holds(manifest)}")
+                f"`embedkit extract ... --encoder {encoder} --cache {self.root}` first. {self._holds(manifest)}"
+            )
         if len(matches) > 1:
             raise NamespaceNotFoundError(
                 f"cache {self.root} holds {len(matches)} namespaces for encoder {encoder!r}; name one: "
-                + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches))
+                + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches)
+            )
         ns, entry = matches[0]
         return Namespace(self.root, ns, entry, strict=strict)
 
     def _holds(self, manifest: Manifest) -> str:
         if not manifest.namespaces:
             return "The cache is empty."
-        return "It holds: " + "; ".join(f"{ns} = {e.fingerprint.describe()}"
-                                         for ns, e in manifest.namespaces.items())
+        return "It holds: " + "; ".join(
+            f"{ns} = {e.fingerprint.describe()}" for ns, e in manifest.namespaces.items()
+        )
 
     # --- writing -------------------------------------------------------------------------------------
     def writer(self, fingerprint: Fingerprint) -> CacheWriter:
@@ -130,13 +144,21 @@ class EmbeddingCache:
                 allk = np.concatenate(seen_keys)
                 n_dup = len(allk) - len(np.unique(allk))
                 if n_dup:
-                    problems.append(Problem(ns, str(self.root / ns), f"{n_dup} keys stored more than once", "error"))
+                    problems.append(
+                        Problem(ns, str(self.root / ns), f"{n_dup} keys stored more than once", "error")
+                    )
         for path in sorted(self.root.glob("*/*.h5")) + sorted(self.root.glob("*/.*.tmp")):
             if path.parent.name == QUARANTINE_DIR or path.resolve() in listed:
                 continue
             what = "unfinished temporary file" if path.name.endswith(".tmp") else "shard not in the manifest"
-            problems.append(Problem(path.parent.name, str(path), f"{what} (left by an interrupted write; "
-                                    "ignored by readers, safe to delete)", "warning"))
+            problems.append(
+                Problem(
+                    path.parent.name,
+                    str(path),
+                    f"{what} (left by an interrupted write; ignored by readers, safe to delete)",
+                    "warning",
+                )
+            )
         return problems
 
     def quarantine(self, paths: list[str]) -> list[Path]:
@@ -182,7 +204,9 @@ class Namespace:
         self.corrupt: list[CorruptShardError] = []
         for info in entry.shards:
             try:
-                self.shards.append(Shard(root / name / info.file, expected=info, fingerprint=entry.fingerprint))
+                self.shards.append(
+                    Shard(root / name / info.file, expected=info, fingerprint=entry.fingerprint)
+                )
             except CorruptShardError as e:
                 if strict:
                     raise
@@ -224,11 +248,16 @@ class Namespace:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"row out of range [0, {len(self)})")
         shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
+        if len(self.shards) == 1 or (len(rows) and shard_of.min() == shard_of.max()):
+            s = int(shard_of[0]) if len(rows) else 0
+            if self.shards and out.dtype == self.shards[s].dtype:
+                np.take(self.shards[s].embeddings, rows - self._offsets[s], axis=0, out=out)
+            elif self.shards:
+                out[:] = np.take(self.shards[s].embeddings, rows - self._offsets[s], axis=0)
+            return out
         for s in np.unique(shard_of):
             sel = np.nonzero(shard_of == s)[0]
-            local = rows[sel] - self._offsets[s]
-            order = np.argsort(local, kind="stable")  # sorted reads are kinder to the page cache
-            out[sel[order]] = self.shards[s].embeddings[local[order]]
+            out[sel] = np.take(self.shards[s].embeddings, rows[sel] - self._offsets[s], axis=0)
         return out
 
     def get(self, keys, dtype=None) -> np.ndarray:
@@ -238,7 +267,9 @@ class Namespace:
         if len(missing):
             raise MissingKeysError(
                 f"{len(missing)} of {len(rows)} items are not in namespace {self.name} "
-                f"({self.fingerprint.describe()})", missing_indices=missing)
+                f"({self.fingerprint.describe()})",
+                missing_indices=missing,
+            )
         return self.get_rows(rows, dtype=dtype)
 
     def iter_shards(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -250,7 +281,7 @@ class Namespace:
         """The whole namespace as ``(keys (n,), matrix (n, d))``, one contiguous array."""
         out = np.empty((len(self), self.dim), dtype=dtype or self.fingerprint.dtype)
         for s, shard in enumerate(self.shards):
-            out[self._offsets[s]:self._offsets[s + 1]] = shard.embeddings
+            out[self._offsets[s] : self._offsets[s + 1]] = shard.embeddings
         return self.keys, out
 
     def load_torch(self, device: str = "cpu", dtype=None):
@@ -275,8 +306,9 @@ class _CacheLock:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.fh.close()
-            raise CacheLockedError(f"cache {self.root} is being written by another process; "
-                                   "wait for it to finish") from None
+            raise CacheLockedError(
+                f"cache {self.root} is being written by another process; wait for it to finish"
+            ) from None
         return self
 
     def __exit__(self, *exc):
@@ -336,9 +368,12 @@ class CacheWriter:
         if len(np.unique(keys)) != len(keys):
             raise CacheError("duplicate keys within one shard")
         if (self._existing.lookup(keys) >= 0).any() or (
-                self._added and np.isin(keys, np.concatenate(self._added)).any()):
-            raise CacheError(f"keys already cached in namespace {self.fingerprint.namespace}; "
-                             "a namespace holds each item once")
+            self._added and np.isin(keys, np.concatenate(self._added)).any()
+        ):
+            raise CacheError(
+                f"keys already cached in namespace {self.fingerprint.namespace}; "
+                "a namespace holds each item once"
+            )
         manifest = self.cache.manifest()
         entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
         taken = {s.file for s in entry.shards} | {p.name for p in self.dir.glob("shard-*.h5")}

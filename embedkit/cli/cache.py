@@ -25,9 +25,18 @@ def ls_command(cache_dir, as_json):
     cache = _existing_cache(cache_dir)
     rows = []
     for ns, entry in EmbeddingCache(cache).manifest().namespaces.items():
-        size = sum((cache / ns / s.file).stat().st_size for s in entry.shards if (cache / ns / s.file).exists())
-        rows.append({"namespace": ns, **entry.fingerprint.to_dict(), "rows": entry.rows,
-                     "shards": len(entry.shards), "bytes": size})
+        size = sum(
+            (cache / ns / s.file).stat().st_size for s in entry.shards if (cache / ns / s.file).exists()
+        )
+        rows.append(
+            {
+                "namespace": ns,
+                **entry.fingerprint.to_dict(),
+                "rows": entry.rows,
+                "shards": len(entry.shards),
+                "bytes": size,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -35,20 +44,35 @@ def ls_command(cache_dir, as_json):
         click.echo(f"{cache_dir}: empty cache")
         return
     header = ("namespace", "encoder", "model", "layer", "norm", "dim", "dtype", "rows", "shards", "size")
-    table = [header] + [(r["namespace"], r["encoder"], r["model"], f"{r['layer']}/{r['pooling']}",
-                         "yes" if r["normalized"] else "no", str(r["dim"]), r["dtype"], f"{r['rows']:,}",
-                         str(r["shards"]), human_bytes(r["bytes"])) for r in rows]
+    table = [header] + [
+        (
+            r["namespace"],
+            r["encoder"],
+            r["model"],
+            f"{r['layer']}/{r['pooling']}",
+            "yes" if r["normalized"] else "no",
+            str(r["dim"]),
+            r["dtype"],
+            f"{r['rows']:,}",
+            str(r["shards"]),
+            human_bytes(r["bytes"]),
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @cache_group.command("verify")
 @cache_option()
 @click.option("--quick", is_flag=True, help="Skip the checksums (structure and sizes only).")
-@click.option("--quarantine", is_flag=True,
-              help="Move corrupt shards out of the cache into CACHE/quarantine/; the next extract re-encodes "
-                   "their rows.")
+@click.option(
+    "--quarantine",
+    is_flag=True,
+    help="Move corrupt shards out of the cache into CACHE/quarantine/; the next extract re-encodes "
+    "their rows.",
+)
 def verify_command(cache_dir, quick, quarantine):
     """Check every shard: readable, attributes present, shapes and checksums as recorded.
 
@@ -65,8 +89,9 @@ def verify_command(cache_dir, quick, quarantine):
     if errors and quarantine:
         for dest in cache.quarantine([p.path for p in errors if p.path.endswith(".h5")]):
             click.echo(f"quarantined -> {dest}", err=True)
-    click.echo(f"{n_shards} shard(s) checked, {len(errors)} corrupt, "
-               f"{len(problems) - len(errors)} warning(s)")
+    click.echo(
+        f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(problems) - len(errors)} warning(s)"
+    )
     sys.exit(1 if errors and not quarantine else 0)
 
 

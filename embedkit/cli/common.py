@@ -16,6 +16,8 @@ class EmbedkitGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except (EmbedkitError, FileNotFoundError, ModuleNotFoundError, RuntimeError, ValueError) as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -24,8 +26,14 @@ class EmbedkitGroup(click.Group):
 
 
 def cache_option(**kw):
-    return click.option("--cache", "cache_dir", required=True, type=click.Path(file_okay=False),
-                        help="Embedding cache directory (created by `embedkit extract`).", **kw)
+    return click.option(
+        "--cache",
+        "cache_dir",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="Embedding cache directory (created by `embedkit extract`).",
+        **kw,
+    )
 
 
 def setup_logging(verbose: int) -> None:

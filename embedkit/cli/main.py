@@ -8,6 +8,7 @@ from embedkit import __version__
 from embedkit.cli.cache import cache_group
 from embedkit.cli.common import EmbedkitGroup, setup_logging
 from embedkit.cli.extract import encoders_command, extract_command
+from embedkit.cli.heads import build_group, eval_command, fit_head_command
 
 
 @click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,10 @@ def cli(ctx, verbose: int, debug: bool):
       embedkit extract data/persona/*.jsonl --text-field statement --cache runs/cache
       embedkit cache ls --cache runs/cache
       embedkit cache verify --cache runs/cache
+      embedkit build persona --out runs/persona
+      embedkit extract runs/persona/texts.jsonl --cache runs/cache
+      embedkit fit-head --model pal-b --K 2 --pairs runs/persona/pairs.jsonl --cache runs/cache --out runs/pal-b
+      embedkit eval runs/pal-b --pairs runs/persona/pairs.jsonl --cache runs/cache
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -32,6 +37,9 @@ def cli(ctx, verbose: int, debug: bool):
 cli.add_command(extract_command)
 cli.add_command(encoders_command)
 cli.add_command(cache_group)
+cli.add_command(build_group)
+cli.add_command(fit_head_command)
+cli.add_command(eval_command)
 
 
 def main():  # console-script entry point

@@ -15,15 +15,25 @@ from pathlib import Path
 
 from embedkit.errors import InputError
 
-SUPPORTED_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
-                      ".parquet": "parquet", ".pq": "parquet"}
+SUPPORTED_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def file_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise InputError(f"unsupported file type {suffix or '(none)'!r}; expected one of "
-                         f"{', '.join(sorted(SUPPORTED_SUFFIXES))}", file=str(path))
+        raise InputError(
+            f"unsupported file type {suffix or '(none)'!r}; expected one of "
+            f"{', '.join(sorted(SUPPORTED_SUFFIXES))}",
+            file=str(path),
+        )
     return SUPPORTED_SUFFIXES[suffix]
 
 
@@ -58,12 +68,18 @@ def _iter_jsonl(path: Path):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                yield line_no, InputError(f"malformed JSON ({e.msg} at column {e.colno})", file=str(path),
-                                          line=line_no)
+                yield (
+                    line_no,
+                    InputError(f"malformed JSON ({e.msg} at column {e.colno})", file=str(path), line=line_no),
+                )
                 continue
             if not isinstance(obj, dict):
-                yield line_no, InputError(f"expected a JSON object, found {type(obj).__name__}",
-                                          file=str(path), line=line_no)
+                yield (
+                    line_no,
+                    InputError(
+                        f"expected a JSON object, found {type(obj).__name__}", file=str(path), line=line_no
+                    ),
+                )
                 continue
             yield line_no, obj
 
@@ -75,13 +91,26 @@ def _iter_csv(path: Path, delimiter: str):
             for row in reader:
                 line = reader.line_num
                 if None in row:
-                    yield line, InputError(f"{len(row[None]) + len(reader.fieldnames)} columns, header has "
-                                           f"{len(reader.fieldnames)}", file=str(path), line=line)
+                    yield (
+                        line,
+                        InputError(
+                            f"{len(row[None]) + len(reader.fieldnames)} columns, header has "
+                            f"{len(reader.fieldnames)}",
+                            file=str(path),
+                            line=line,
+                        ),
+                    )
                     continue
                 missing = [k for k, v in row.items() if v is None]
                 if missing:
-                    yield line, InputError(f"row has {len(row) - len(missing)} columns, header has {len(row)}",
-                                           file=str(path), line=line)
+                    yield (
+                        line,
+                        InputError(
+                            f"row has {len(row) - len(missing)} columns, header has {len(row)}",
+                            file=str(path),
+                            line=line,
+                        ),
+                    )
                     continue
                 yield line, row
     except UnicodeDecodeError as e:

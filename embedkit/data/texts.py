@@ -42,12 +42,20 @@ def pair_layout(record: dict) -> tuple[str, str] | None:
 def require_text(record: dict, name: str, path: str, line: int) -> str:
     """The non-empty string in ``record[name]``, or an :class:`InputError` naming file, line and field."""
     if name not in record:
-        raise InputError(f"missing field (fields present: {', '.join(sorted(map(str, record))) or 'none'})",
-                         file=path, line=line, field=name)
+        raise InputError(
+            f"missing field (fields present: {', '.join(sorted(map(str, record))) or 'none'})",
+            file=path,
+            line=line,
+            field=name,
+        )
     value = record[name]
     if not isinstance(value, str):
-        raise InputError(f"expected a non-empty string, found {type(value).__name__} {value!r:.40}",
-                         file=path, line=line, field=name)
+        raise InputError(
+            f"expected a non-empty string, found {type(value).__name__} {value!r:.40}",
+            file=path,
+            line=line,
+            field=name,
+        )
     if not value.strip():
         raise InputError("expected a non-empty string, found an empty one", file=path, line=line, field=name)
     return value
@@ -76,8 +84,13 @@ class TextItems:
         return np.array(self.keys, dtype=KEY_DTYPE)
 
 
-def collect_texts(paths: Iterable[str | os.PathLike], *, text_field: str | None = None,
-                  responses: str = "in-context", skip_bad: bool = False) -> TextItems:
+def collect_texts(
+    paths: Iterable[str | os.PathLike],
+    *,
+    text_field: str | None = None,
+    responses: str = "in-context",
+    skip_bad: bool = False,
+) -> TextItems:
     """Read every input file and return the unique texts to embed.
 
     Raises :class:`InputError` at the first bad record (missing file or field, empty or non-string
@@ -102,8 +115,9 @@ def collect_texts(paths: Iterable[str | os.PathLike], *, text_field: str | None 
                 else:
                     prompt = require_text(rec, "prompt", path, line)
                     answers = [require_text(rec, f, path, line) for f in mode[1]]
-                    texts = [prompt] + [join_in_context(prompt, a) if responses == "in-context" else a
-                                        for a in answers]
+                    texts = [prompt] + [
+                        join_in_context(prompt, a) if responses == "in-context" else a for a in answers
+                    ]
             except InputError as e:
                 if not skip_bad:
                     raise
@@ -125,6 +139,9 @@ def _detect_mode(rec: dict, text_field: str | None, path: str, line: int) -> tup
         return ("pairs", layout)
     if "text" in rec:
         return ("text", "text")
-    raise InputError("cannot tell what to embed: pass --text-field FIELD, or give a pair file with "
-                     f"prompt + chosen/rejected (or left/right). Fields present: {', '.join(sorted(map(str, rec)))}",
-                     file=path, line=line)
+    raise InputError(
+        "cannot tell what to embed: pass --text-field FIELD, or give a pair file with "
+        f"prompt + chosen/rejected (or left/right). Fields present: {', '.join(sorted(map(str, rec)))}",
+        file=path,
+        line=line,
+    )

@@ -30,7 +30,7 @@ class Encoder(ABC):
     def dim(self) -> int:
         return self.fingerprint.dim
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 - a no-op for encoders without a model to load
         """Load the model now (otherwise the first ``encode`` does). Idempotent."""
 
     @abstractmethod

@@ -19,8 +19,16 @@ from embedkit.fingerprint import Fingerprint
 class FakeEncoder(Encoder):
     def __init__(self, dim: int = 32, dtype: str = "float16", normalize: bool = False, **_ignored):
         self.normalize = normalize
-        self.fingerprint = Fingerprint(encoder="fake", model="embedkit-fake", weights="none", layer="pooled",
-                                       pooling="hash", normalized=normalize, dim=dim, dtype=dtype)
+        self.fingerprint = Fingerprint(
+            encoder="fake",
+            model="embedkit-fake",
+            weights="none",
+            layer="pooled",
+            pooling="hash",
+            normalized=normalize,
+            dim=dim,
+            dtype=dtype,
+        )
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)

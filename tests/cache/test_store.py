@@ -37,6 +37,15 @@ def test_get_lookup_load_across_shards(tmp_path):
     assert t.dtype.is_floating_point and tuple(t.shape) == (50, 8)
 
 
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_single_shard_reads_in_request_order(tmp_path, dtype):
+    cache = EmbeddingCache(tmp_path)
+    stored = fill(cache, fp(), [f"t{i}" for i in range(10)])
+    got = cache.namespace(fp()).get_rows(np.array([9, 0, 9, 4]), dtype=dtype)
+    assert got.dtype == (dtype or np.float16)
+    np.testing.assert_array_equal(got, stored[[9, 0, 9, 4]].astype(got.dtype))
+
+
 def test_missing_keys_raise_with_count(tmp_path):
     cache = EmbeddingCache(tmp_path)
     fill(cache, fp(), ["x", "y"])

@@ -19,8 +19,19 @@ def run():
 def test_extract_ls_verify(run, write_jsonl, tmp_path):
     src = write_jsonl("t.jsonl", [{"body": f"text {i}"} for i in range(50)] + [{"body": "text 1"}])
     cache = tmp_path / "cache"
-    r = run("extract", src, "--cache", cache, "--encoder", "fake", "--text-field", "body", "--shard-size", 20,
-            "--no-progress")
+    r = run(
+        "extract",
+        src,
+        "--cache",
+        cache,
+        "--encoder",
+        "fake",
+        "--text-field",
+        "body",
+        "--shard-size",
+        20,
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     assert "51 texts, 50 unique; 0 already cached, 50 encoded into 3 shard(s)" in r.output
     r = run("extract", src, "--cache", cache, "--encoder", "fake", "--text-field", "body", "--no-progress")
@@ -47,13 +58,22 @@ def test_verify_fails_on_a_corrupt_shard_and_quarantines(run, write_jsonl, tmp_p
     assert "5 already cached, 5 encoded" in r.output
 
 
-@pytest.mark.parametrize("records,raw,expect", [
-    ([{"text": "ok"}, {"txt": "x"}], [], "t.jsonl:2, field 'text': missing field"),
-    ([{"text": "ok"}, {"text": "  "}], [], "t.jsonl:2, field 'text': expected a non-empty string"),
-    ([{"text": "ok"}, {"text": None}], [], "t.jsonl:2, field 'text': expected a non-empty string, found NoneType"),
-    ([{"text": "ok"}], ["{broken"], "t.jsonl:2: malformed JSON"),
-])
-def test_bad_input_exits_non_zero_and_leaves_the_cache_untouched(run, write_jsonl, tmp_path, records, raw, expect):
+@pytest.mark.parametrize(
+    "records,raw,expect",
+    [
+        ([{"text": "ok"}, {"txt": "x"}], [], "t.jsonl:2, field 'text': missing field"),
+        ([{"text": "ok"}, {"text": "  "}], [], "t.jsonl:2, field 'text': expected a non-empty string"),
+        (
+            [{"text": "ok"}, {"text": None}],
+            [],
+            "t.jsonl:2, field 'text': expected a non-empty string, found NoneType",
+        ),
+        ([{"text": "ok"}], ["{broken"], "t.jsonl:2: malformed JSON"),
+    ],
+)
+def test_bad_input_exits_non_zero_and_leaves_the_cache_untouched(
+    run, write_jsonl, tmp_path, records, raw, expect
+):
     src = write_jsonl("t.jsonl", records, raw)
     cache = tmp_path / "cache"
     r = run("extract", src, "--cache", cache, "--encoder", "fake", "--no-progress")
@@ -76,8 +96,18 @@ def test_missing_file_and_unknown_encoder(run, tmp_path, write_jsonl):
 def test_skip_bad_writes_a_report_and_caches_the_rest(run, write_jsonl, tmp_path):
     src = write_jsonl("t.jsonl", [{"text": "good"}, {"text": ""}, {"text": "also good"}], ["nope"])
     report = tmp_path / "bad.jsonl"
-    r = run("extract", src, "--cache", tmp_path / "c", "--encoder", "fake", "--skip-bad",
-            "--bad-rows-report", report, "--no-progress")
+    r = run(
+        "extract",
+        src,
+        "--cache",
+        tmp_path / "c",
+        "--encoder",
+        "fake",
+        "--skip-bad",
+        "--bad-rows-report",
+        report,
+        "--no-progress",
+    )
     assert r.exit_code == 0 and "skipped 2 bad row(s)" in r.output
     rows = [json.loads(x) for x in report.read_text().splitlines()]
     assert [(x["line"], x["field"]) for x in rows] == [(2, "text"), (4, None)]
@@ -86,7 +116,15 @@ def test_skip_bad_writes_a_report_and_caches_the_rest(run, write_jsonl, tmp_path
 
 def test_help_teaches(run):
     r = run("extract", "--help")
-    for opt in ("--cache", "--encoder", "--text-field", "--batch-size", "--device", "--shard-size", "--skip-bad"):
+    for opt in (
+        "--cache",
+        "--encoder",
+        "--text-field",
+        "--batch-size",
+        "--device",
+        "--shard-size",
+        "--skip-bad",
+    ):
         assert opt in r.output
     assert "embedkit extract data/persona" in r.output
 
@@ -96,8 +134,17 @@ def test_extract_persona_statements_with_real_minilm(run, tmp_path):
     from tests.conftest import PERSONA_DIR
 
     src = PERSONA_DIR / "interest-in-art.jsonl"
-    r = run("extract", src, "--cache", tmp_path / "c", "--text-field", "statement", "--device", "cpu",
-            "--no-progress")
+    r = run(
+        "extract",
+        src,
+        "--cache",
+        tmp_path / "c",
+        "--text-field",
+        "statement",
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     assert "1000 unique" in r.output and "minilm" in r.output
     from embedkit.cache import EmbeddingCache, text_key

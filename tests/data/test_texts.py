@@ -9,17 +9,24 @@ from embedkit.errors import InputError
 
 
 def test_text_file_dedups_and_counts(write_jsonl):
-    p = write_jsonl("t.jsonl", [{"text": "a"}, {"text": "b"}, {"text": "a"}, {"text": "cafe\u0301"},
-                                {"text": "caf\u00e9"}])
+    p = write_jsonl(
+        "t.jsonl",
+        [{"text": "a"}, {"text": "b"}, {"text": "a"}, {"text": "cafe\u0301"}, {"text": "caf\u00e9"}],
+    )
     items = collect_texts([p])
     assert items.texts == ["a", "b", "cafe\u0301"]
     assert items.records == 5 and items.occurrences == 5
 
 
 def test_pair_file_shares_prompts(write_jsonl):
-    p = write_jsonl("p.jsonl", [{"prompt": "Q", "chosen": "yes", "rejected": "no"},
-                                {"prompt": "Q", "chosen": "no", "rejected": "yes"},
-                                {"prompt": "R", "chosen": "x", "rejected": "y"}])
+    p = write_jsonl(
+        "p.jsonl",
+        [
+            {"prompt": "Q", "chosen": "yes", "rejected": "no"},
+            {"prompt": "Q", "chosen": "no", "rejected": "yes"},
+            {"prompt": "R", "chosen": "x", "rejected": "y"},
+        ],
+    )
     p2 = write_jsonl("lr.jsonl", [{"prompt": "S", "left": "x", "right": "y", "label": "left"}])
     items = collect_texts([p, p2])
     assert items.texts[:3] == ["Q", join_in_context("Q", "yes"), join_in_context("Q", "no")]
@@ -29,8 +36,10 @@ def test_pair_file_shares_prompts(write_jsonl):
 
 
 def test_a_file_keeps_the_layout_of_its_first_record(write_jsonl):
-    p = write_jsonl("mixed.jsonl", [{"prompt": "Q", "chosen": "a", "rejected": "b"},
-                                    {"prompt": "R", "left": "x", "right": "y"}])
+    p = write_jsonl(
+        "mixed.jsonl",
+        [{"prompt": "Q", "chosen": "a", "rejected": "b"}, {"prompt": "R", "left": "x", "right": "y"}],
+    )
     with pytest.raises(InputError, match="mixed.jsonl:2, field 'chosen': missing field"):
         collect_texts([p])
 
@@ -48,13 +57,16 @@ def test_csv_and_parquet(tmp_path):
     assert items.texts == ["hello, world", "multi\nline", "third"]
 
 
-@pytest.mark.parametrize("records,raw,match,line,field", [
-    ([{"text": "ok"}, {"txt": "x"}], [], "missing field", 2, "text"),
-    ([{"text": "ok"}, {"text": ""}], [], "empty", 2, "text"),
-    ([{"text": "ok"}, {"text": 3}], [], "found int", 2, "text"),
-    ([{"text": "ok"}], ["{not json"], "malformed JSON", 2, None),
-    ([{"text": "ok"}], ["[1, 2]"], "expected a JSON object", 2, None),
-])
+@pytest.mark.parametrize(
+    "records,raw,match,line,field",
+    [
+        ([{"text": "ok"}, {"txt": "x"}], [], "missing field", 2, "text"),
+        ([{"text": "ok"}, {"text": ""}], [], "empty", 2, "text"),
+        ([{"text": "ok"}, {"text": 3}], [], "found int", 2, "text"),
+        ([{"text": "ok"}], ["{not json"], "malformed JSON", 2, None),
+        ([{"text": "ok"}], ["[1, 2]"], "expected a JSON object", 2, None),
+    ],
+)
 def test_bad_rows_name_file_line_and_field(write_jsonl, records, raw, match, line, field):
     p = write_jsonl("bad.jsonl", records, raw)
     with pytest.raises(InputError, match=match) as e:

@@ -30,7 +30,13 @@ def test_minilm_is_the_unnormalised_pooled_embedding(minilm_encoder):
     from sentence_transformers import SentenceTransformer
 
     fp = minilm_encoder.fingerprint
-    assert (fp.encoder, fp.dim, fp.layer, fp.pooling, fp.normalized) == ("minilm", 384, "pooled", "mean", False)
+    assert (fp.encoder, fp.dim, fp.layer, fp.pooling, fp.normalized) == (
+        "minilm",
+        384,
+        "pooled",
+        "mean",
+        False,
+    )
     assert fp.weights.startswith("sha256:") and fp.model == "sentence-transformers/all-MiniLM-L6-v2"
     texts = ["I enjoy going to art museums", "Math is my favourite subject"]
     ours = minilm_encoder.encode(texts)

@@ -1,0 +1,70 @@
+"""Helpers shared by the benchmarks: timing, persona texts, result files."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+PERSONA_DIR = REPO / "data" / "persona"
+
+
+def persona_records() -> list[dict]:
+    out = []
+    for path in sorted(PERSONA_DIR.glob("*.jsonl")):
+        out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return out
+
+
+def timed(fn, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return time.perf_counter() - t0, out
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine() -> dict:
+    import os
+
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_results(name: str, payload: dict, table_rows: list[tuple], header: tuple, notes: list[str]) -> Path:
+    """Write ``RESULTS/name.json`` and ``RESULTS/name.md`` (a table and notes)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    lines = [
+        f"# {name}",
+        "",
+        f"Run {payload['run_at']} on {payload['machine']['platform']}, "
+        f"{payload['machine']['cpus']} CPUs, torch {payload['machine']['torch']}"
+        f"{', ' + payload['machine']['cuda'] if payload['machine']['cuda'] else ''}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table_rows]
+    lines += [""] + [f"- {n}" for n in notes] + [""]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    return RESULTS / f"{name}.md"

@@ -1,0 +1,210 @@
+"""Preference pairs: the documented pair format, read and validated (see docs/pairs-format.md).
+
+A row compares two responses to one prompt: ``prompt`` with ``chosen``/``rejected`` (chosen preferred),
+or ``left``/``right`` with one of ``label`` (left | right | tie), ``labels`` (one per annotator: left,
+right, tie, or a graded integer -2..2, positive = left preferred, 2 = significantly) or ``soft_label``
+(probability that left is preferred). Optional: ``user``, ``weight`` (> 0), ``margin`` (>= 0),
+``split`` (train, val, test, fewshot, unseen_test).
+
+Rows become numpy arrays: texts are resolved to cache rows elsewhere (``embedkit.heads.data``), so the
+training tensors are index arrays into one embedding matrix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedkit.data.readers import iter_records
+from embedkit.data.texts import join_in_context, pair_layout, require_text
+from embedkit.errors import InputError
+
+SPLITS = ("train", "val", "test", "fewshot", "unseen_test")
+SEEN_SPLITS = ("train", "val", "test")
+UNSEEN_SPLITS = ("fewshot", "unseen_test")
+LABEL_BINS = ("B>>A", "B>A", "tie", "A>B", "A>>B")
+"""The five preference bins (Diverging Preferences), indexed by graded label + 2. A = left/chosen."""
+_WORD_LABELS = {"left": 1, "right": -1, "tie": 0, "chosen": 1, "rejected": -1}
+
+
+@dataclass
+class PairTable:
+    """Validated pairs as parallel arrays (n rows). Response texts are as embedded (in context or alone)."""
+
+    prompt: list[str]
+    a: list[str]
+    b: list[str]
+    user: np.ndarray  # (n,) object: user id strings ("" when the file has no user column)
+    counts: np.ndarray  # (n, 5) float: annotator labels per bin of LABEL_BINS (0 for soft-label rows)
+    y: np.ndarray  # (n,) float in [0, 1]: probability that A is preferred (ties count 1/2)
+    weight: np.ndarray  # (n,) float > 0
+    margin: np.ndarray  # (n,) float >= 0 (nan where unknown)
+    split: np.ndarray  # (n,) object: split name, "" where the file gives none
+    source: list[tuple[str, int]]  # (file, line) of each row, for error messages
+
+    def __len__(self) -> int:
+        return len(self.prompt)
+
+    @property
+    def has_users(self) -> bool:
+        return bool((self.user != "").any())
+
+
+def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context") -> PairTable:
+    """Read and validate pair files. Raises :class:`InputError` naming file, line and field."""
+    cols: dict[str, list] = {
+        k: [] for k in ("prompt", "a", "b", "user", "counts", "y", "weight", "margin", "split", "source")
+    }
+    for path in paths:
+        path = str(path)
+        n_file = 0
+        layout = None
+        for line, rec in iter_records(path):
+            n_file += 1
+            if isinstance(rec, InputError):
+                raise rec
+            if layout is None:
+                layout = pair_layout(rec)
+                if layout is None:
+                    raise InputError(
+                        "not a pair file: expected prompt with chosen/rejected or left/right "
+                        f"(fields present: {', '.join(sorted(map(str, rec)))})",
+                        file=path,
+                        line=line,
+                    )
+            prompt = require_text(rec, "prompt", path, line)
+            ta, tb = (require_text(rec, f, path, line) for f in layout)
+            if responses == "in-context":
+                ta, tb = join_in_context(prompt, ta), join_in_context(prompt, tb)
+            counts, y = _labels(rec, layout, path, line)
+            cols["prompt"].append(prompt)
+            cols["a"].append(ta)
+            cols["b"].append(tb)
+            cols["user"].append(_opt_str(rec, "user", path, line))
+            cols["counts"].append(counts)
+            cols["y"].append(y)
+            cols["weight"].append(_opt_float(rec, "weight", path, line, 1.0, positive=True))
+            cols["margin"].append(_opt_float(rec, "margin", path, line, math.nan, nonneg=True))
+            split = _opt_str(rec, "split", path, line)
+            if split and split not in SPLITS:
+                raise InputError(
+                    f"unknown split {split!r}; expected one of {', '.join(SPLITS)}",
+                    file=path,
+                    line=line,
+                    field="split",
+                )
+            cols["split"].append(split)
+            cols["source"].append((path, line))
+        if not n_file:
+            raise InputError("no pairs found (empty file?)", file=path)
+    return PairTable(
+        prompt=cols["prompt"],
+        a=cols["a"],
+        b=cols["b"],
+        user=np.array(cols["user"], dtype=object),
+        counts=np.array(cols["counts"], dtype=np.float64).reshape(-1, 5),
+        y=np.array(cols["y"], dtype=np.float64),
+        weight=np.array(cols["weight"]),
+        margin=np.array(cols["margin"]),
+        split=np.array(cols["split"], dtype=object),
+        source=cols["source"],
+    )
+
+
+def _labels(rec: dict, layout: tuple[str, str], path: str, line: int) -> tuple[list[float], float]:
+    """(5-bin counts, P(A preferred)) of one row."""
+    counts = [0.0] * 5
+    if layout == ("chosen", "rejected"):
+        if any(k in rec for k in ("label", "labels", "soft_label")):
+            raise InputError(
+                "a chosen/rejected row says its label by order; drop label/labels/soft_label "
+                "or use left/right",
+                file=path,
+                line=line,
+            )
+        counts[3] = 1.0
+        return counts, 1.0
+    given = [k for k in ("label", "labels", "soft_label") if rec.get(k) is not None]
+    if len(given) != 1:
+        raise InputError(
+            "a left/right row needs exactly one of label, labels, soft_label"
+            + (f" (found {', '.join(given)})" if given else ""),
+            file=path,
+            line=line,
+        )
+    field = given[0]
+    if field == "soft_label":
+        p = rec[field]
+        if isinstance(p, bool) or not isinstance(p, int | float) or not (0.0 <= float(p) <= 1.0):
+            raise InputError(
+                f"expected a probability in [0, 1], found {p!r}", file=path, line=line, field=field
+            )
+        return counts, float(p)
+    values = rec[field] if field == "labels" else [rec[field]]
+    if not isinstance(values, list) or not values:
+        raise InputError(
+            f"expected a non-empty list of labels, found {values!r:.60}", file=path, line=line, field=field
+        )
+    for v in values:
+        g = _graded(v)
+        if g is None:
+            raise InputError(
+                f"label {v!r} is not one of left, right, tie or an integer -2..2",
+                file=path,
+                line=line,
+                field=field,
+            )
+        counts[g + 2] += 1.0
+    n = sum(counts)
+    return counts, (counts[3] + counts[4] + 0.5 * counts[2]) / n
+
+
+def _graded(v) -> int | None:
+    if isinstance(v, str):
+        return _WORD_LABELS.get(v.strip().lower())
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float) and float(v).is_integer() and -2 <= v <= 2:
+        return int(v)
+    return None
+
+
+def _opt_str(rec: dict, name: str, path: str, line: int) -> str:
+    v = rec.get(name)
+    if v is None or v == "":
+        return ""
+    if isinstance(v, str | int) and not isinstance(v, bool):
+        return str(v)
+    raise InputError(f"expected a string, found {type(v).__name__}", file=path, line=line, field=name)
+
+
+def _opt_float(
+    rec: dict, name: str, path: str, line: int, default: float, positive: bool = False, nonneg: bool = False
+) -> float:
+    v = rec.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a number, found {v!r:.40}", file=path, line=line, field=name) from None
+    if not math.isfinite(f) or (positive and f <= 0) or (nonneg and f < 0):
+        want = "a finite number" + (" > 0" if positive else " >= 0" if nonneg else "")
+        raise InputError(f"expected {want}, found {v!r}", file=path, line=line, field=name)
+    return f
+
+
+def beyond_binary_margin(counts: np.ndarray) -> np.ndarray:
+    """Margin of Beyond the Binary, eq. (3): m = |sum_i j_i - n/2| / (n/2), j_i = 1 if A preferred.
+
+    ``counts`` (n, 5) per LABEL_BINS; ties count as j = 1/2. Rows without labels get nan.
+    """
+    n = counts.sum(axis=1)
+    wins = counts[:, 3] + counts[:, 4] + 0.5 * counts[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.abs(wins - n / 2) / (n / 2)
+    return np.where(n > 0, m, np.nan)

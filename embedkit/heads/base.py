@@ -1,0 +1,268 @@
+"""What every reward head shares: fit on index arrays, evaluate, save and load without pickle."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from embedkit import __version__
+from embedkit.errors import EmbedkitError, InputError
+from embedkit.fingerprint import Fingerprint
+from embedkit.heads.config import TrainConfig
+from embedkit.heads.data import PairData
+from embedkit.heads.trainer import resolve_torch_device, train
+
+HEAD_FORMAT = "embedkit-head"
+HEAD_SCHEMA_VERSION = 1
+
+
+class NotFittedError(EmbedkitError, AttributeError):
+    """The head was used before ``fit`` or ``load``."""
+
+
+class FingerprintMismatchError(EmbedkitError):
+    """Embeddings from another encoder (or dimension) than the head was trained on."""
+
+
+class RewardHead:
+    """Base class. Subclasses set ``name`` and ``Config`` and implement the hooks below.
+
+    sklearn manners: ``__init__`` stores settings, ``fit`` returns self, learned state ends in ``_``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[TrainConfig]]
+    val_metric: ClassVar[str] = "accuracy"
+
+    def __init__(self, config: TrainConfig | None = None, **overrides):
+        self.config = config if config is not None else self.Config(**overrides)
+        self.config.validate()
+        self.module_: torch.nn.Module | None = None
+        self.fingerprint_: Fingerprint | None = None
+        self.input_dim_: int | None = None
+        self.metrics_: dict = {}
+        self.history_: dict = {}
+        self.data_info_: dict = {}
+
+    # --- hooks ---------------------------------------------------------------------------------------
+    def _build(self, input_dim: int, data: PairData | None) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _loss(self, t: dict, idx: torch.Tensor) -> torch.Tensor:
+        """Mean loss of the training rows ``idx``; ``t`` holds the training tensors from ``_tensors``."""
+        raise NotImplementedError
+
+    def _tensors(self, data: PairData, device: torch.device) -> dict:
+        """Tensors of one split's rows (on ``device``), the input of ``_loss`` and ``_delta``."""
+        return {
+            "prompt": torch.as_tensor(data.prompt, device=device),
+            "a": torch.as_tensor(data.a, device=device),
+            "b": torch.as_tensor(data.b, device=device),
+            "y": torch.as_tensor(data.y, dtype=torch.float32, device=device),
+            "weight": torch.as_tensor(data.weight, dtype=torch.float32, device=device),
+            "counts": torch.as_tensor(data.counts, dtype=torch.float32, device=device),
+        }
+
+    def _train_data(self, data: PairData) -> PairData:
+        """The rows training uses (heads may regroup them)."""
+        return data.in_split("train")
+
+    def _val_data(self, data: PairData) -> PairData:
+        return data.in_split("val")
+
+    def evaluate(self, data: PairData) -> dict:
+        """Metrics on every split present in ``data``."""
+        raise NotImplementedError
+
+    # --- shared --------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return resolve_torch_device(self.config.device)
+
+    def _check_fitted(self) -> None:
+        if self.module_ is None:
+            raise NotFittedError(f"this {self.name} head is not fitted; call fit() or load() first")
+
+    def check_embeddings(self, fingerprint: Fingerprint, dim: int) -> None:
+        """Refuse embeddings from another encoder fingerprint or dimension."""
+        self._check_fitted()
+        if dim != self.input_dim_:
+            raise FingerprintMismatchError(f"the head takes {self.input_dim_}-d embeddings, got {dim}-d")
+        if fingerprint != self.fingerprint_:
+            raise FingerprintMismatchError(
+                f"the head was trained on {self.fingerprint_.describe()}; these embeddings are "
+                f"{fingerprint.describe()}. Extract with the same encoder (namespace {self.fingerprint_.namespace})"
+            )
+
+    def fit(self, data: PairData, progress: bool = True) -> RewardHead:
+        """Train on the ``train`` rows of ``data``, early-stopping on ``val``; returns self."""
+        if not np.all(np.isfinite(data.X)):
+            bad = int(np.nonzero(~np.isfinite(data.X).all(axis=1))[0][0])
+            raise InputError(f"embedding row {bad} contains NaN or inf; re-extract or verify the cache")
+        train_d, val_d = self._train_data(data), self._val_data(data)
+        for split, d in (("train", train_d), ("val", val_d)):
+            if len(d) == 0:
+                raise InputError(
+                    f"the {split} split is empty: give rows with split={split} or let embedkit "
+                    "draw splits (no split column)"
+                )
+        torch.manual_seed(self.config.seed)
+        device = self.device
+        self.fingerprint_ = data.fingerprint
+        self.input_dim_ = int(data.X.shape[1])
+        self.module_ = self._build(self.input_dim_, data).to(device)
+        X = torch.as_tensor(data.X, device=device)
+        self._X = X
+        t_train = self._tensors(train_d, device)
+        t_val = self._tensors(val_d, device)
+        self.history_ = train(
+            self.module_,
+            self._param_groups(),
+            lambda idx: self._loss(t_train, idx),
+            len(train_d),
+            lambda: self._val_score(t_val),
+            self.config,
+            device,
+            desc=f"fit {self.name}",
+            progress=progress,
+        )
+        self.metrics_ = self.evaluate(data)
+        self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
+        return self
+
+    def _param_groups(self) -> list[dict]:
+        return [
+            {
+                "params": list(self.module_.parameters()),
+                "lr": self.config.lr,
+                "weight_decay": self.config.weight_decay,
+            }
+        ]
+
+    def _val_score(self, t: dict) -> float:
+        delta = self._delta_t(t).cpu().numpy()
+        from embedkit.heads.metrics import preference_accuracy
+
+        return preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
+
+    def _delta_t(self, t: dict) -> torch.Tensor:
+        """r_A - r_B of the rows in ``t`` (eval mode, no grad)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict_delta(self, data: PairData) -> np.ndarray:
+        """r_A - r_B for every row of ``data`` (users must be known to the head). Shape (n,)."""
+        self._check_fitted()
+        self.check_embeddings(data.fingerprint, data.X.shape[1])
+        self.module_.eval()
+        self._X = torch.as_tensor(data.X, device=self.device)
+        return self._delta_t(self._tensors(data, self.device)).cpu().numpy()
+
+    # --- persistence ---------------------------------------------------------------------------------
+    def _extra_config(self) -> dict:
+        return {}
+
+    def _restore_extra(self, cfg: dict) -> None:
+        pass
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` + ``README.md`` into ``path`` atomically.
+
+        Refuses to replace an existing non-empty directory unless ``overwrite``.
+        """
+        from safetensors.torch import save_file
+
+        self._check_fitted()
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+            raise EmbedkitError(
+                f"{path} already exists and is not empty; choose another --out or pass --overwrite"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            state = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+            save_file(state, tmp / "model.safetensors")
+            cfg = {
+                "format": HEAD_FORMAT,
+                "schema_version": HEAD_SCHEMA_VERSION,
+                "head": self.name,
+                "config": self.config.to_dict(),
+                "input_dim": self.input_dim_,
+                "fingerprint": self.fingerprint_.to_dict(),
+                "metrics": self.metrics_,
+                "history": {k: v for k, v in self.history_.items()},
+                "data": self.data_info_,
+                "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "embedkit_version": __version__,
+                **self._extra_config(),
+            }
+            (tmp / "config.json").write_text(json.dumps(cfg, indent=1, default=_json_default) + "\n")
+            (tmp / "README.md").write_text(self.model_card())
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def _from_config(cls, cfg: dict) -> RewardHead:
+        head = cls(cls.Config.from_dict(cfg["config"]))
+        head.fingerprint_ = Fingerprint.from_dict(cfg["fingerprint"])
+        head.input_dim_ = int(cfg["input_dim"])
+        head.metrics_ = cfg.get("metrics", {})
+        head.history_ = cfg.get("history", {})
+        head.data_info_ = cfg.get("data", {})
+        head._restore_extra(cfg)
+        return head
+
+    def model_card(self) -> str:
+        fp = self.fingerprint_
+        lines = [
+            f"# embedkit {self.name} reward head",
+            "",
+            f"- encoder: {fp.describe()} (namespace `{fp.namespace}`)",
+            f"- input dim: {self.input_dim_}",
+            f"- trained: {self.history_.get('epochs_run', '?')} epochs, best validation "
+            f"{self.val_metric} {self.history_.get('best_val', float('nan')):.4f} at epoch "
+            f"{self.history_.get('best_epoch', '?')}",
+            f"- data: {', '.join(f'{k}={v}' for k, v in self.data_info_.items())}",
+            "",
+            "## Config",
+            "",
+            "```json",
+            json.dumps(self.config.to_dict(), indent=1),
+            "```",
+            "",
+            "## Metrics",
+            "",
+            "```json",
+            json.dumps(self.metrics_, indent=1, default=_json_default),
+            "```",
+            "",
+            "Load with `embedkit.heads.load_head(path)`; files: config.json, model.safetensors.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)

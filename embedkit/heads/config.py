@@ -1,0 +1,102 @@
+"""Typed head configs: the single source of the CLI options and of the saved ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+def opt(default, help: str, choices: tuple | None = None):  # noqa: A002 - mirrors click's name
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    """Shared by every head. Defaults follow PAL appendix C.2 where it gives them."""
+
+    hidden_dim: int = opt(512, "Hidden width of the two-layer MLPs.")
+    latent_dim: int = opt(
+        0, "Output width d of f (and g); 0 = the embedding dim, which enables the residual."
+    )
+    dropout: float = opt(0.5, "Dropout in the MLPs (PAL C.2: 0.5).")
+    lr: float = opt(1e-3, "Adam learning rate of the MLPs (PAL C.2 uses 1e-4 with longer training).")
+    weight_decay: float = opt(1e-2, "Weight decay of the MLPs (PAL C.2: 1e-2).")
+    batch_size: int = opt(256, "Pairs per mini-batch (gathered on the device from index arrays).")
+    epochs: int = opt(60, "Maximum epochs.")
+    patience: int = opt(6, "Stop after this many epochs without a better validation metric.")
+    seed: int = opt(0, "Seed for initialisation and batch order.")
+    device: str = opt("auto", "cpu, cuda, cuda:N, or auto.")
+
+    def validate(self) -> None:
+        for name in ("hidden_dim", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.latent_dim < 0 or self.patience < 1 or not 0 <= self.dropout < 1 or self.lr <= 0:
+            raise ValueError("latent_dim >= 0, patience >= 1, 0 <= dropout < 1 and lr > 0 are required")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class PALConfig(TrainConfig):
+    K: int = opt(2, "Number of preference prototypes K (K=1 is the homogeneous model).")
+    user_lr: float = opt(
+        5e-2,
+        "Learning rate of the prototypes and user weights (PAL C.1: 5e-3; 5e-2 lets the "
+        "weights leave the uniform start within a few epochs on small data).",
+    )
+    fewshot_steps: int = opt(300, "Optimisation steps when fitting new users' weights (full batch).")
+    fewshot_lr: float = opt(0.05, "Learning rate when fitting new users' weights.")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.K < 1:
+            raise ValueError(f"K must be >= 1, got {self.K}")
+
+
+@dataclass
+class PALAConfig(PALConfig):
+    loss: str = opt("logistic", "Loss on the distance difference.", choices=("logistic", "hinge"))
+
+
+@dataclass
+class PALBConfig(PALConfig):
+    temperature: float = opt(0.1, "Initial temperature of the cosine reward (learnable).")
+
+
+@dataclass
+class MeanVarConfig(TrainConfig):
+    loss: str = opt(
+        "kl",
+        "kl: KL to the 5-bin annotator label distribution (Diverging Preferences); "
+        "nll: independent-NLL baseline (Siththaranjan et al.).",
+        choices=("kl", "nll"),
+    )
+    eta: float = opt(0.5, "rho = eta * fraction of tie labels (KL loss only; paper tunes eta in {0, .5, 1}).")
+    smoothing: float = opt(
+        0.05, "Added to each predicted bin probability before renormalising (paper: 0.05)."
+    )
+
+
+@dataclass
+class BTConfig(TrainConfig):
+    labels: str = opt(
+        "all",
+        "all: every annotation is a training instance; aggregate: one majority label per "
+        "distinct pair; soft: the fraction preferring A as a soft target.",
+        choices=("all", "aggregate", "soft"),
+    )
+    margin: bool = opt(
+        False,
+        "Subtract the Beyond-the-Binary margin m in the loss (from a margin column, or "
+        "m = |sum j - n/2| / (n/2) from per-annotator labels).",
+    )

@@ -1,0 +1,163 @@
+"""Training tensors: pairs resolved to rows of one embedding matrix (no copies, no per-sample files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedkit.cache.keys import text_keys
+from embedkit.cache.store import EmbeddingCache, Namespace
+from embedkit.data.pairs import PairTable, read_pairs
+from embedkit.data.splits import SplitConfig, assign_splits
+from embedkit.errors import MissingKeysError
+from embedkit.fingerprint import Fingerprint
+
+
+@dataclass
+class PairData:
+    """Pairs as index arrays into ``X`` (m, D): the unique texts the pairs use, gathered once."""
+
+    X: np.ndarray  # (m, D) float32
+    fingerprint: Fingerprint
+    prompt: np.ndarray  # (n,) int64 rows of X: the prompt alone (conditioning x_c)
+    a: np.ndarray  # (n,) int64: response A (chosen / left)
+    b: np.ndarray  # (n,) int64: response B (rejected / right)
+    user: np.ndarray  # (n,) object: user ids
+    counts: np.ndarray  # (n, 5) annotator labels per bin
+    y: np.ndarray  # (n,) P(A preferred)
+    weight: np.ndarray  # (n,)
+    margin: np.ndarray  # (n,), nan where unknown
+    split: np.ndarray  # (n,) object
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def subset(self, mask: np.ndarray) -> PairData:
+        return PairData(
+            self.X,
+            self.fingerprint,
+            self.prompt[mask],
+            self.a[mask],
+            self.b[mask],
+            self.user[mask],
+            self.counts[mask],
+            self.y[mask],
+            self.weight[mask],
+            self.margin[mask],
+            self.split[mask],
+        )
+
+    def in_split(self, *names: str) -> PairData:
+        return self.subset(np.isin(self.split, list(names)))
+
+
+def resolve_pairs(
+    table: PairTable,
+    namespace: Namespace,
+    split: np.ndarray,
+    pairs_name: str = "PAIRS",
+    cache_name: str = "CACHE",
+) -> PairData:
+    """Look every text of ``table`` up in ``namespace``; raise naming what is missing and how to extract it."""
+    texts = table.prompt + table.a + table.b
+    keys = text_keys(texts)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    rows = namespace.lookup(uniq)
+    missing = np.nonzero(rows < 0)[0]
+    if len(missing):
+        first = {int(np.nonzero(inverse == m)[0][0]) for m in missing[:3]}
+        examples = "; ".join(repr(texts[i][:70]) for i in sorted(first))
+        raise MissingKeysError(
+            f"{len(missing)} of {len(uniq)} texts of the pairs are not in the cache under "
+            f"{namespace.fingerprint.describe()} (e.g. {examples}). Extract them first: "
+            f"embedkit extract {pairs_name} --cache {cache_name} --encoder {namespace.fingerprint.encoder}",
+            missing_indices=missing,
+        )
+    X = namespace.get_rows(rows, dtype=np.float32)
+    n = len(table)
+    idx = inverse.astype(np.int64)
+    return PairData(
+        X=X,
+        fingerprint=namespace.fingerprint,
+        prompt=idx[:n],
+        a=idx[n : 2 * n],
+        b=idx[2 * n :],
+        user=table.user,
+        counts=table.counts,
+        y=table.y,
+        weight=table.weight,
+        margin=table.margin,
+        split=split,
+    )
+
+
+def group_identical_pairs(data: PairData, return_inverse: bool = False):
+    """One row per distinct (split, prompt, {A, B}) with the label counts of all its rows summed.
+
+    Orientation is made canonical (A is the lower row index); swapped rows have their bins reversed.
+    Soft-label rows (no counts) keep their y averaged. Used by mean-variance and aggregate Bradley-Terry.
+    With ``return_inverse`` also returns the group of each input row, (n,).
+    """
+    swap = data.a > data.b
+    a = np.where(swap, data.b, data.a)
+    b = np.where(swap, data.a, data.b)
+    counts = np.where(swap[:, None], data.counts[:, ::-1], data.counts)
+    y = np.where(swap, 1 - data.y, data.y)
+    split_codes, split_idx = np.unique(data.split.astype(str), return_inverse=True)
+    key = np.stack([split_idx, data.prompt, a, b], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    g = len(uniq)
+    summed = np.zeros((g, 5))
+    np.add.at(summed, inv, counts)
+    ysum = np.zeros(g)
+    np.add.at(ysum, inv, y * data.weight)
+    wsum = np.zeros(g)
+    np.add.at(wsum, inv, data.weight)
+    n_lab = summed.sum(axis=1)
+    y_g = np.where(
+        n_lab > 0, (summed[:, 3] + summed[:, 4] + 0.5 * summed[:, 2]) / np.maximum(n_lab, 1), ysum / wsum
+    )
+    margin = np.full(g, np.nan)
+    has_m = ~np.isnan(data.margin)
+    if has_m.any():
+        msum = np.zeros(g)
+        mcnt = np.zeros(g)
+        np.add.at(msum, inv[has_m], data.margin[has_m])
+        np.add.at(mcnt, inv[has_m], 1)
+        margin = np.where(mcnt > 0, msum / np.maximum(mcnt, 1), np.nan)
+    grouped = PairData(
+        X=data.X,
+        fingerprint=data.fingerprint,
+        prompt=uniq[:, 1],
+        a=uniq[:, 2],
+        b=uniq[:, 3],
+        user=np.full(g, "", dtype=object),
+        counts=summed,
+        y=y_g,
+        weight=np.ones(g),
+        margin=margin,
+        split=split_codes[uniq[:, 0]].astype(object),
+    )
+    return (grouped, inv) if return_inverse else grouped
+
+
+def load_pair_data(
+    pairs: list[str],
+    cache: str | EmbeddingCache,
+    encoder: str | Fingerprint = "minilm",
+    split: SplitConfig = SplitConfig(),
+    responses: str = "in-context",
+) -> PairData:
+    """Read pair files, assign splits and resolve every text to the cache (nothing is encoded here)."""
+    cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    table = read_pairs(pairs, responses=responses)
+    ns = cache.namespace(encoder) if isinstance(encoder, Fingerprint) else cache.namespace(encoder=encoder)
+    return resolve_pairs(
+        table,
+        ns,
+        assign_splits(table, split),
+        pairs_name=" ".join(map(str, pairs)),
+        cache_name=str(cache.root),
+    )

@@ -1,0 +1,45 @@
+"""The small MLPs of PAL (appendix C.2): two layers, ReLU, dropout, residual where dims match."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """x (B, D) -> (B, out): Linear(D, h) -> ReLU -> Dropout -> Linear(h, out), plus x when out == D."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
+        )
+        self.residual = in_dim == out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out + x if self.residual else out
+
+
+class PrototypeMLPs(nn.Module):
+    """K independent MLPs g_1..g_K evaluated at once: x (B, D) -> (B, K, out). Same shape as ``MLP``."""
+
+    def __init__(self, k: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.empty(k, in_dim, hidden_dim))
+        self.b1 = nn.Parameter(torch.empty(k, hidden_dim))
+        self.w2 = nn.Parameter(torch.empty(k, hidden_dim, out_dim))
+        self.b2 = nn.Parameter(torch.empty(k, out_dim))
+        self.dropout = nn.Dropout(dropout)
+        self.residual = in_dim == out_dim
+        for w, b, fan_in in ((self.w1, self.b1, in_dim), (self.w2, self.b2, hidden_dim)):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation, per prototype
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(torch.einsum("bd,kdh->bkh", x, self.w1) + self.b1)  # (B, K, h)
+        out = torch.einsum("bkh,kho->bko", self.dropout(h), self.w2) + self.b2  # (B, K, out)
+        return out + x[:, None, :] if self.residual else out

@@ -1,0 +1,298 @@
+"""PAL-A and PAL-B (PAL: Pluralistic Alignment, sections 3.2-3.3): K preference prototypes, a simplex
+weight vector per user, seen users trained jointly, new users localised from a few pairs.
+
+PAL-A (ideal points), eq. (8):  r_i(x) = -|| f(x) - f(a_i) ||^2,   a_i = P w_i
+PAL-B (prompt-conditioned), eq. (9):  r_i(x, x_c) = < f(x), z_i(x_c) >,   z_i = sum_k w_ik g_k(x_c),
+      as a cosine with a learnable temperature.
+w_i = softmax(logits_i) lies on the simplex Delta^K. x is the response embedded in context; x_c the prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from embedkit.errors import InputError
+from embedkit.heads.base import RewardHead
+from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
+from embedkit.heads.data import PairData
+from embedkit.heads.metrics import per_user_accuracy, preference_accuracy
+from embedkit.heads.mlp import MLP, PrototypeMLPs
+
+log = logging.getLogger(__name__)
+DEFAULT_SHOTS = (1, 2, 5, 10, 20, 50)
+
+
+class PALAModule(nn.Module):
+    def __init__(self, input_dim: int, cfg: PALConfig, n_users: int):
+        super().__init__()
+        d = cfg.latent_dim or input_dim
+        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
+        self.prototypes = nn.Parameter(torch.randn(cfg.K, input_dim) / input_dim**0.5)  # P^T: (K, D)
+        self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))  # (U, K)
+
+    def features(self, X: torch.Tensor, prompt, a, b) -> dict:
+        return {"fa": self.f(X[a]), "fb": self.f(X[b])}  # (B, d) each
+
+    def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
+        """r(x_A) - r(x_B), eq. (8) with r = -distance. w: (B, K) per row, or (U, K) per user with ``rows``
+        (B,) the user of each row, so f(a_i) is computed once per user."""
+        ideal = self.f(w @ self.prototypes)  # f(a_i), a_i = P w_i
+        if rows is not None:
+            ideal = ideal[rows]  # (B, d)
+        dist_a = ((feats["fa"] - ideal) ** 2).sum(-1)  # (B,)
+        dist_b = ((feats["fb"] - ideal) ** 2).sum(-1)
+        return dist_b - dist_a
+
+    def delta(self, X: torch.Tensor, prompt, a, b, w: torch.Tensor) -> torch.Tensor:
+        return self.delta_given(self.features(X, prompt, a, b), w)
+
+
+class PALBModule(nn.Module):
+    def __init__(self, input_dim: int, cfg: PALBConfig, n_users: int):
+        super().__init__()
+        d = cfg.latent_dim or input_dim
+        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
+        self.g = PrototypeMLPs(cfg.K, input_dim, cfg.hidden_dim, d, cfg.dropout)
+        self.log_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.temperature))))
+        self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))
+
+    def features(self, X: torch.Tensor, prompt, a, b) -> dict:
+        fa = F.normalize(self.f(X[a]), dim=-1)
+        fb = F.normalize(self.f(X[b]), dim=-1)
+        return {"G": self.g(X[prompt]), "fdiff": fa - fb}  # (B, K, d), (B, d)
+
+    def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
+        """<f(x_A) - f(x_B), z_i(x_c)> as cosines times exp(log_scale), eq. (9). w: (B, K), or (U, K)
+        per user with ``rows`` (B,) the user of each row."""
+        if rows is not None:
+            w = w[rows]
+        z = F.normalize(torch.einsum("bk,bkd->bd", w, feats["G"]), dim=-1)  # z_i(x_c): (B, d)
+        return self.log_scale.clamp(max=np.log(100.0)).exp() * (feats["fdiff"] * z).sum(-1)
+
+    def delta(self, X: torch.Tensor, prompt, a, b, w: torch.Tensor) -> torch.Tensor:
+        return self.delta_given(self.features(X, prompt, a, b), w)
+
+
+class _PALHead(RewardHead):
+    Config = PALConfig
+    Module: type[nn.Module]
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.users_: list[str] = []
+
+    def _build(self, input_dim: int, data: PairData | None) -> nn.Module:
+        if data is not None:
+            self.users_ = sorted(set(data.in_split("train").user.tolist()))
+            seen_eval = set(data.in_split("val", "test").user.tolist())
+            orphans = sorted(seen_eval - set(self.users_))
+            if orphans:
+                raise InputError(
+                    f"{len(orphans)} user(s) have val/test pairs but no train pairs (e.g. "
+                    f"{', '.join(map(repr, orphans[:3]))}); put their pairs in fewshot/unseen_test"
+                )
+        return self.Module(input_dim, self.config, len(self.users_))
+
+    def _user_index(self, users: np.ndarray) -> np.ndarray:
+        index = {u: i for i, u in enumerate(self.users_)}
+        out = np.fromiter((index.get(u, -1) for u in users), dtype=np.int64, count=len(users))
+        if (out < 0).any():
+            unknown = sorted(set(users[out < 0].tolist()))
+            raise InputError(
+                f"{len(unknown)} user(s) unknown to this head (e.g. {', '.join(map(repr, unknown[:3]))}); "
+                "fit their weights with few-shot pairs (fit_new_users) or use zero-shot weights"
+            )
+        return out
+
+    def _tensors(self, data: PairData, device) -> dict:
+        t = super()._tensors(data, device)
+        if "user_idx" not in data.__dict__:
+            t["user"] = torch.as_tensor(self._user_index(data.user), device=device)
+        return t
+
+    def _param_groups(self) -> list[dict]:
+        fast = {id(p) for n, p in self.module_.named_parameters() if n in ("user_logits", "prototypes")}
+        return [
+            {
+                "params": [p for p in self.module_.parameters() if id(p) not in fast],
+                "lr": self.config.lr,
+                "weight_decay": self.config.weight_decay,
+            },
+            {
+                "params": [p for p in self.module_.parameters() if id(p) in fast],
+                "lr": self.config.user_lr,
+                "weight_decay": 0.0,
+            },
+        ]
+
+    def user_weights(self) -> np.ndarray:
+        """(U, K) simplex weights of the seen users, in ``users_`` order."""
+        self._check_fitted()
+        with torch.no_grad():
+            return torch.softmax(self.module_.user_logits, -1).cpu().numpy()
+
+    def _pair_delta(self, t: dict, idx, w: torch.Tensor) -> torch.Tensor:
+        return self.module_.delta(self._X, t["prompt"][idx], t["a"][idx], t["b"][idx], w)
+
+    def _rows_loss(self, delta: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Logistic loss: -[y log s(delta) + (1 - y) log s(-delta)], weighted mean."""
+        return (F.binary_cross_entropy_with_logits(delta, y, reduction="none") * weight).sum() / weight.sum()
+
+    def _loss(self, t: dict, idx: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.module_.user_logits[t["user"][idx]], -1)  # (B, K)
+        return self._rows_loss(self._pair_delta(t, idx, w), t["y"][idx], t["weight"][idx])
+
+    def _delta_t(self, t: dict) -> torch.Tensor:
+        w = torch.softmax(self.module_.user_logits[t["user"]], -1)
+        return self._pair_delta(t, slice(None), w)
+
+    # --- new users -----------------------------------------------------------------------------------
+    def zero_shot_weights(self) -> np.ndarray:
+        """The mean of the seen users' weights: the zero-shot point for a new user. (K,)"""
+        return self.user_weights().mean(axis=0)
+
+    def fit_new_users(self, data: PairData) -> tuple[list[str], np.ndarray]:
+        """Weights of the users in ``data`` from their pairs, f, g and prototypes frozen.
+
+        Vectorised over users: one (U, K) logit matrix, full-batch Adam for ``fewshot_steps`` steps,
+        started at the zero-shot weights. Returns (user ids, (U, K) weights).
+        """
+        self._check_fitted()
+        self.check_embeddings(data.fingerprint, data.X.shape[1])
+        device = self.device
+        users, inv = np.unique(data.user.astype(str), return_inverse=True)
+        self.module_.eval()
+        self._X = torch.as_tensor(data.X, device=device)
+        t = RewardHead._tensors(self, data, device)
+        uidx = torch.as_tensor(inv, device=device)
+        with torch.no_grad():  # f, g frozen: their outputs are computed once
+            feats = self.module_.features(self._X, t["prompt"], t["a"], t["b"])
+        init = torch.log(torch.as_tensor(self.zero_shot_weights(), device=device)).expand(len(users), -1)
+        logits = nn.Parameter(init.clone())
+        for p in self.module_.parameters():
+            p.requires_grad_(False)
+        try:
+            opt = torch.optim.Adam([logits], lr=self.config.fewshot_lr)
+            for _ in range(self.config.fewshot_steps):
+                delta = self.module_.delta_given(feats, torch.softmax(logits, -1), rows=uidx)
+                loss = self._rows_loss(delta, t["y"], t["weight"])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        finally:
+            for p in self.module_.parameters():
+                p.requires_grad_(True)
+        return users.tolist(), torch.softmax(logits.detach(), -1).cpu().numpy()
+
+    @torch.no_grad()
+    def delta_with_weights(self, data: PairData, weights: np.ndarray) -> np.ndarray:
+        """r_A - r_B of each row with the given per-row weights (n, K) (or one (K,) for all rows)."""
+        self._check_fitted()
+        self.module_.eval()
+        self._X = torch.as_tensor(data.X, device=self.device)
+        t = RewardHead._tensors(self, data, self.device)
+        w = torch.as_tensor(
+            np.broadcast_to(weights, (len(data), self.config.K)).copy(),
+            dtype=torch.float32,
+            device=self.device,
+        )
+        return self._pair_delta(t, slice(None), w).cpu().numpy()
+
+    def evaluate(self, data: PairData, shots: list[int] | None = None) -> dict:
+        """Seen-user accuracy per split (and per-user spread on test); unseen-user accuracy by shots.
+
+        ``shots``: few-shot sizes to evaluate (error if a user has fewer few-shot pairs); default:
+        1, 2, 5, 10, 20, 50 up to the smallest user's count.
+        """
+        out: dict = {"seen": {}}
+        seen = data.in_split("train", "val", "test")
+        if len(seen):
+            delta_all = self.predict_delta(seen)
+            for s in ("train", "val", "test"):
+                m = seen.split == s
+                if m.any():
+                    out["seen"][s] = {
+                        "pairs": int(m.sum()),
+                        "accuracy": preference_accuracy(delta_all[m], seen.counts[m], seen.y[m]),
+                    }
+            m = seen.split == "test"
+            if m.any():
+                out["seen"]["test"]["per_user"] = per_user_accuracy(delta_all[m], seen.y[m], seen.user[m])
+        fewshot, test = data.in_split("fewshot"), data.in_split("unseen_test")
+        if len(test):
+            out["unseen"] = self._unseen(fewshot, test, shots)
+        return out
+
+    def _unseen(self, fewshot: PairData, test: PairData, shots: list[int] | None) -> dict:
+        res = {"users": len(set(test.user.tolist())), "pairs": len(test)}
+        d0 = self.delta_with_weights(test, self.zero_shot_weights())
+        res["zero_shot"] = preference_accuracy(d0, test.counts, test.y)
+        if not len(fewshot):
+            return res
+        users, first = np.unique(fewshot.user.astype(str), return_index=True)
+        per_user = np.bincount(np.unique(fewshot.user.astype(str), return_inverse=True)[1])
+        if shots is None:
+            shots = [s for s in DEFAULT_SHOTS if s <= per_user.min()] + (
+                [int(per_user.max())] if per_user.max() not in DEFAULT_SHOTS else []
+            )
+        else:
+            short = users[per_user < max(shots)]
+            if len(short):
+                raise InputError(
+                    f"{len(short)} unseen user(s) have fewer than {max(shots)} few-shot pairs "
+                    f"(e.g. {short[0]!r} has {per_user[users == short[0]][0]}); lower --shots"
+                )
+        res["by_shots"] = {}
+        rank = _rank_within_user(fewshot.user.astype(str))
+        for s in sorted(set(shots)):
+            names, w = self.fit_new_users(fewshot.subset(rank < s))
+            index = {u: i for i, u in enumerate(names)}
+            rows = np.array([index.get(u, -1) for u in test.user.astype(str)])
+            known = rows >= 0
+            d = self.delta_with_weights(test.subset(known), w[rows[known]])
+            res["by_shots"][str(s)] = preference_accuracy(d, test.counts[known], test.y[known])
+        return res
+
+    def _extra_config(self) -> dict:
+        return {"users": self.users_}
+
+    def _restore_extra(self, cfg: dict) -> None:
+        self.users_ = list(cfg.get("users", []))
+
+
+def _rank_within_user(users: np.ndarray) -> np.ndarray:
+    """0, 1, 2... for each user's rows in file order."""
+    order = np.argsort(users, kind="stable")
+    sorted_u = users[order]
+    starts = np.r_[0, np.nonzero(sorted_u[1:] != sorted_u[:-1])[0] + 1]
+    run = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
+    rank = np.empty(len(users), dtype=np.int64)
+    rank[order] = run
+    return rank
+
+
+class PALAHead(_PALHead):
+    """PAL-A: ideal points a_i = P w_i; logistic or hinge loss."""
+
+    name = "pal-a"
+    Config = PALAConfig
+    Module = PALAModule
+
+    def _rows_loss(self, delta, y, weight):
+        if self.config.loss == "logistic":
+            return super()._rows_loss(delta, y, weight)
+        sign = torch.sign(y - 0.5)  # ties (0) contribute nothing to the hinge
+        return (torch.relu(1 - sign * delta) * weight * sign.abs()).sum() / weight.sum()
+
+
+class PALBHead(_PALHead):
+    """PAL-B: prompt-conditioned prototypes g_k(x_c); logistic loss."""
+
+    name = "pal-b"
+    Config = PALBConfig
+    Module = PALBModule

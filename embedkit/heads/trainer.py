@@ -1,0 +1,80 @@
+"""The trainer every head shares: mini-batches of pair indices, early stopping on validation."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from embedkit.heads.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    module: torch.nn.Module,
+    param_groups: list[dict],
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    n_train: int,
+    val_fn: Callable[[], float],
+    cfg: TrainConfig,
+    device: torch.device,
+    desc: str = "training",
+    progress: bool = True,
+) -> dict:
+    """Adam over ``param_groups``; each step calls ``loss_fn(batch_indices)`` on a random mini-batch.
+
+    After each epoch ``val_fn()`` (higher is better) decides early stopping; the best epoch's weights
+    are restored at the end. Returns the history.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(param_groups)
+    best, best_state, best_epoch, stale = -math.inf, None, -1, 0
+    history = {"train_loss": [], "val": []}
+    bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True)
+    for epoch in bar:
+        module.train()
+        perm = torch.randperm(n_train, generator=gen).to(device)
+        total, count = 0.0, 0
+        for s in range(0, n_train, cfg.batch_size):
+            idx = perm[s : s + cfg.batch_size]
+            loss = loss_fn(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        module.eval()
+        with torch.no_grad():
+            val = float(val_fn())
+        history["train_loss"].append(total / max(count, 1))
+        history["val"].append(val)
+        if not math.isfinite(history["train_loss"][-1]):
+            raise FloatingPointError(
+                f"training loss became {history['train_loss'][-1]} at epoch {epoch + 1}; lower --lr"
+            )
+        if val > best:
+            best, best_epoch, stale = val, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}", val=f"{val:.4f}", best=f"{best:.4f}")
+        if stale >= cfg.patience:
+            log.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch + 1)
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    history.update(best_val=best, best_epoch=best_epoch + 1, epochs_run=len(history["val"]))
+    return history
+
+
+def resolve_torch_device(device: str) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: no CUDA device is available (use cpu)")
+    return torch.device(device)
