@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -162,15 +163,9 @@ def bench_reads(workdir, rows, dim, batch, repeats, shard_size):
             float(arr[i : i + 65536, 0].astype(np.float32).sum())
     key_batches = [ns.keys[b] for b in batches]
     times = {"npy": [], "rows": [], "keys": []}
-    for b, kb in zip(
-        batches, key_batches, strict=True
-    ):  # interleaved, so drift in machine load hits all three alike
-        for name, fn in (
-            ("npy", lambda: mm[b]),
-            ("rows", lambda: ns.get_rows(b)),  # noqa: B023
-            ("keys", lambda: ns.get(kb)),
-        ):  # noqa: B023
-            times[name].append(median_time(fn, 1))
+    for b, kb in zip(batches, key_batches, strict=True):  # interleaved: machine-load drift hits all alike
+        for name, fn, arg in (("npy", mm.__getitem__, b), ("rows", ns.get_rows, b), ("keys", ns.get, kb)):
+            times[name].append(median_time(partial(fn, arg), 1))
     t_npy, t_ours, t_keys = (float(np.median(times[k])) for k in ("npy", "rows", "keys"))
     return {
         "rows": rows,

@@ -91,7 +91,7 @@ def build_persona(
     rng = np.random.default_rng(cfg.seed)
     rows = []
     for kind, n_q in (("seen", cfg.queries_per_user), ("unseen", cfg.queries_per_unseen_user)):
-        for j, name in enumerate(names):
+        for name in names:
             for u in range(cfg.users_per_persona):
                 user = f"{kind}-{name}-{u:05d}"
                 qs = rng.choice(nq, size=n_q, replace=False)

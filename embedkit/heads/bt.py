@@ -103,7 +103,7 @@ class BTHead(RewardHead):
         P(A > B) against the annotators' aggregate preference, and AUROC of -|r_A - r_B| for diverging pairs."""
         out = {}
         delta = self.predict_delta(data)
-        for s in np.unique(data.split.astype(str)):
+        for s in map(str, np.unique(data.split.astype(str))):
             m = data.split == s
             res = {
                 "pairs": int(m.sum()),

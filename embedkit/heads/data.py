@@ -147,7 +147,7 @@ def load_pair_data(
     pairs: list[str],
     cache: str | EmbeddingCache,
     encoder: str | Fingerprint = "minilm",
-    split: SplitConfig = SplitConfig(),
+    split: SplitConfig | None = None,
     responses: str = "in-context",
 ) -> PairData:
     """Read pair files, assign splits and resolve every text to the cache (nothing is encoded here)."""
@@ -157,7 +157,7 @@ def load_pair_data(
     return resolve_pairs(
         table,
         ns,
-        assign_splits(table, split),
+        assign_splits(table, split or SplitConfig()),
         pairs_name=" ".join(map(str, pairs)),
         cache_name=str(cache.root),
     )

@@ -149,7 +149,7 @@ class MeanVarHead(RewardHead):
             }
             self.lambda_ = max(scores, key=lambda k: (np.nan_to_num(scores[k], nan=-1.0), -k))
         out = {"lambda": self.lambda_}
-        for s in np.unique(data.split.astype(str)):
+        for s in map(str, np.unique(data.split.astype(str))):
             g = self._grouped(data.in_split(s))
             mu_a, s_a, mu_b, s_b = self.predict(g)
             t = {

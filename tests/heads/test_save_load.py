@@ -1,0 +1,139 @@
+"""Every head: fit, save, load, and score identically; refuse what it must refuse."""
+
+import json
+
+import numpy as np
+import pytest
+
+from embedkit.errors import EmbedkitError
+from embedkit.heads import HEADS, FingerprintMismatchError, NotFittedError, create_head, load_head
+from embedkit.heads.data import group_identical_pairs
+from tests.heads.conftest import FP, make_data, planted
+
+SMALL = dict(hidden_dim=32, epochs=2, patience=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted("a", users_per_group=4, pairs_per_user=30, unseen_per_group=2)[0]
+
+
+def _kw(name):
+    return {**SMALL, **({"K": 2} if name.startswith("pal") else {})}
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_round_trip_scores_identically(name, data, tmp_path):
+    head = create_head(name, **_kw(name)).fit(data, progress=False)
+    path = head.save(tmp_path / "head")
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["head"] == name and cfg["fingerprint"] == FP.to_dict() and cfg["config"]["seed"] == 0
+    assert "encoder" in (path / "README.md").read_text()
+    loaded = load_head(path)
+    seen = data.in_split("train", "val", "test")
+    assert np.array_equal(loaded.predict_delta(seen), head.predict_delta(seen))
+    assert loaded.config == head.config and loaded.metrics_ == json.loads(json.dumps(head.metrics_))
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_head_refuses_other_embeddings(name, data):
+    head = create_head(name, **_kw(name))
+    with pytest.raises(NotFittedError):
+        head.predict_delta(data)
+    head.fit(data, progress=False)
+    other = make_data(
+        data.X,
+        data.prompt,
+        data.a,
+        data.b,
+        data.y,
+        data.user,
+        data.split,
+        fp=FP.__class__(**{**FP.to_dict(), "weights": "sha256:other"}),
+    )
+    with pytest.raises(FingerprintMismatchError, match="trained on"):
+        head.predict_delta(other.in_split("train"))
+    narrow = make_data(data.X[:, :8], data.prompt, data.a, data.b, data.y, data.user, data.split)
+    with pytest.raises(FingerprintMismatchError, match="16-d"):
+        head.predict_delta(narrow.in_split("train"))
+
+
+def test_save_never_overwrites_silently(data, tmp_path):
+    head = create_head("bt", **SMALL).fit(data, progress=False)
+    out = tmp_path / "head"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises(EmbedkitError, match="not empty"):
+        head.save(out)
+    assert (out / "mine.txt").read_text() == "keep me"
+    head.save(out, overwrite=True)
+    assert not (out / "mine.txt").exists() and (out / "config.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["head"]  # no temporary directories left
+
+
+def test_load_rejects_a_non_head(tmp_path):
+    with pytest.raises(EmbedkitError, match="not a saved head"):
+        load_head(tmp_path)
+    (tmp_path / "config.json").write_text('{"format": "other"}')
+    with pytest.raises(EmbedkitError, match="format"):
+        load_head(tmp_path)
+
+
+def _annotated():
+    """Distinct pairs with 6 annotators each: half unanimous for A, half split 3-3 (diverging)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 16)).astype(np.float32)
+    rows = {k: [] for k in ("a", "b", "counts", "split")}
+    for p in range(1500):
+        a, b = rng.choice(200, 2, replace=False)
+        quality = X[a, 0] - X[b, 0]
+        if X[a, 1] + X[b, 1] > 0:  # a "divisive" region of the space: annotators split
+            counts = [3, 0, 0, 0, 3]
+        else:
+            counts = [0, 0, 0, 0, 6] if quality > 0 else [6, 0, 0, 0, 0]
+        rows["a"].append(a)
+        rows["b"].append(b)
+        rows["counts"].append(counts)
+        rows["split"].append("test" if p % 5 == 0 else "val" if p % 5 == 1 else "train")
+    counts = np.array(rows["counts"], float)
+    y = (counts[:, 3] + counts[:, 4]) / counts.sum(1)
+    n = len(y)
+    return make_data(X, np.zeros(n, int), rows["a"], rows["b"], y, [""] * n, rows["split"], counts=counts)
+
+
+def _oracle(data):
+    """Best achievable accuracy against every label: each pair's majority side."""
+    c = data.in_split("test").counts
+    n_a, n_b = c[:, 3] + c[:, 4], c[:, 0] + c[:, 1]
+    return np.maximum(n_a, n_b).sum() / (n_a + n_b).sum()
+
+
+TRAIN = dict(hidden_dim=64, dropout=0.0, epochs=80, patience=15, device="cpu")
+
+
+def test_mean_var_learns_preferences_and_flags_diverging_pairs():
+    data = _annotated()
+    oracle = _oracle(data)
+    m = create_head("mean-var", **TRAIN).fit(data, progress=False).metrics_
+    assert m["test"]["accuracy"] >= oracle - 0.08 and m["test"]["diverging_auroc"] > 0.65, (oracle, m)
+    nll = create_head("mean-var", loss="nll", **TRAIN).fit(data, progress=False).metrics_
+    assert nll["test"]["accuracy"] >= oracle - 0.1
+    bt = create_head("bt", labels="aggregate", **TRAIN).fit(data, progress=False).metrics_
+    # the paper's finding: a single-value reward barely tells diverging pairs apart; the distribution does
+    assert m["test"]["diverging_auroc"] >= bt["test"]["diverging_auroc"] + 0.05, (m["test"], bt["test"])
+
+
+def test_bt_label_modes_and_margin():
+    data = _annotated()
+    oracle = _oracle(data)
+    for labels in ("all", "aggregate", "soft"):
+        head = create_head("bt", labels=labels, margin=labels == "all", **TRAIN)
+        m = head.fit(data, progress=False).metrics_
+        assert m["test"]["accuracy"] >= oracle - 0.08 and {"pearson", "l1"} <= set(m["test"]), (labels, m)
+    train = data.in_split("train")
+    prepared = create_head("bt", labels="aggregate")._prepare(train)
+    grouped = group_identical_pairs(train)
+    assert set(prepared.y.tolist()) <= {0.0, 1.0} and len(prepared) == (grouped.y != 0.5).sum()
+    with_margin = create_head("bt", margin=True)._prepare(train)
+    assert np.allclose(with_margin.margin, np.where(train.y == 0.5, 0.0, 1.0))  # 3-3 split: m = 0; 6-0: m = 1
