@@ -117,6 +117,10 @@ def bench_pairs(records, enc, batch_size, workdir, n_prompts, users_per_prompt):
         )
 
     t_ours, r = timed(ours)
+    from embedkit.data.texts import collect_texts
+
+    unique = collect_texts([path]).texts
+    t_unique, _ = timed(enc.model.encode, unique, batch_size=batch_size, show_progress_bar=False)
     factor = len(naive_texts) / r.items
     return {
         "pairs": len(pairs),

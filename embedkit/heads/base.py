@@ -18,6 +18,7 @@ from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
 from embedkit.heads.data import PairData
+from embedkit.heads.metrics import preference_accuracy
 from embedkit.heads.trainer import resolve_torch_device, train
 
 HEAD_FORMAT = "embedkit-head"
@@ -149,8 +150,6 @@ class RewardHead:
 
     def _val_score(self, t: dict) -> float:
         delta = self._delta_t(t).cpu().numpy()
-        from embedkit.heads.metrics import preference_accuracy
-
         return preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
 
     def _delta_t(self, t: dict) -> torch.Tensor:

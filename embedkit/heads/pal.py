@@ -110,9 +110,9 @@ class _PALHead(RewardHead):
         return out
 
     def _tensors(self, data: PairData, device) -> dict:
+        """The base tensors plus each row's index into the seen users (unknown users are an error)."""
         t = super()._tensors(data, device)
-        if "user_idx" not in data.__dict__:
-            t["user"] = torch.as_tensor(self._user_index(data.user), device=device)
+        t["user"] = torch.as_tensor(self._user_index(data.user), device=device)
         return t
 
     def _param_groups(self) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -34,9 +35,10 @@ def train(
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     opt = torch.optim.AdamW(param_groups)
     best, best_state, best_epoch, stale = -math.inf, None, -1, 0
-    history = {"train_loss": [], "val": []}
+    history = {"train_loss": [], "val": [], "epoch_seconds": []}
     bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in bar:
+        t0 = time.perf_counter()
         module.train()
         perm = torch.randperm(n_train, generator=gen).to(device)
         total, count = 0.0, 0
@@ -53,6 +55,7 @@ def train(
             val = float(val_fn())
         history["train_loss"].append(total / max(count, 1))
         history["val"].append(val)
+        history["epoch_seconds"].append(time.perf_counter() - t0)  # training + validation of the epoch
         if not math.isfinite(history["train_loss"][-1]):
             raise FloatingPointError(
                 f"training loss became {history['train_loss'][-1]} at epoch {epoch + 1}; lower --lr"
