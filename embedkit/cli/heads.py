@@ -16,6 +16,8 @@ _CONFIGS = {
     "pal-b": ("embedkit.heads.config", "PALBConfig"),
     "mean-var": ("embedkit.heads.config", "MeanVarConfig"),
     "bt": ("embedkit.heads.config", "BTConfig"),
+    "mse": ("embedkit.heads.config", "TrainConfig"),
+    "likert-kl": ("embedkit.heads.config", "TrainConfig"),
 }
 
 

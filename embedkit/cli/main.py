@@ -7,6 +7,7 @@ import click
 from embedkit import __version__
 from embedkit.cli.cache import cache_group
 from embedkit.cli.common import EmbedkitGroup, setup_logging
+from embedkit.cli.convert import convert_group
 from embedkit.cli.extract import encoders_command, extract_command
 from embedkit.cli.heads import build_group, eval_command, fit_head_command
 
@@ -38,6 +39,7 @@ cli.add_command(extract_command)
 cli.add_command(encoders_command)
 cli.add_command(cache_group)
 cli.add_command(build_group)
+cli.add_command(convert_group)
 cli.add_command(fit_head_command)
 cli.add_command(eval_command)
 

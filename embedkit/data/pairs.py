@@ -4,7 +4,8 @@ A row compares two responses to one prompt: ``prompt`` with ``chosen``/``rejecte
 or ``left``/``right`` with one of ``label`` (left | right | tie), ``labels`` (one per annotator: left,
 right, tie, or a graded integer -2..2, positive = left preferred, 2 = significantly) or ``soft_label``
 (probability that left is preferred). Optional: ``user``, ``weight`` (> 0), ``margin`` (>= 0),
-``split`` (train, val, test, fewshot, unseen_test).
+``split`` (train, val, test, fewshot, unseen_test), and per-response Likert-5 scores
+``likert_<response field>`` (an integer 1..5 or a list, one per annotator).
 
 Rows become numpy arrays: texts are resolved to cache rows elsewhere (``embedkit.heads.data``), so the
 training tensors are index arrays into one embedding matrix.
@@ -45,6 +46,8 @@ class PairTable:
     margin: np.ndarray  # (n,) float >= 0 (nan where unknown)
     split: np.ndarray  # (n,) object: split name, "" where the file gives none
     source: list[tuple[str, int]]  # (file, line) of each row, for error messages
+    likert_a: np.ndarray | None = None  # (n, 5) counts of Likert scores 1..5 given to A (0 where none)
+    likert_b: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.prompt)
@@ -57,7 +60,21 @@ class PairTable:
 def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context") -> PairTable:
     """Read and validate pair files. Raises :class:`InputError` naming file, line and field."""
     cols: dict[str, list] = {
-        k: [] for k in ("prompt", "a", "b", "user", "counts", "y", "weight", "margin", "split", "source")
+        k: []
+        for k in (
+            "prompt",
+            "a",
+            "b",
+            "user",
+            "counts",
+            "y",
+            "weight",
+            "margin",
+            "split",
+            "source",
+            "likert_a",
+            "likert_b",
+        )
     }
     for path in paths:
         path = str(path)
@@ -99,6 +116,8 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
                 )
             cols["split"].append(split)
             cols["source"].append((path, line))
+            cols["likert_a"].append(_likert(rec, f"likert_{layout[0]}", path, line))
+            cols["likert_b"].append(_likert(rec, f"likert_{layout[1]}", path, line))
         if not n_file:
             raise InputError("no pairs found (empty file?)", file=path)
     return PairTable(
@@ -112,6 +131,8 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
         margin=np.array(cols["margin"]),
         split=np.array(cols["split"], dtype=object),
         source=cols["source"],
+        likert_a=np.array(cols["likert_a"], dtype=np.float64).reshape(-1, 5),
+        likert_b=np.array(cols["likert_b"], dtype=np.float64).reshape(-1, 5),
     )
 
 
@@ -150,7 +171,7 @@ def _labels(rec: dict, layout: tuple[str, str], path: str, line: int) -> tuple[l
             f"expected a non-empty list of labels, found {values!r:.60}", file=path, line=line, field=field
         )
     for v in values:
-        g = _graded(v)
+        g = graded_label(v)
         if g is None:
             raise InputError(
                 f"label {v!r} is not one of left, right, tie or an integer -2..2",
@@ -163,7 +184,25 @@ def _labels(rec: dict, layout: tuple[str, str], path: str, line: int) -> tuple[l
     return counts, (counts[3] + counts[4] + 0.5 * counts[2]) / n
 
 
-def _graded(v) -> int | None:
+def _likert(rec: dict, name: str, path: str, line: int) -> list[float]:
+    """Counts of the Likert-5 scores in ``rec[name]`` (an integer 1..5 or a list of them); zeros if absent."""
+    counts = [0.0] * 5
+    v = rec.get(name)
+    if v is None or v == "":
+        return counts
+    for x in v if isinstance(v, list) else [v]:
+        if (
+            isinstance(x, bool)
+            or not isinstance(x, int | float)
+            or not float(x).is_integer()
+            or not 1 <= x <= 5
+        ):
+            raise InputError(f"Likert score {x!r} is not an integer 1..5", file=path, line=line, field=name)
+        counts[int(x) - 1] += 1.0
+    return counts
+
+
+def graded_label(v) -> int | None:
     if isinstance(v, str):
         return _WORD_LABELS.get(v.strip().lower())
     if isinstance(v, bool):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the real imports are lazy: `embedkit.heads.config` must not
     from embedkit.heads.base import FingerprintMismatchError, NotFittedError, RewardHead  # noqa: F401
     from embedkit.heads.bt import BTHead  # noqa: F401
     from embedkit.heads.data import PairData, load_pair_data  # noqa: F401
+    from embedkit.heads.likert import LikertKLHead, MSEHead  # noqa: F401
     from embedkit.heads.mean_var import MeanVarHead  # noqa: F401
     from embedkit.heads.pal import PALAHead, PALBHead  # noqa: F401
 
@@ -34,6 +35,8 @@ _WHERE = {
     "MeanVarHead": "mean_var",
     "PALAHead": "pal",
     "PALBHead": "pal",
+    "MSEHead": "likert",
+    "LikertKLHead": "likert",
 }
 __all__ = sorted(_WHERE)
 

@@ -9,10 +9,13 @@ from pathlib import Path
 from embedkit.errors import EmbedkitError, UnknownNameError
 from embedkit.heads.base import HEAD_FORMAT, RewardHead
 from embedkit.heads.bt import BTHead
+from embedkit.heads.likert import LikertKLHead, MSEHead
 from embedkit.heads.mean_var import MeanVarHead
 from embedkit.heads.pal import PALAHead, PALBHead
 
-HEADS: dict[str, type[RewardHead]] = {h.name: h for h in (PALAHead, PALBHead, MeanVarHead, BTHead)}
+HEADS: dict[str, type[RewardHead]] = {
+    h.name: h for h in (PALAHead, PALBHead, MeanVarHead, BTHead, MSEHead, LikertKLHead)
+}
 
 
 def head_class(name: str) -> type[RewardHead]:

@@ -72,6 +72,10 @@ class RewardHead:
             "counts": torch.as_tensor(data.counts, dtype=torch.float32, device=device),
         }
 
+    def _train_tensors(self, train: PairData, device: torch.device) -> tuple[dict, int]:
+        """(tensors, number of training instances) that ``_loss`` draws mini-batches from."""
+        return self._tensors(train, device), len(train)
+
     def _train_data(self, data: PairData) -> PairData:
         """The rows training uses (heads may regroup them)."""
         return data.in_split("train")
@@ -122,13 +126,13 @@ class RewardHead:
         self.module_ = self._build(self.input_dim_, data).to(device)
         X = torch.as_tensor(data.X, device=device)
         self._X = X
-        t_train = self._tensors(train_d, device)
+        t_train, n_train = self._train_tensors(train_d, device)
         t_val = self._tensors(val_d, device)
         self.history_ = train(
             self.module_,
             self._param_groups(),
             lambda idx: self._loss(t_train, idx),
-            len(train_d),
+            n_train,
             lambda: self._val_score(t_val),
             self.config,
             device,

@@ -18,24 +18,13 @@ from embedkit.heads.base import RewardHead
 from embedkit.heads.config import BTConfig
 from embedkit.heads.data import PairData, group_identical_pairs
 from embedkit.heads.metrics import auroc, diverging_pairs, pearson, preference_accuracy
-from embedkit.heads.mlp import MLP
+from embedkit.heads.mlp import MLPReadout
 
 
 def bt_loss(delta: torch.Tensor, y: torch.Tensor, margin: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Weighted mean of y*softplus(-(delta - m)) + (1-y)*softplus(delta + m); delta = r_A - r_B, (B,)."""
     per_row = y * F.softplus(-(delta - margin)) + (1 - y) * F.softplus(delta + margin)
     return (per_row * weight).sum() / weight.sum()
-
-
-class BTModule(nn.Module):
-    def __init__(self, input_dim: int, cfg: BTConfig):
-        super().__init__()
-        d = cfg.latent_dim or input_dim
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
-        self.out = nn.Linear(d, 1)
-
-    def reward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.f(x)).squeeze(-1)  # (B,)
 
 
 class BTHead(RewardHead):
@@ -45,7 +34,7 @@ class BTHead(RewardHead):
     Config = BTConfig
 
     def _build(self, input_dim: int, data: PairData | None) -> nn.Module:
-        return BTModule(input_dim, self.config)
+        return MLPReadout(input_dim, self.config.hidden_dim, self.config.latent_dim, 1, self.config.dropout)
 
     def _prepare(self, data: PairData) -> PairData:
         """Targets, weights and margins for the configured label mode."""
@@ -83,7 +72,7 @@ class BTHead(RewardHead):
         return t
 
     def _delta(self, t: dict, idx) -> torch.Tensor:
-        return self.module_.reward(self._X[t["a"][idx]]) - self.module_.reward(self._X[t["b"][idx]])
+        return self.module_.scalar(self._X[t["a"][idx]]) - self.module_.scalar(self._X[t["b"][idx]])
 
     def _loss(self, t: dict, idx: torch.Tensor) -> torch.Tensor:
         return bt_loss(self._delta(t, idx), t["y"][idx], t["margin"][idx], t["weight"][idx])
@@ -96,7 +85,7 @@ class BTHead(RewardHead):
         """Reward of each response embedding (n, D) -> (n,)."""
         self._check_fitted()
         self.module_.eval()
-        return self.module_.reward(torch.as_tensor(X, dtype=torch.float32, device=self.device)).cpu().numpy()
+        return self.module_.scalar(torch.as_tensor(X, dtype=torch.float32, device=self.device)).cpu().numpy()
 
     def evaluate(self, data: PairData) -> dict:
         """Per split: accuracy against every label; on distinct pairs with several labels, Pearson and L1 of

@@ -29,6 +29,8 @@ class PairData:
     weight: np.ndarray  # (n,)
     margin: np.ndarray  # (n,), nan where unknown
     split: np.ndarray  # (n,) object
+    likert_a: np.ndarray | None = None  # (n, 5) Likert-5 score counts of A, or None
+    likert_b: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.a)
@@ -46,6 +48,8 @@ class PairData:
             self.weight[mask],
             self.margin[mask],
             self.split[mask],
+            None if self.likert_a is None else self.likert_a[mask],
+            None if self.likert_b is None else self.likert_b[mask],
         )
 
     def in_split(self, *names: str) -> PairData:
@@ -89,6 +93,8 @@ def resolve_pairs(
         weight=table.weight,
         margin=table.margin,
         split=split,
+        likert_a=table.likert_a,
+        likert_b=table.likert_b,
     )
 
 

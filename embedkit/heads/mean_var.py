@@ -21,7 +21,7 @@ from embedkit.heads.base import RewardHead
 from embedkit.heads.config import MeanVarConfig
 from embedkit.heads.data import PairData, group_identical_pairs
 from embedkit.heads.metrics import auroc, diverging_pairs, preference_accuracy
-from embedkit.heads.mlp import MLP
+from embedkit.heads.mlp import MLPReadout
 
 BIN_EDGES = (-1.5, -0.5, 0.5, 1.5)
 SIGMA_FLOOR = 0.1
@@ -61,16 +61,15 @@ def independent_nll_loss(mu_a, sigma_a, mu_b, sigma_b, counts) -> torch.Tensor:
     return -(n_a * torch.special.log_ndtr(z) + n_b * torch.special.log_ndtr(-z)).sum() / total
 
 
-class MeanVarModule(nn.Module):
+class MeanVarModule(MLPReadout):
+    """x (B, D) -> (mu (B,), sigma (B,)) with sigma = |s| + 0.1."""
+
     def __init__(self, input_dim: int, cfg: MeanVarConfig):
-        super().__init__()
-        d = cfg.latent_dim or input_dim
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
-        self.out = nn.Linear(d, 2)
+        super().__init__(input_dim, cfg.hidden_dim, cfg.latent_dim, 2, cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, s = self.out(self.f(x)).unbind(-1)
-        return mu, s.abs() + SIGMA_FLOOR  # (B,), (B,)
+        mu, s = super().forward(x).unbind(-1)
+        return mu, s.abs() + SIGMA_FLOOR
 
 
 class MeanVarHead(RewardHead):

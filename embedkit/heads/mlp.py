@@ -43,3 +43,20 @@ class PrototypeMLPs(nn.Module):
         h = torch.relu(torch.einsum("bd,kdh->bkh", x, self.w1) + self.b1)  # (B, K, h)
         out = torch.einsum("bkh,kho->bko", self.dropout(h), self.w2) + self.b2  # (B, K, out)
         return out + x[:, None, :] if self.residual else out
+
+
+class MLPReadout(nn.Module):
+    """The small MLP f followed by a linear read-out: x (B, D) -> (B, out). ``latent_dim`` 0 = D (residual)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, latent_dim: int, out_dim: int, dropout: float = 0.0):
+        super().__init__()
+        d = latent_dim or in_dim
+        self.f = MLP(in_dim, hidden_dim, d, dropout)
+        self.out = nn.Linear(d, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.f(x))  # (B, out)
+
+    def scalar(self, x: torch.Tensor) -> torch.Tensor:
+        """The single output of a read-out with out = 1, as (B,)."""
+        return self.forward(x).squeeze(-1)

@@ -98,3 +98,24 @@ def test_partial_split_column_is_an_error(write_jsonl):
     )
     with pytest.raises(InputError, match="m.jsonl:2, field 'split'"):
         assign_splits(read_pairs([p]))
+
+
+def test_likert_fields(write_jsonl):
+    p = write_jsonl(
+        "l.jsonl",
+        [
+            {
+                "prompt": "Q",
+                "left": "a",
+                "right": "b",
+                "label": "left",
+                "likert_left": [5, 4],
+                "likert_right": 2,
+            }
+        ],
+    )
+    t = read_pairs([p])
+    assert t.likert_a.tolist() == [[0, 0, 0, 1, 1]] and t.likert_b.tolist() == [[0, 1, 0, 0, 0]]
+    bad = write_jsonl("lb.jsonl", [{"prompt": "Q", "chosen": "a", "rejected": "b", "likert_chosen": 6}])
+    with pytest.raises(InputError, match="lb.jsonl:1, field 'likert_chosen': Likert score 6"):
+        read_pairs([bad])

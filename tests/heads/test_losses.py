@@ -106,3 +106,17 @@ def test_mean_variance_likelihoods_pass_gradcheck():
     counts[:, 3] += 1
     assert torch.autograd.gradcheck(lambda *a: kl_loss(*a, counts, 0.5, 0.05), (mu_a, s_a, mu_b, s_b))
     assert torch.autograd.gradcheck(lambda *a: independent_nll_loss(*a, counts), (mu_a, s_a, mu_b, s_b))
+
+
+def test_likert_losses_by_hand():
+    from embedkit.heads.likert import likert_kl_loss, mse_loss
+
+    counts = torch.tensor([[0.0, 1, 0, 2, 0], [1, 0, 0, 0, 1]])
+    r = torch.tensor([3.5, 2.0])
+    expected_mse = (1 * (3.5 - 2) ** 2 + 2 * (3.5 - 4) ** 2 + 1 * (2 - 1) ** 2 + 1 * (2 - 5) ** 2) / 5
+    assert math.isclose(float(mse_loss(r, counts)), expected_mse, rel_tol=1e-6)
+    logits = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5], [1.0, 0.0, 0.0, 0.0, 1.0]])
+    p = torch.softmax(logits, 1).numpy()
+    t = (counts / counts.sum(1, keepdim=True)).numpy()
+    kl = [sum(t[i, k] * math.log(t[i, k] / p[i, k]) for k in range(5) if t[i, k] > 0) for i in range(2)]
+    assert math.isclose(float(likert_kl_loss(logits, counts)), sum(kl) / 2, rel_tol=1e-5)

@@ -15,7 +15,16 @@ SMALL = dict(hidden_dim=32, epochs=2, patience=2, device="cpu")
 
 @pytest.fixture(scope="module")
 def data():
-    return planted("a", users_per_group=4, pairs_per_user=30, unseen_per_group=2)[0]
+    d = planted("a", users_per_group=4, pairs_per_user=30, unseen_per_group=2)[0]
+    rng = np.random.default_rng(
+        0
+    )  # Likert scores for the per-response heads: the preferred side scores higher
+    d.likert_a, d.likert_b = np.zeros((len(d), 5)), np.zeros((len(d), 5))
+    for i, y in enumerate(d.y):
+        hi, lo = rng.integers(3, 5), rng.integers(0, 3)
+        d.likert_a[i, hi if y > 0.5 else lo] = 1
+        d.likert_b[i, lo if y > 0.5 else hi] = 1
+    return d
 
 
 def _kw(name):
@@ -137,3 +146,48 @@ def test_bt_label_modes_and_margin():
     assert set(prepared.y.tolist()) <= {0.0, 1.0} and len(prepared) == (grouped.y != 0.5).sum()
     with_margin = create_head("bt", margin=True)._prepare(train)
     assert np.allclose(with_margin.margin, np.where(train.y == 0.5, 0.0, 1.0))  # 3-3 split: m = 0; 6-0: m = 1
+
+
+def test_likert_baselines_learn_scores_and_flag_divisive_responses():
+    """Responses of a 'divisive' region get 1s and 5s from different annotators; others a consensus score."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 16)).astype(np.float32)
+    divisive = X[:, 1] > 0.5
+    quality = np.clip(np.round(3 + 1.5 * X[:, 0]), 1, 5).astype(int)
+    lik = np.zeros((300, 5))
+    lik[~divisive, quality[~divisive] - 1] = 4
+    lik[divisive, 0] = lik[divisive, 4] = 2
+    rows = {k: [] for k in ("a", "b", "counts", "split")}
+    for p in range(1500):
+        a, b = rng.choice(300, 2, replace=False)
+        sa, sb = (lik[i] @ np.arange(1, 6) / 4 for i in (a, b))
+        c = [0, 0, 0, 0, 0]
+        if divisive[a] or divisive[b]:
+            c = [2, 0, 0, 0, 2]
+        elif sa != sb:
+            c[4 if sa > sb else 0] = 4
+        else:
+            c[2] = 4
+        rows["a"].append(a)
+        rows["b"].append(b)
+        rows["counts"].append(c)
+        rows["split"].append("test" if p % 5 == 0 else "val" if p % 5 == 1 else "train")
+    counts = np.array(rows["counts"], float)
+    y = (counts[:, 3] + counts[:, 4] + 0.5 * counts[:, 2]) / counts.sum(1)
+    n = len(y)
+    data = make_data(X, np.zeros(n, int), rows["a"], rows["b"], y, [""] * n, rows["split"], counts=counts)
+    data.likert_a, data.likert_b = lik[data.a], lik[data.b]
+    oracle = _oracle(data)
+    per_response = {**TRAIN, "batch_size": 32}  # ~290 scored responses: small batches for enough steps
+    mse = create_head("mse", **per_response).fit(data, progress=False).metrics_
+    kl = create_head("likert-kl", **per_response).fit(data, progress=False).metrics_
+    for m in (mse, kl):
+        assert m["test"]["accuracy"] >= oracle - 0.08, (oracle, m)
+    assert (
+        kl["test"]["diverging_auroc"] > 0.85
+        and kl["test"]["diverging_auroc"] > mse["test"]["diverging_auroc"]
+    )
+    with pytest.raises(EmbedkitError, match="Likert-5 scores"):
+        create_head("mse", **TRAIN).fit(
+            make_data(X, data.prompt, data.a, data.b, data.y, data.user, data.split), progress=False
+        )
