@@ -74,8 +74,7 @@ def extract(
     keys = items.key_array()
     encode_seconds = 0.0
     with cache.writer(fp) as writer:
-        ns = writer.namespace()
-        missing = np.nonzero(ns.lookup(keys) < 0)[0] if ns is not None else np.arange(len(keys))
+        missing = np.nonzero(~writer.contains(keys))[0]
         lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
         todo = missing[np.argsort(-lengths, kind="stable")]
         if len(todo):

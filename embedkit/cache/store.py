@@ -362,14 +362,20 @@ class CacheWriter:
         entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
         return Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
 
+    def contains(self, keys) -> np.ndarray:
+        """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
+        keys = as_key_array(keys)
+        held = self._existing.lookup(keys) >= 0
+        if self._added:
+            held |= np.isin(keys, np.concatenate(self._added))
+        return held
+
     def add(self, keys, embeddings: np.ndarray, extra_attrs: dict | None = None) -> ShardInfo:
         """Write one shard and record it in the manifest. Keys must be new to the namespace."""
         keys = as_key_array(keys)
         if len(np.unique(keys)) != len(keys):
             raise CacheError("duplicate keys within one shard")
-        if (self._existing.lookup(keys) >= 0).any() or (
-            self._added and np.isin(keys, np.concatenate(self._added)).any()
-        ):
+        if self.contains(keys).any():
             raise CacheError(
                 f"keys already cached in namespace {self.fingerprint.namespace}; "
                 "a namespace holds each item once"

@@ -295,15 +295,28 @@ def fit_head_command(
     "--shots", default=None, help="PAL: comma-separated few-shot sizes for unseen users (e.g. 1,5,10)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option(
+    "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
+)
 @_split_options
 def eval_command(
-    head_dir, pairs, cache_dir, shots, as_json, val_frac, test_frac, unseen_user_frac, fewshot_frac, responses
+    head_dir,
+    pairs,
+    cache_dir,
+    shots,
+    as_json,
+    device,
+    val_frac,
+    test_frac,
+    unseen_user_frac,
+    fewshot_frac,
+    responses,
 ):
     """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread."""
     from embedkit.data.splits import SplitConfig
     from embedkit.heads import load_head, load_pair_data
 
-    head = load_head(head_dir)
+    head = load_head(head_dir, device=device)
     data = load_pair_data(
         list(pairs),
         cache_dir,

@@ -29,8 +29,11 @@ def create_head(name: str, **config) -> RewardHead:
     return head_class(name)(**config)
 
 
-def load_head(path: str | os.PathLike) -> RewardHead:
-    """Restore a head saved by ``RewardHead.save``: config.json + model.safetensors (no pickle)."""
+def load_head(path: str | os.PathLike, device: str | None = None) -> RewardHead:
+    """Restore a head saved by ``RewardHead.save``: config.json + model.safetensors (no pickle).
+
+    ``device`` overrides the device the head was trained with (e.g. ``cpu`` for a head fitted on a GPU).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -45,6 +48,8 @@ def load_head(path: str | os.PathLike) -> RewardHead:
     if cfg.get("format") != HEAD_FORMAT:
         raise EmbedkitError(f"{cfg_path}: format is {cfg.get('format')!r}, expected {HEAD_FORMAT!r}")
     head = head_class(cfg["head"])._from_config(cfg)
+    if device is not None:
+        head.config.device = device
     module = head._build(head.input_dim_, None)
     try:
         state = load_file(path / "model.safetensors")

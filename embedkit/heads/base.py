@@ -61,9 +61,19 @@ class RewardHead:
         """Mean loss of the training rows ``idx``; ``t`` holds the training tensors from ``_tensors``."""
         raise NotImplementedError
 
+    def _matrix(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
+        """The embedding matrix on ``device``, copied there once per matrix (not once per split)."""
+        cached = getattr(self, "_matrix_cache", None)
+        if cached is None or cached[0] is not X or cached[1].device != torch.device(device):
+            cached = (X, torch.as_tensor(X, device=device))
+            self._matrix_cache = cached
+        return cached[1]
+
     def _tensors(self, data: PairData, device: torch.device) -> dict:
-        """Tensors of one split's rows (on ``device``), the input of ``_loss`` and ``_delta``."""
+        """Tensors of one split's rows (on ``device``), the input of ``_loss`` and ``_delta_t``: index
+        arrays into ``X``, the embedding matrix (m, D)."""
         return {
+            "X": self._matrix(data.X, device),
             "prompt": torch.as_tensor(data.prompt, device=device),
             "a": torch.as_tensor(data.a, device=device),
             "b": torch.as_tensor(data.b, device=device),
@@ -124,8 +134,6 @@ class RewardHead:
         self.fingerprint_ = data.fingerprint
         self.input_dim_ = int(data.X.shape[1])
         self.module_ = self._build(self.input_dim_, data).to(device)
-        X = torch.as_tensor(data.X, device=device)
-        self._X = X
         t_train, n_train = self._train_tensors(train_d, device)
         t_val = self._tensors(val_d, device)
         self.history_ = train(
@@ -139,9 +147,13 @@ class RewardHead:
             desc=f"fit {self.name}",
             progress=progress,
         )
+        self._after_training(data)
         self.metrics_ = self.evaluate(data)
         self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
         return self
+
+    def _after_training(self, data: PairData) -> None:
+        """Hook: post-hoc calibration on the validation split (e.g. mean-var's lambda). Default: nothing."""
 
     def _param_groups(self) -> list[dict]:
         return [
@@ -166,7 +178,6 @@ class RewardHead:
         self._check_fitted()
         self.check_embeddings(data.fingerprint, data.X.shape[1])
         self.module_.eval()
-        self._X = torch.as_tensor(data.X, device=self.device)
         return self._delta_t(self._tensors(data, self.device)).cpu().numpy()
 
     # --- persistence ---------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class BTHead(RewardHead):
         return t
 
     def _delta(self, t: dict, idx) -> torch.Tensor:
-        return self.module_.scalar(self._X[t["a"][idx]]) - self.module_.scalar(self._X[t["b"][idx]])
+        return self.module_.scalar(t["X"][t["a"][idx]]) - self.module_.scalar(t["X"][t["b"][idx]])
 
     def _loss(self, t: dict, idx: torch.Tensor) -> torch.Tensor:
         return bt_loss(self._delta(t, idx), t["y"][idx], t["margin"][idx], t["weight"][idx])

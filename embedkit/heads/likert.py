@@ -61,24 +61,31 @@ class _LikertHead(RewardHead):
         c = self.config
         return MLPReadout(input_dim, c.hidden_dim, c.latent_dim, self.out_dim, c.dropout)
 
+    def _response_tensors(self, data: PairData, device) -> tuple[dict, int]:
+        """Tensors of the distinct scored responses of ``data``: rows of X and Likert counts."""
+        rows, counts = response_scores(data)
+        t = {
+            "X": self._matrix(data.X, device),
+            "resp": torch.as_tensor(rows, device=device),
+            "counts": torch.as_tensor(counts, dtype=torch.float32, device=device),
+        }
+        return t, len(rows)
+
     def _train_tensors(self, train: PairData, device) -> tuple[dict, int]:
-        rows, counts = response_scores(train)
-        if not len(rows):
+        t, n = self._response_tensors(train, device)
+        if not n:
             raise InputError(
                 f"{self.name} trains on Likert-5 scores of responses: give likert_left/likert_right "
                 "(or likert_chosen/likert_rejected) on the train pairs"
             )
-        return {
-            "resp": torch.as_tensor(rows, device=device),
-            "counts": torch.as_tensor(counts, dtype=torch.float32, device=device),
-        }, len(rows)
+        return t, n
 
     def _score(self, x: torch.Tensor) -> torch.Tensor:
         """The preference score of responses (B, D) -> (B,)."""
         raise NotImplementedError
 
     def _delta_t(self, t: dict) -> torch.Tensor:
-        return self._score(self._X[t["a"]]) - self._score(self._X[t["b"]])
+        return self._score(t["X"][t["a"]]) - self._score(t["X"][t["b"]])
 
     def _divergence(self, data: PairData) -> np.ndarray:
         """Higher = more likely diverging, per pair."""
@@ -98,19 +105,12 @@ class _LikertHead(RewardHead):
                 "accuracy": preference_accuracy(delta[m], sub.counts, sub.y),
                 "diverging_auroc": auroc(div[m], diverging_pairs(sub.counts)),
             }
-            rows, counts = response_scores(sub)
-            if len(rows):
+            t, n = self._response_tensors(sub, self.device)
+            if n:
+                self.module_.eval()
                 with torch.no_grad():
-                    res["responses"] = len(rows)
-                    res[self.loss_name] = float(
-                        self._loss(
-                            {
-                                "resp": torch.as_tensor(rows, device=self.device),
-                                "counts": torch.as_tensor(counts, dtype=torch.float32, device=self.device),
-                            },
-                            slice(None),
-                        )
-                    )
+                    res["responses"] = n
+                    res[self.loss_name] = float(self._loss(t, slice(None)))
             out[s] = res
         return out
 
@@ -126,7 +126,7 @@ class MSEHead(_LikertHead):
         return self.module_.scalar(x)
 
     def _loss(self, t: dict, idx) -> torch.Tensor:
-        return mse_loss(self._score(self._X[t["resp"][idx]]), t["counts"][idx])
+        return mse_loss(self._score(t["X"][t["resp"][idx]]), t["counts"][idx])
 
 
 class LikertKLHead(_LikertHead):
@@ -140,7 +140,7 @@ class LikertKLHead(_LikertHead):
         return torch.softmax(self.module_(x), dim=1) @ SCORES.to(x)
 
     def _loss(self, t: dict, idx) -> torch.Tensor:
-        return likert_kl_loss(self.module_(self._X[t["resp"][idx]]), t["counts"][idx])
+        return likert_kl_loss(self.module_(t["X"][t["resp"][idx]]), t["counts"][idx])
 
     @torch.no_grad()
     def _divergence(self, data: PairData) -> np.ndarray:

@@ -102,8 +102,8 @@ class MeanVarHead(RewardHead):
         return self._grouped(data.in_split("val"))
 
     def _moments(self, t: dict, idx):
-        mu_a, s_a = self.module_(self._X[t["a"][idx]])
-        mu_b, s_b = self.module_(self._X[t["b"][idx]])
+        mu_a, s_a = self.module_(t["X"][t["a"][idx]])
+        mu_b, s_b = self.module_(t["X"][t["b"][idx]])
         return mu_a, s_a, mu_b, s_b
 
     def _loss_of(self, t: dict, idx) -> torch.Tensor:
@@ -128,7 +128,6 @@ class MeanVarHead(RewardHead):
         self._check_fitted()
         self.check_embeddings(data.fingerprint, data.X.shape[1])
         self.module_.eval()
-        self._X = torch.as_tensor(data.X, device=self.device)
         return tuple(x.cpu().numpy() for x in self._moments(self._tensors(data, self.device), slice(None)))
 
     def divergence_score(self, data: PairData, lam: float | None = None) -> np.ndarray:
@@ -137,16 +136,19 @@ class MeanVarHead(RewardHead):
         lam = self.lambda_ if lam is None else lam
         return np.abs(mu_a - mu_b) - lam * (s_a + s_b)
 
-    def evaluate(self, data: PairData) -> dict:
-        """Per split, on distinct pairs: preference accuracy against every label, diverging-pair AUROC of
-        -(|mu_A - mu_B| - lambda (sigma_A + sigma_B)) with lambda tuned on val, and the KL loss."""
-        val = self._grouped(data.in_split("val")) if (data.split == "val").any() else None
-        if val is not None and diverging_pairs(val.counts).any():
+    def _after_training(self, data: PairData) -> None:
+        """Tune lambda of the divergence score on the validation pairs (never on test), once, after training."""
+        val = self._grouped(data.in_split("val"))
+        if diverging_pairs(val.counts).any():
             scores = {
                 lam: auroc(-self.divergence_score(val, lam), diverging_pairs(val.counts))
                 for lam in LAMBDA_GRID
             }
             self.lambda_ = max(scores, key=lambda k: (np.nan_to_num(scores[k], nan=-1.0), -k))
+
+    def evaluate(self, data: PairData) -> dict:
+        """Per split, on distinct pairs: preference accuracy against every label, diverging-pair AUROC of
+        -(|mu_A - mu_B| - lambda (sigma_A + sigma_B)) with the lambda tuned on val at fit time, and the KL loss."""
         out = {"lambda": self.lambda_}
         for s in map(str, np.unique(data.split.astype(str))):
             g = self._grouped(data.in_split(s))

@@ -137,7 +137,7 @@ class _PALHead(RewardHead):
             return torch.softmax(self.module_.user_logits, -1).cpu().numpy()
 
     def _pair_delta(self, t: dict, idx, w: torch.Tensor) -> torch.Tensor:
-        return self.module_.delta(self._X, t["prompt"][idx], t["a"][idx], t["b"][idx], w)
+        return self.module_.delta(t["X"], t["prompt"][idx], t["a"][idx], t["b"][idx], w)
 
     def _rows_loss(self, delta: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """Logistic loss: -[y log s(delta) + (1 - y) log s(-delta)], weighted mean."""
@@ -167,11 +167,10 @@ class _PALHead(RewardHead):
         device = self.device
         users, inv = np.unique(data.user.astype(str), return_inverse=True)
         self.module_.eval()
-        self._X = torch.as_tensor(data.X, device=device)
         t = RewardHead._tensors(self, data, device)
         uidx = torch.as_tensor(inv, device=device)
         with torch.no_grad():  # f, g frozen: their outputs are computed once
-            feats = self.module_.features(self._X, t["prompt"], t["a"], t["b"])
+            feats = self.module_.features(t["X"], t["prompt"], t["a"], t["b"])
         init = torch.log(torch.as_tensor(self.zero_shot_weights(), device=device)).expand(len(users), -1)
         logits = nn.Parameter(init.clone())
         for p in self.module_.parameters():
@@ -194,7 +193,6 @@ class _PALHead(RewardHead):
         """r_A - r_B of each row with the given per-row weights (n, K) (or one (K,) for all rows)."""
         self._check_fitted()
         self.module_.eval()
-        self._X = torch.as_tensor(data.X, device=self.device)
         t = RewardHead._tensors(self, data, self.device)
         w = torch.as_tensor(
             np.broadcast_to(weights, (len(data), self.config.K)).copy(),
