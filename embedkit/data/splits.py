@@ -54,27 +54,32 @@ def assign_splits(table: PairTable, cfg: SplitConfig = SplitConfig()) -> np.ndar
     unseen = set(rng.permutation(users)[:n_unseen].tolist())
     out = np.empty(len(table), dtype=object)
     u = rng.random(len(table))
-    is_unseen = np.array([x in unseen for x in table.user], dtype=bool)
+    is_unseen = np.isin(table.user.astype(str), np.array(sorted(unseen), dtype=str))
     seen_split = np.where(
         u < cfg.test_frac, "test", np.where(u < cfg.test_frac + cfg.val_frac, "val", "train")
     )
     out[:] = seen_split
     # unseen users: the first fewshot_frac of each user's rows (in a seeded random order) are few-shot
+    # unseen users: the first fewshot_frac of each user's rows, in a seeded random order, are few-shot
     order = rng.permutation(len(table))
+    users_str = table.user.astype(str)
     rank = np.empty(len(table), dtype=np.int64)
-    counts: dict[str, int] = {}
-    totals: dict[str, int] = {}
-    for i in order:
-        if is_unseen[i]:
-            totals[table.user[i]] = totals.get(table.user[i], 0) + 1
-    for i in order:
-        if is_unseen[i]:
-            rank[i] = counts.get(table.user[i], 0)
-            counts[table.user[i]] = rank[i] + 1
-    for i in np.nonzero(is_unseen)[0]:
-        k = max(1, int(round(cfg.fewshot_frac * totals[table.user[i]])))
-        out[i] = "fewshot" if rank[i] < k else "unseen_test"
+    rank[order] = rank_within_group(users_str[order])
+    _, inv, totals = np.unique(users_str, return_inverse=True, return_counts=True)
+    k = np.maximum(1, np.round(cfg.fewshot_frac * totals[inv.reshape(-1)]).astype(np.int64))
+    out[is_unseen] = np.where(rank < k, "fewshot", "unseen_test")[is_unseen]
     return out
+
+
+def rank_within_group(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... for each group's rows in their order of appearance. (n,) int64, vectorised."""
+    order = np.argsort(groups, kind="stable")
+    sorted_g = groups[order]
+    starts = np.r_[0, np.nonzero(sorted_g[1:] != sorted_g[:-1])[0] + 1]
+    run = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    rank = np.empty(len(groups), dtype=np.int64)
+    rank[order] = run
+    return rank
 
 
 def split_summary(split: np.ndarray, users: np.ndarray) -> dict[str, dict[str, int]]:

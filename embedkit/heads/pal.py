@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from embedkit.data.splits import rank_within_group
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
@@ -246,7 +247,7 @@ class _PALHead(RewardHead):
                     f"(e.g. {short[0]!r} has {per_user[users == short[0]][0]}); lower --shots"
                 )
         res["by_shots"] = {}
-        rank = _rank_within_user(fewshot.user.astype(str))
+        rank = rank_within_group(fewshot.user.astype(str))
         for s in sorted(set(shots)):
             names, w = self.fit_new_users(fewshot.subset(rank < s))
             index = {u: i for i, u in enumerate(names)}
@@ -261,17 +262,6 @@ class _PALHead(RewardHead):
 
     def _restore_extra(self, cfg: dict) -> None:
         self.users_ = list(cfg.get("users", []))
-
-
-def _rank_within_user(users: np.ndarray) -> np.ndarray:
-    """0, 1, 2... for each user's rows in file order."""
-    order = np.argsort(users, kind="stable")
-    sorted_u = users[order]
-    starts = np.r_[0, np.nonzero(sorted_u[1:] != sorted_u[:-1])[0] + 1]
-    run = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
-    rank = np.empty(len(users), dtype=np.int64)
-    rank[order] = run
-    return rank
 
 
 class PALAHead(_PALHead):

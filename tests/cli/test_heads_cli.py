@@ -171,6 +171,12 @@ def test_empty_split_and_too_few_shots(run, persona, tmp_path):
     assert r.exit_code == 1 and "fewer than 9 few-shot pairs" in r.output
 
 
+def test_likert_heads_need_likert_scores(run, persona, tmp_path):
+    for model in ("mse", "likert-kl"):
+        r = fit(run, persona, tmp_path / model, "--model", model)
+        assert r.exit_code == 1 and "Likert-5 scores" in r.output and not (tmp_path / model).exists()
+
+
 def test_out_dir_is_never_overwritten_silently(run, persona, tmp_path):
     out = tmp_path / "head"
     out.mkdir()

@@ -119,3 +119,15 @@ def test_likert_fields(write_jsonl):
     bad = write_jsonl("lb.jsonl", [{"prompt": "Q", "chosen": "a", "rejected": "b", "likert_chosen": 6}])
     with pytest.raises(InputError, match="lb.jsonl:1, field 'likert_chosen': Likert score 6"):
         read_pairs([bad])
+
+
+def test_rank_within_group_against_a_loop():
+    from embedkit.data.splits import rank_within_group
+
+    groups = np.array(list("abacbbca"), dtype=object).astype(str)
+    seen: dict = {}
+    expected = []
+    for g in groups:
+        expected.append(seen.get(g, 0))
+        seen[g] = seen.get(g, 0) + 1
+    assert rank_within_group(groups).tolist() == expected
