@@ -9,6 +9,11 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.data.persona import PersonaConfig
+from embedkit.data.splits import SplitConfig
+
+_PERSONA_DEFAULTS = PersonaConfig()
+_SPLIT_DEFAULTS = SplitConfig()
 
 # Imported lazily by the commands; this light table drives the options (no torch import for --help).
 _CONFIGS = {
@@ -105,33 +110,33 @@ def build_group():
 )
 @click.option(
     "--users-per-persona",
-    default=100,
+    default=_PERSONA_DEFAULTS.users_per_persona,
     show_default=True,
     type=click.IntRange(min=1),
     help="N: seen users per persona, and as many unseen users.",
 )
 @click.option(
     "--queries-per-user",
-    default=50,
+    default=_PERSONA_DEFAULTS.queries_per_user,
     show_default=True,
     type=click.IntRange(min=1),
     help="n_p: pairs per seen user (split into train/val/test).",
 )
 @click.option(
     "--queries-per-unseen-user",
-    default=50,
+    default=_PERSONA_DEFAULTS.queries_per_unseen_user,
     show_default=True,
     type=click.IntRange(min=2),
     help="n_p,unseen: pairs per unseen user (few-shot + held-out test).",
 )
 @click.option(
     "--fewshot-per-unseen-user",
-    default=20,
+    default=_PERSONA_DEFAULTS.fewshot_per_unseen_user,
     show_default=True,
     type=click.IntRange(min=1),
     help="Of an unseen user's pairs, how many are few-shot (the rest are unseen_test).",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=_PERSONA_DEFAULTS.seed, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace an existing pairs.jsonl in --out.")
 def persona_command(
     out_dir,
@@ -179,25 +184,25 @@ def _split_options(f):
         [
             click.option(
                 "--val-frac",
-                default=0.1,
+                default=_SPLIT_DEFAULTS.val_frac,
                 show_default=True,
                 help="Without a split column: seen-user pairs for validation.",
             ),
             click.option(
                 "--test-frac",
-                default=0.2,
+                default=_SPLIT_DEFAULTS.test_frac,
                 show_default=True,
                 help="Without a split column: seen-user pairs for test.",
             ),
             click.option(
                 "--unseen-user-frac",
-                default=0.2,
+                default=_SPLIT_DEFAULTS.unseen_user_frac,
                 show_default=True,
                 help="Without a split column: users held out as unseen.",
             ),
             click.option(
                 "--fewshot-frac",
-                default=0.5,
+                default=_SPLIT_DEFAULTS.fewshot_frac,
                 show_default=True,
                 help="Without a split column: share of an unseen user's pairs for few-shot.",
             ),
