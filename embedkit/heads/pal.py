@@ -233,12 +233,10 @@ class _PALHead(RewardHead):
         res["zero_shot"] = preference_accuracy(d0, test.counts, test.y)
         if not len(fewshot):
             return res
-        users, first = np.unique(fewshot.user.astype(str), return_index=True)
-        per_user = np.bincount(np.unique(fewshot.user.astype(str), return_inverse=True)[1])
-        if shots is None:
-            shots = [s for s in DEFAULT_SHOTS if s <= per_user.min()] + (
-                [int(per_user.max())] if per_user.max() not in DEFAULT_SHOTS else []
-            )
+        users, inv = np.unique(fewshot.user.astype(str), return_inverse=True)
+        per_user = np.bincount(inv.reshape(-1))
+        if shots is None:  # the defaults up to the smallest user's count, and that count itself
+            shots = [s for s in DEFAULT_SHOTS if s <= per_user.min()] + [int(per_user.min())]
         else:
             short = users[per_user < max(shots)]
             if len(short):
@@ -255,6 +253,8 @@ class _PALHead(RewardHead):
             known = rows >= 0
             d = self.delta_with_weights(test.subset(known), w[rows[known]])
             res["by_shots"][str(s)] = preference_accuracy(d, test.counts[known], test.y[known])
+        # unseen users with no few-shot pairs count in zero_shot only
+        res["users_with_fewshot"] = len(users)
         return res
 
     def _extra_config(self) -> dict:
