@@ -52,6 +52,7 @@ class RewardHead:
         self.metrics_: dict = {}
         self.history_: dict = {}
         self.data_info_: dict = {}
+        self._matrix_cache: tuple[np.ndarray, torch.Tensor] | None = None
 
     # --- hooks ---------------------------------------------------------------------------------------
     def _build(self, input_dim: int, data: PairData | None) -> torch.nn.Module:
@@ -63,7 +64,7 @@ class RewardHead:
 
     def _matrix(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
         """The embedding matrix on ``device``, copied there once per matrix (not once per split)."""
-        cached = getattr(self, "_matrix_cache", None)
+        cached = self._matrix_cache
         if cached is None or cached[0] is not X or cached[1].device != torch.device(device):
             cached = (X, torch.as_tensor(X, device=device))
             self._matrix_cache = cached
