@@ -335,18 +335,12 @@ class CacheWriter:
             self.dir.mkdir(exist_ok=True)
             for tmp in self.dir.glob(".*.tmp"):  # unfinished writes of a crashed run: never recorded
                 tmp.unlink()
-            manifest = self.cache.manifest()
-            entry = manifest.namespaces.get(self.fingerprint.namespace)
-            bad = []
-            for info in entry.shards if entry else []:
-                try:
-                    Shard(self.dir / info.file, expected=info, fingerprint=self.fingerprint)
-                except CorruptShardError as e:
+            entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
+            ns = Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
+            if ns is not None and ns.corrupt:  # opened once: its index covers the good shards only
+                for e in ns.corrupt:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
-                    bad.append(str(e.path))
-            if bad:
-                self.quarantined = self.cache._quarantine_locked(bad)
-            ns = self.namespace()
+                self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
             self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
             self._added: list[np.ndarray] = []
         except BaseException:
@@ -356,11 +350,6 @@ class CacheWriter:
 
     def __exit__(self, *exc):
         self._lock.__exit__(*exc)
-
-    def namespace(self) -> Namespace | None:
-        """The namespace as it stands (None before its first shard)."""
-        entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
-        return Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
 
     def contains(self, keys) -> np.ndarray:
         """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
