@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -13,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedkit.cache.store import EmbeddingCache
+from embedkit.data.readers import write_jsonl
 from embedkit.data.texts import TextItems
 from embedkit.encoders.base import Encoder
 from embedkit.errors import InputError
@@ -123,11 +123,6 @@ def extract(
 
 def write_bad_rows_report(bad: list[InputError], path: str | os.PathLike) -> Path:
     """One JSON object per skipped row (file, line, field, error), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        for e in bad:
-            fh.write(json.dumps({"file": e.file, "line": e.line, "field": e.field, "error": e.reason}) + "\n")
-    os.replace(tmp, path)
-    return path
+    rows = ({"file": e.file, "line": e.line, "field": e.field, "error": e.reason} for e in bad)
+    write_jsonl(path, rows)
+    return Path(path)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from embedkit.data.pairs import graded_label
-from embedkit.data.readers import iter_records
+from embedkit.data.readers import iter_records, write_jsonl
 from embedkit.errors import InputError
 
 PASS_THROUGH = ("user", "split", "weight", "margin")
@@ -159,18 +158,5 @@ def from_columns(
 
 
 def write_pairs(rows: Iterator[dict], out: str | os.PathLike) -> int:
-    """Write rows as JSONL atomically (nothing is left behind if a row fails). Returns the count."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    n = 0
-    try:
-        with open(tmp, "w") as fh:
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return n
+    """Write converted rows as JSONL (UTF-8, atomically; nothing is left if a row fails). Returns the count."""
+    return write_jsonl(out, rows, ensure_ascii=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedkit.data.readers import iter_records
+from embedkit.data.readers import iter_records, write_jsonl
 from embedkit.data.texts import join_in_context
 from embedkit.errors import InputError
 
@@ -123,8 +123,8 @@ def build_persona(
     texts = []
     for q in questions:
         texts += [q, join_in_context(q, "Yes"), join_in_context(q, "No")]
-    _atomic_jsonl(out / "pairs.jsonl", rows)
-    _atomic_jsonl(out / "texts.jsonl", [{"text": t} for t in texts])
+    write_jsonl(out / "pairs.jsonl", rows)
+    write_jsonl(out / "texts.jsonl", [{"text": t} for t in texts])
     summary = {
         "personas": names,
         "statements": nq,
@@ -136,11 +136,3 @@ def build_persona(
     }
     (out / "persona.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
-
-
-def _atomic_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)

@@ -1,4 +1,5 @@
-"""Record readers for JSONL, CSV/TSV and Parquet, reporting the file and line of every problem.
+"""Record readers for JSONL, CSV/TSV and Parquet, reporting the file and line of every problem, and the
+one atomic JSONL writer every output file goes through.
 
 Each reader yields ``(line, record)``: ``line`` is the 1-based line of a JSONL/CSV file (for Parquet,
 the 1-based row), ``record`` a dict, or an :class:`InputError` for a line that cannot be parsed (the
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from embedkit.errors import InputError
@@ -131,3 +132,22 @@ def _iter_parquet(path: Path):
         for rec in batch.to_pylist():
             row += 1
             yield row, rec
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict], ensure_ascii: bool = True) -> int:
+    """Write ``rows`` as JSON lines atomically: a temporary file renamed into place, removed if any row
+    fails, so a reader never sees half a file. Returns the number of rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=ensure_ascii) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
