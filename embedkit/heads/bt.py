@@ -102,12 +102,13 @@ class BTHead(RewardHead):
             multi = grouped.counts.sum(axis=1) > 1
             if multi.any():
                 g = grouped.subset(multi)
-                p = 1 / (1 + np.exp(-self.predict_delta(g)))
+                g_delta = self.predict_delta(g)
+                p = 1 / (1 + np.exp(-g_delta))
                 res.update(
                     distinct_pairs=int(multi.sum()),
                     pearson=pearson(p, g.y),
                     l1=float(np.abs(p - g.y).mean()),
-                    diverging_auroc=auroc(-np.abs(self.predict_delta(g)), diverging_pairs(g.counts)),
+                    diverging_auroc=auroc(-np.abs(g_delta), diverging_pairs(g.counts)),
                 )
             out[s] = res
         return out

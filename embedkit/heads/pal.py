@@ -233,7 +233,8 @@ class _PALHead(RewardHead):
         res["zero_shot"] = preference_accuracy(d0, test.counts, test.y)
         if not len(fewshot):
             return res
-        users, inv = np.unique(fewshot.user.astype(str), return_inverse=True)
+        fs_users = fewshot.user.astype(str)
+        users, inv = np.unique(fs_users, return_inverse=True)
         per_user = np.bincount(inv.reshape(-1))
         if shots is None:  # the defaults up to the smallest user's count, and that count itself
             shots = [s for s in DEFAULT_SHOTS if s <= per_user.min()] + [int(per_user.min())]
@@ -245,7 +246,7 @@ class _PALHead(RewardHead):
                     f"(e.g. {short[0]!r} has {per_user[users == short[0]][0]}); lower --shots"
                 )
         res["by_shots"] = {}
-        rank = rank_within_group(fewshot.user.astype(str))
+        rank = rank_within_group(fs_users)
         for s in sorted(set(shots)):
             names, w = self.fit_new_users(fewshot.subset(rank < s))
             index = {u: i for i, u in enumerate(names)}

@@ -140,6 +140,13 @@ def test_bt_label_modes_and_margin():
         head = create_head("bt", labels=labels, margin=labels == "all", **TRAIN)
         m = head.fit(data, progress=False).metrics_
         assert m["test"]["accuracy"] >= oracle - 0.08 and {"pearson", "l1"} <= set(m["test"]), (labels, m)
+    test = data.in_split("test")
+    np.testing.assert_allclose(
+        head.reward(test.X[test.a]) - head.reward(test.X[test.b]),
+        head.predict_delta(test),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     train = data.in_split("train")
     prepared = create_head("bt", labels="aggregate")._prepare(train)
     grouped = group_identical_pairs(train)
