@@ -11,31 +11,27 @@ import click
 from embedkit.cli.common import cache_option
 from embedkit.data.persona import PersonaConfig
 from embedkit.data.splits import SplitConfig
+from embedkit.heads.config import BTConfig, MeanVarConfig, PALAConfig, PALBConfig, TrainConfig
 
 _PERSONA_DEFAULTS = PersonaConfig()
 _SPLIT_DEFAULTS = SplitConfig()
 
-# Imported lazily by the commands; this light table drives the options (no torch import for --help).
+# Head name -> config class: the options of fit-head. It mirrors embedkit.heads.api.HEADS (a test checks)
+# without importing the heads, which would pull torch into every `--help`.
 _CONFIGS = {
-    "pal-a": ("embedkit.heads.config", "PALAConfig"),
-    "pal-b": ("embedkit.heads.config", "PALBConfig"),
-    "mean-var": ("embedkit.heads.config", "MeanVarConfig"),
-    "bt": ("embedkit.heads.config", "BTConfig"),
-    "mse": ("embedkit.heads.config", "TrainConfig"),
-    "likert-kl": ("embedkit.heads.config", "TrainConfig"),
+    "pal-a": PALAConfig,
+    "pal-b": PALBConfig,
+    "mean-var": MeanVarConfig,
+    "bt": BTConfig,
+    "mse": TrainConfig,
+    "likert-kl": TrainConfig,
 }
-
-
-def _config_classes() -> dict:
-    import importlib
-
-    return {name: getattr(importlib.import_module(mod), cls) for name, (mod, cls) in _CONFIGS.items()}
 
 
 def head_config_options(f):
     """One click option per config field of any head; help says which heads use it and the default."""
     fields: dict[str, list] = {}
-    for head, cls in _config_classes().items():
+    for head, cls in _CONFIGS.items():
         for fld in dataclasses.fields(cls):
             fields.setdefault(fld.name, []).append((head, fld))
     for name in reversed(list(fields)):
@@ -65,7 +61,7 @@ def head_config_options(f):
 
 def build_config(model: str, given: dict):
     """The head's Config from the options the user set; an option of another head is an error."""
-    cls = _config_classes()[model]
+    cls = _CONFIGS[model]
     names = {fl.name for fl in dataclasses.fields(cls)}
     set_opts = {k: v for k, v in given.items() if v is not None}
     foreign = sorted(set(set_opts) - names)
@@ -158,7 +154,7 @@ def persona_command(
       embedkit extract OUT/texts.jsonl --cache CACHE
       embedkit fit-head --model pal-b --K 2 --pairs OUT/pairs.jsonl --cache CACHE --out HEAD
     """
-    from embedkit.data.persona import DEFAULT_PERSONA_DIR, PersonaConfig, build_persona
+    from embedkit.data.persona import DEFAULT_PERSONA_DIR, build_persona
 
     if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
         raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
@@ -269,7 +265,6 @@ def fit_head_command(
     Example:
       embedkit fit-head --model pal-b --K 2 --pairs runs/persona/pairs.jsonl --cache runs/cache --out runs/pal-b
     """
-    from embedkit.data.splits import SplitConfig
     from embedkit.heads import create_head, load_pair_data
 
     cfg = build_config(model, config)
@@ -318,7 +313,6 @@ def eval_command(
     responses,
 ):
     """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread."""
-    from embedkit.data.splits import SplitConfig
     from embedkit.heads import load_head, load_pair_data
 
     head = load_head(head_dir, device=device)

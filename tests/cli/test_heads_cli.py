@@ -194,3 +194,10 @@ def test_fit_head_help_documents_config_options(run):
     r = run("fit-head", "--help")
     for opt in ("--K", "--lr", "--dropout", "--eta", "--margin", "--labels", "--temperature", "--loss"):
         assert opt in r.output
+
+
+def test_cli_configs_mirror_the_head_registry():
+    from embedkit.cli.heads import _CONFIGS
+    from embedkit.heads import HEADS
+
+    assert {name: h.Config for name, h in HEADS.items()} == _CONFIGS
