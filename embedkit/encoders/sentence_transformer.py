@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embedkit.encoders.base import Encoder, hash_weight_files, resolve_device
+from embedkit.device import resolve_device
+from embedkit.encoders.base import Encoder, hash_weight_files
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
+from embedkit.device import resolve_device
 from embedkit.heads.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,6 @@ def train(
     return history
 
 
-def resolve_torch_device(device: str) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: no CUDA device is available (use cpu)")
-    return torch.device(device)
+def resolve_torch_device(device: str | None) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; cuda requests are checked (see embedkit.device)."""
+    return torch.device(resolve_device(device))
