@@ -1,10 +1,21 @@
-"""Device names: one resolver for the encoders (extraction) and the heads (training)."""
+"""Device names: one resolver for the encoders (extraction), the heads (training) and the cache."""
 
 from __future__ import annotations
+
+import re
+
+_DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(device: str | None) -> None:
+    """Reject a device name embedkit does not know, without importing torch (``gpu``, ``cuda:x``...)."""
+    if device is not None and not _DEVICE_NAME.match(str(device)):
+        raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N (or mps)")
 
 
 def resolve_device(device: str | None) -> str:
     """``auto`` / None -> ``cuda`` when available, else ``cpu``; validate ``cuda:N`` requests."""
+    check_device_name(device)
     import torch
 
     if device in (None, "auto"):
@@ -16,6 +27,6 @@ def resolve_device(device: str | None) -> str:
             idx = int(device.split(":", 1)[1])
             if idx >= torch.cuda.device_count():
                 raise RuntimeError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device not in ("cpu", "mps"):
-        raise ValueError(f"unknown device {device!r}; expected cpu, cuda or cuda:N")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("--device mps: the MPS backend is not available on this machine (use cpu)")
     return device

@@ -55,7 +55,16 @@ class CacheLockedError(CacheError):
 
 
 class NamespaceNotFoundError(CacheError):
-    """No embeddings were ever extracted under the requested encoder fingerprint."""
+    """No embeddings were ever extracted under the requested encoder fingerprint.
+
+    ``problem`` says what is missing, ``hint`` the command that fixes it (callers that know the input
+    files replace the hint with a complete command).
+    """
+
+    def __init__(self, problem: str, hint: str = ""):
+        self.problem = problem
+        self.hint = hint
+        super().__init__(problem + (f". {hint}" if hint else ""))
 
 
 class CorruptShardError(CacheError):

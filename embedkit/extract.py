@@ -73,7 +73,7 @@ def extract(
     start = time.perf_counter()
     keys = items.key_array()
     encode_seconds = 0.0
-    with cache.writer(fp) as writer:
+    with cache.writer(fp, spec=encoder.spec) as writer:
         missing = np.nonzero(~writer.contains(keys))[0]
         lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
         todo = missing[np.argsort(-lengths, kind="stable")]

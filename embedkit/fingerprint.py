@@ -37,6 +37,9 @@ class Fingerprint:
     dim: int
     dtype: str
     """Storage dtype: ``float16`` or ``float32``."""
+    options: str = ""
+    """Other settings that change the vectors, canonical ``key=value;key=value`` (e.g. an LLM's chat
+    template and maximum length). Left out of the JSON when empty, so older namespaces keep their ids."""
 
     def __post_init__(self):
         if self.dtype not in STORAGE_DTYPES:
@@ -45,7 +48,14 @@ class Fingerprint:
             raise ValueError(f"dim must be positive, got {self.dim!r}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["options"]:
+            del d["options"]
+        return d
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        """One entry of ``options`` by name."""
+        return dict(part.split("=", 1) for part in self.options.split(";") if part).get(name, default)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -53,10 +63,10 @@ class Fingerprint:
     @classmethod
     def from_dict(cls, d: dict) -> Fingerprint:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(d)
+        missing = names - set(d) - {"options"}
         if missing:
             raise ValueError(f"fingerprint lacks {sorted(missing)}")
-        return cls(**{k: d[k] for k in names})
+        return cls(**{k: d[k] for k in names if k in d})
 
     @classmethod
     def from_json(cls, s: str) -> Fingerprint:
@@ -70,6 +80,13 @@ class Fingerprint:
 
     def describe(self) -> str:
         norm = "normalized" if self.normalized else "unnormalized"
+        opts = f", {self.options}" if self.options else ""
         return (
-            f"{self.encoder} ({self.model}, {self.layer}/{self.pooling}, {norm}, {self.dim}-d {self.dtype})"
+            f"{self.encoder} ({self.model}, {self.layer}/{self.pooling}, {norm}, {self.dim}-d {self.dtype}"
+            f"{opts})"
         )
+
+
+def format_options(**opts) -> str:
+    """Canonical ``options`` string: sorted ``key=value`` pairs, None values left out."""
+    return ";".join(f"{k}={v}" for k, v in sorted(opts.items()) if v is not None)

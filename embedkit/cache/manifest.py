@@ -24,6 +24,9 @@ MANIFEST_SCHEMA_VERSION = 1
 class NamespaceEntry:
     fingerprint: Fingerprint
     shards: list[ShardInfo] = field(default_factory=list)
+    spec: str = ""
+    """The ``--encoder`` value last used to write this namespace (a registry name, path or Hub id), so that
+    error messages can suggest a command that recreates exactly this namespace."""
 
     @property
     def rows(self) -> int:
@@ -50,6 +53,7 @@ class Manifest:
                 namespaces[ns] = NamespaceEntry(
                     fingerprint=Fingerprint.from_dict(entry["fingerprint"]),
                     shards=[ShardInfo(**s) for s in entry["shards"]],
+                    spec=str(entry.get("spec", "")),
                 )
         except (ValueError, KeyError, TypeError) as e:
             raise CacheError(f"{path}: unreadable cache manifest ({e})") from e
@@ -63,7 +67,11 @@ class Manifest:
             "format": MANIFEST_FORMAT,
             "schema_version": MANIFEST_SCHEMA_VERSION,
             "namespaces": {
-                ns: {"fingerprint": e.fingerprint.to_dict(), "shards": [asdict(s) for s in e.shards]}
+                ns: {
+                    "fingerprint": e.fingerprint.to_dict(),
+                    "shards": [asdict(s) for s in e.shards],
+                    **({"spec": e.spec} if e.spec else {}),
+                }
                 for ns, e in sorted(self.namespaces.items())
             },
         }

@@ -37,6 +37,7 @@ from embedkit.errors import (
     NamespaceNotFoundError,
 )
 from embedkit.fingerprint import Fingerprint
+from embedkit.hints import extract_command
 
 log = logging.getLogger(__name__)
 
@@ -82,45 +83,49 @@ class EmbeddingCache:
         corrupt shard raises instead of being skipped with a warning.
         """
         manifest = self.manifest()
+        if fingerprint is None and encoder is None:
+            raise ValueError("give a fingerprint or an encoder name")
         if fingerprint is not None:
             entry = manifest.namespaces.get(fingerprint.namespace)
-            if entry is None:
-                raise NamespaceNotFoundError(
-                    f"cache {self.root} holds no embeddings for {fingerprint.describe()}; "
-                    f"run `embedkit extract ... --cache {self.root}` first. {self._holds(manifest)}"
-                )
-            return Namespace(self.root, fingerprint.namespace, entry, strict=strict)
-        if encoder is None:
-            raise ValueError("give a fingerprint or an encoder name")
+            if entry is not None:
+                return Namespace(self.root, fingerprint.namespace, entry, strict=strict)
+            raise NamespaceNotFoundError(
+                self._lacks(manifest, f"embeddings for {fingerprint.describe()}"),
+                "Run `" + extract_command(["INPUT..."], self.root, fingerprint) + "` first",
+            )
         matches = [
             (ns, e)
             for ns, e in manifest.namespaces.items()
-            if encoder in (e.fingerprint.encoder, ns, e.fingerprint.model)
+            if encoder in (e.fingerprint.encoder, ns, e.fingerprint.model, e.spec)
         ]
         if not matches:
             raise NamespaceNotFoundError(
-                f"cache {self.root} holds no embeddings from encoder {encoder!r}; run "
-                f"`embedkit extract ... --encoder {encoder} --cache {self.root}` first. {self._holds(manifest)}"
+                self._lacks(manifest, f"embeddings from encoder {encoder!r}"),
+                "Run `" + extract_command(["INPUT..."], self.root, encoder=encoder) + "` first",
             )
         if len(matches) > 1:
             raise NamespaceNotFoundError(
-                f"cache {self.root} holds {len(matches)} namespaces for encoder {encoder!r}; name one: "
-                + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches)
+                f"cache {self.root} holds {len(matches)} namespaces for encoder {encoder!r}; name one "
+                "by its namespace id: " + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches)
             )
         ns, entry = matches[0]
         return Namespace(self.root, ns, entry, strict=strict)
 
-    def _holds(self, manifest: Manifest) -> str:
+    def _lacks(self, manifest: Manifest, what: str) -> str:
+        """What is missing, and what the cache holds instead."""
+        if not self.root.exists():
+            return f"cache directory {self.root} does not exist (nothing was extracted into it yet)"
         if not manifest.namespaces:
-            return "The cache is empty."
-        return "It holds: " + "; ".join(
+            return f"cache {self.root} holds no embeddings at all (no {what})"
+        return f"cache {self.root} holds no {what}. It holds: " + "; ".join(
             f"{ns} = {e.fingerprint.describe()}" for ns, e in manifest.namespaces.items()
         )
 
     # --- writing -------------------------------------------------------------------------------------
-    def writer(self, fingerprint: Fingerprint) -> CacheWriter:
-        """Exclusive writer for one namespace (a context manager holding the cache lock)."""
-        return CacheWriter(self, fingerprint)
+    def writer(self, fingerprint: Fingerprint, spec: str = "") -> CacheWriter:
+        """Exclusive writer for one namespace (a context manager holding the cache lock). ``spec``: the
+        ``--encoder`` value that created the encoder, recorded in the manifest for hints."""
+        return CacheWriter(self, fingerprint, spec=spec)
 
     # --- checking ------------------------------------------------------------------------------------
     def verify(self, *, checksums: bool = True) -> list[Problem]:
@@ -200,6 +205,7 @@ class Namespace:
         self.root = root
         self.name = name
         self.fingerprint = entry.fingerprint
+        self.spec = entry.spec
         self.shards: list[Shard] = []
         self.corrupt: list[CorruptShardError] = []
         for info in entry.shards:
@@ -288,6 +294,9 @@ class Namespace:
         """The whole namespace as a torch tensor on ``device`` (e.g. ``cuda``). Returns (keys, tensor)."""
         import torch
 
+        from embedkit.device import resolve_device
+
+        device = resolve_device(device)  # a clear message where the device does not exist
         keys, mat = self.load(dtype=dtype)
         return keys, torch.from_numpy(mat).to(device)
 
@@ -321,9 +330,10 @@ class CacheWriter:
     shard being written. Corrupt shards found on entry are quarantined so their rows get re-encoded.
     """
 
-    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint):
+    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint, spec: str = ""):
         self.cache = cache
         self.fingerprint = fingerprint
+        self.spec = spec
         self.dir = cache.root / fingerprint.namespace
         self._lock = _CacheLock(cache.root)
         self.shards_written = 0
@@ -371,6 +381,7 @@ class CacheWriter:
             )
         manifest = self.cache.manifest()
         entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
+        entry.spec = self.spec or entry.spec
         taken = {s.file for s in entry.shards} | {p.name for p in self.dir.glob("shard-*.h5")}
         seq = len(entry.shards)
         while f"shard-{seq:06d}.h5" in taken:

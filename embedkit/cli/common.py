@@ -9,9 +9,26 @@ import click
 
 from embedkit.errors import EmbedkitError
 
+GLOBAL_FLAGS = ("--debug", "--verbose", "-v", "-vv", "-vvv")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move ``--debug`` / ``-v`` found after the subcommand to the front, where the group parses them, so
+    ``embedkit fit-head ... --debug`` works like ``embedkit --debug fit-head ...`` (not after ``--``)."""
+    stop = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:stop] if a in GLOBAL_FLAGS]
+    rest = [a for a in args[:stop] if a not in GLOBAL_FLAGS]
+    return flags + rest + args[stop:]
+
 
 class EmbedkitGroup(click.Group):
-    """A click group that turns library exceptions into one-line messages and exit code 1."""
+    """A click group that turns library exceptions into one-line messages and exit code 1, and accepts
+    the global flags (``--debug``, ``-v``) anywhere on the command line."""
+
+    def parse_args(self, ctx, args):
+        if ctx.parent is None:
+            args = hoist_global_flags(list(args))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
@@ -37,8 +54,11 @@ def cache_option(**kw):
 
 
 def setup_logging(verbose: int) -> None:
+    """Warnings as ``Warning: ...`` lines on stderr; ``-v`` adds info, ``-vv`` debug with logger names."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    fmt = "%(levelname)s %(name)s: %(message)s" if verbose > 1 else "%(levelname)s: %(message)s"
+    logging.addLevelName(logging.WARNING, "Warning")
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
 
 def human_bytes(n: float) -> str:

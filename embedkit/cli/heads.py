@@ -1,4 +1,4 @@
-"""``embedkit build persona``, ``embedkit fit-head`` and ``embedkit eval``."""
+"""``embedkit fit-head`` and ``embedkit eval``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
-from embedkit.data.persona import PersonaConfig
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.config import BTConfig, MeanVarConfig, PALAConfig, PALBConfig, TrainConfig
 
-_PERSONA_DEFAULTS = PersonaConfig()
 _SPLIT_DEFAULTS = SplitConfig()
 
 # Head name -> config class: the options of fit-head. It mirrors embedkit.heads.api.HEADS (a test checks)
@@ -74,145 +72,42 @@ def build_config(model: str, given: dict):
     return cfg
 
 
-@click.group("build")
-def build_group():
-    """Build preference datasets."""
+_SPLIT_HELP = {
+    "val_frac": "seen users' pairs for validation (early stopping)",
+    "test_frac": "seen users' pairs for test",
+    "unseen_user_frac": "users held out of training as unseen (new) users",
+    "fewshot_frac": "share of each unseen user's pairs used to fit their weights (few-shot); the rest test",
+}
 
 
-@build_group.command("persona")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Output folder for pairs.jsonl, texts.jsonl and persona.json.",
-)
-@click.option(
-    "--K-star",
-    "k_star",
-    default=2,
-    show_default=True,
-    type=click.IntRange(1, 6),
-    help="Number of personas, in PAL Table 1's order (art, literature, math, music, science, sports).",
-)
-@click.option(
-    "--personas", default=None, help="Comma-separated persona names instead of --K-star (e.g. math,music)."
-)
-@click.option(
-    "--persona-dir",
-    type=click.Path(file_okay=False, exists=True),
-    default=None,
-    help="Folder of persona files (interest-in-<name>.jsonl or <name>.jsonl). Default: data/persona.",
-)
-@click.option(
-    "--users-per-persona",
-    default=_PERSONA_DEFAULTS.users_per_persona,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="N: seen users per persona, and as many unseen users.",
-)
-@click.option(
-    "--queries-per-user",
-    default=_PERSONA_DEFAULTS.queries_per_user,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="n_p: pairs per seen user (split into train/val/test).",
-)
-@click.option(
-    "--queries-per-unseen-user",
-    default=_PERSONA_DEFAULTS.queries_per_unseen_user,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="n_p,unseen: pairs per unseen user (few-shot + held-out test).",
-)
-@click.option(
-    "--fewshot-per-unseen-user",
-    default=_PERSONA_DEFAULTS.fewshot_per_unseen_user,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Of an unseen user's pairs, how many are few-shot (the rest are unseen_test).",
-)
-@click.option("--seed", default=_PERSONA_DEFAULTS.seed, show_default=True, type=int)
-@click.option("--overwrite", is_flag=True, help="Replace an existing pairs.jsonl in --out.")
-def persona_command(
-    out_dir,
-    k_star,
-    personas,
-    persona_dir,
-    users_per_persona,
-    queries_per_user,
-    queries_per_unseen_user,
-    fewshot_per_unseen_user,
-    seed,
-    overwrite,
-):
-    """PAL's semi-synthetic persona dataset (section 4.2.1): a user prefers "Yes" exactly when the
-    statement agrees with their persona.
+def _split_options(for_eval: bool):
+    """The split options. fit-head shows the defaults; eval defaults to the head's stored set-up."""
 
-    \b
-    Then:
-      embedkit extract OUT/texts.jsonl --cache CACHE
-      embedkit fit-head --model pal-b --K 2 --pairs OUT/pairs.jsonl --cache CACHE --out HEAD
-    """
-    from embedkit.data.persona import DEFAULT_PERSONA_DIR, build_persona
-
-    if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
-        raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
-    cfg = PersonaConfig(
-        k_star=k_star,
-        users_per_persona=users_per_persona,
-        queries_per_user=queries_per_user,
-        queries_per_unseen_user=queries_per_unseen_user,
-        fewshot_per_unseen_user=fewshot_per_unseen_user,
-        seed=seed,
-    )
-    names = [p.strip() for p in personas.split(",") if p.strip()] if personas else None
-    s = build_persona(out_dir, cfg, persona_dir or DEFAULT_PERSONA_DIR, names)
-    click.echo(
-        f"{s['pairs']} pairs from {s['statements']} statements of {', '.join(s['personas'])}; "
-        f"{s['seen_users']} seen + {s['unseen_users']} unseen users; {s['texts']} texts to extract"
-    )
-    click.echo(f"wrote {out_dir}/pairs.jsonl, {out_dir}/texts.jsonl")
-
-
-def _split_options(f):
-    for opt in reversed(
-        [
-            click.option(
-                "--val-frac",
-                default=_SPLIT_DEFAULTS.val_frac,
-                show_default=True,
-                help="Without a split column: seen-user pairs for validation.",
+    def deco(f):
+        for name in reversed(list(_SPLIT_HELP)):
+            text = f"Without a split column: {_SPLIT_HELP[name]}."
+            if for_eval:
+                text += " Default: the head's own (fit-head's) value; the seed is always the head's."
+            f = click.option(
+                "--" + name.replace("_", "-"),
+                name,
+                type=click.FloatRange(0, 1, max_open=True),
+                default=None if for_eval else getattr(_SPLIT_DEFAULTS, name),
+                show_default=not for_eval,
+                help=text,
+            )(f)
+        return click.option(
+            "--responses",
+            type=click.Choice(["in-context", "alone"]),
+            default=None if for_eval else "in-context",
+            show_default=not for_eval,
+            help=(
+                "How the pairs' responses were extracted (must match `embedkit extract --responses`)."
+                + (" Default: the head's." if for_eval else "")
             ),
-            click.option(
-                "--test-frac",
-                default=_SPLIT_DEFAULTS.test_frac,
-                show_default=True,
-                help="Without a split column: seen-user pairs for test.",
-            ),
-            click.option(
-                "--unseen-user-frac",
-                default=_SPLIT_DEFAULTS.unseen_user_frac,
-                show_default=True,
-                help="Without a split column: users held out as unseen.",
-            ),
-            click.option(
-                "--fewshot-frac",
-                default=_SPLIT_DEFAULTS.fewshot_frac,
-                show_default=True,
-                help="Without a split column: share of an unseen user's pairs for few-shot.",
-            ),
-            click.option(
-                "--responses",
-                type=click.Choice(["in-context", "alone"]),
-                default="in-context",
-                show_default=True,
-                help="How responses were extracted (must match `embedkit extract --responses`).",
-            ),
-        ]
-    ):
-        f = opt(f)
-    return f
+        )(f)
+
+    return deco
 
 
 @click.command("fit-head")
@@ -235,11 +130,14 @@ def _split_options(f):
     "--encoder",
     default="minilm",
     show_default=True,
-    help="Which cached namespace to train on: encoder name (or namespace id) used at extraction.",
+    help="Which cached namespace to train on: the --encoder given to `embedkit extract`, or a namespace id "
+    "from `embedkit cache ls`.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing head directory.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@_split_options
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar per epoch."
+)
+@_split_options(for_eval=False)
 @head_config_options
 def fit_head_command(
     model,
@@ -258,8 +156,10 @@ def fit_head_command(
 ):
     """Train a reward head on cached embeddings (the encoder never runs).
 
-    Texts are looked up in --cache by content; whatever is missing is named, with the extract command
-    to run. The head is written to --out as config.json + model.safetensors + README.md.
+    Texts are looked up in --cache by content; whatever is missing is named, with the complete extract
+    command to run. The head is written to --out as config.json + model.safetensors + README.md, and it
+    remembers its data set-up (pair files and their hashes, splits, --responses, encoder namespace), so
+    `embedkit eval` sees the data exactly as training did.
 
     \b
     Example:
@@ -280,25 +180,34 @@ def fit_head_command(
     )
     head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
     head.save(out, overwrite=overwrite)
+    h = head.history_
     click.echo(
-        f"{model}: {head.history_['epochs_run']} epochs, best validation {head.val_metric} "
-        f"{head.history_['best_val']:.4f} (epoch {head.history_['best_epoch']}); saved to {out}"
+        f"{model}: {h['epochs_run']} epochs (best at {h['best_epoch']}); validation {head.val_metric} "
+        f"{h['best_val']:.4f}; saved to {out}"
     )
-    _print_metrics(head.metrics_)
+    print_metrics(head.name, head.metrics_)
 
 
 @click.command("eval")
 @click.argument("head_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--pairs", "pairs", required=True, multiple=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--pairs",
+    "pairs",
+    required=True,
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Pair file(s) to evaluate on: the training file(s), or new ones (users the head has not seen are "
+    "evaluated as new users); repeat for several.",
+)
 @cache_option()
 @click.option(
     "--shots", default=None, help="PAL: comma-separated few-shot sizes for unseen users (e.g. 1,5,10)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (undefined metrics are null).")
 @click.option(
     "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
 )
-@_split_options
+@_split_options(for_eval=True)
 def eval_command(
     head_dir,
     pairs,
@@ -312,16 +221,38 @@ def eval_command(
     fewshot_frac,
     responses,
 ):
-    """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread."""
+    """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread.
+
+    The head's data set-up is used by default: its split fractions and seed, its --responses and its
+    encoder namespace, so evaluating on the training files reproduces the training splits exactly. On
+    other files, users the head has not seen are evaluated as new (unseen) users.
+    """
     from embedkit.heads import load_head, load_pair_data
+    from embedkit.heads.setup import reuse_setup
 
     head = load_head(head_dir, device=device)
+    split, responses, notes = reuse_setup(
+        head.data_setup_,
+        list(pairs),
+        head.config.seed,
+        dict(
+            val_frac=val_frac,
+            test_frac=test_frac,
+            unseen_user_frac=unseen_user_frac,
+            fewshot_frac=fewshot_frac,
+        ),
+        responses,
+    )
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     data = load_pair_data(
         list(pairs),
         cache_dir,
         encoder=head.fingerprint_,
-        split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, head.config.seed),
+        split=split,
         responses=responses,
+        seen_users=getattr(head, "users_", None),
+        encoder_spec=head.data_setup_.encoder_spec if head.data_setup_ else "",
     )
     kwargs = {}
     if shots:
@@ -337,16 +268,52 @@ def eval_command(
             raise click.BadParameter("shots must be >= 1", param_hint="--shots")
     metrics = head.evaluate(data, **kwargs)
     if as_json:
-        click.echo(json.dumps(metrics, indent=1))
+        from embedkit.heads.metrics import json_ready
+
+        click.echo(json.dumps(json_ready(metrics), indent=1, allow_nan=False))
     else:
-        _print_metrics(metrics)
+        print_metrics(head.name, metrics)
 
 
-def _print_metrics(metrics: dict) -> None:
-    rows = list(_flatten(metrics))
+LEGEND = {
+    "accuracy": "accuracy: share of the annotators' preferences the head ranks the same way (ties left "
+    "out); chance is 0.5",
+    "seen": "seen.*: users the head was trained on, per split (train / val / test)",
+    "per_user": "seen.test.per_user: each seen user's own test accuracy, summarised over users "
+    "(mean, std, min, max)",
+    "unseen": "unseen.*: users held out of training. zero_shot: the mean of the seen users' weights; "
+    "by_shots.N: weights fitted from N of each user's few-shot pairs (f, g and prototypes frozen)",
+    "unseen_users": "unseen_users: a population model's accuracy on held-out users' pairs (no per-user "
+    "weights)",
+    "lambda": "lambda: weight of the predicted spread in the divergence score |mu_A - mu_B| - "
+    "lambda (sigma_A + sigma_B), tuned on val; the validation -loss line is minus the KL loss",
+    "diverging_auroc": "diverging_auroc: how well the head flags pairs annotators disagree on (0.5 = "
+    "chance, 1 = perfect)",
+    "pearson": "pearson, l1: agreement of P(A > B) with the annotators' share preferring A",
+    "kl": "kl / mse: the training loss on this split",
+}
+
+
+def print_metrics(head_name: str, metrics: dict) -> None:
+    """The metrics as an aligned table (undefined ones with their reason), then a short legend."""
+    from embedkit.heads.metrics import Undefined
+
+    rows = list(_flatten({k: v for k, v in metrics.items() if k != "model"}))
     width = max((len(k) for k, _ in rows), default=0)
     for k, v in rows:
-        click.echo(f"{k.ljust(width)}  {v:.4f}" if isinstance(v, float) else f"{k.ljust(width)}  {v}")
+        if isinstance(v, Undefined):
+            text = f"undefined ({v.reason})"
+        elif isinstance(v, float):
+            text = f"{v:.4f}"
+        else:
+            text = str(v)
+        click.echo(f"{k.ljust(width)}  {text}")
+    keys = {part for k, _ in rows for part in k.split(".")}
+    legend = [line for name, line in LEGEND.items() if name in keys]
+    if "model" in metrics:
+        legend.insert(0, f"{head_name} is {metrics['model']}")
+    if legend:
+        click.echo("\n" + "\n".join(f"  {line}" for line in legend))
 
 
 def _flatten(d: dict, prefix: str = ""):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from embedkit import __version__
+from embedkit.cli.build import build_group
 from embedkit.cli.cache import cache_group
 from embedkit.cli.common import EmbedkitGroup, setup_logging
 from embedkit.cli.convert import convert_group
 from embedkit.cli.extract import encoders_command, extract_command
-from embedkit.cli.heads import build_group, eval_command, fit_head_command
+from embedkit.cli.heads import eval_command, fit_head_command
 
 
 @click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -99,7 +99,13 @@ def parse_label_map(spec: str | None) -> dict[str, str | int]:
         if "=" not in part:
             raise ValueError(f"--map entries look like RAW=LABEL, got {part!r}")
         raw, label = (x.strip() for x in part.rsplit("=", 1))
-        out[raw] = int(label) if label.lstrip("-").isdigit() else label
+        value = int(label) if label.lstrip("-").isdigit() else label
+        if graded_label(value) is None:
+            raise ValueError(
+                f"--map {raw}={label}: the target {label!r} is not a label; map to left, right, tie or an "
+                "integer -2..2 (positive = left preferred)"
+            )
+        out[raw] = value
     return out
 
 

@@ -67,11 +67,14 @@ def _iter_jsonl(path: Path):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.rstrip("\r\n"))  # an error at the end of the line is at its last column
             except json.JSONDecodeError as e:
+                end = ", the end of the line" if e.pos >= len(line.rstrip("\r\n")) else ""
                 yield (
                     line_no,
-                    InputError(f"malformed JSON ({e.msg} at column {e.colno})", file=str(path), line=line_no),
+                    InputError(
+                        f"malformed JSON ({e.msg} at column {e.pos + 1}{end})", file=str(path), line=line_no
+                    ),
                 )
                 continue
             if not isinstance(obj, dict):

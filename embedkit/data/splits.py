@@ -2,12 +2,19 @@
 
 Seen users contribute train, val and test pairs; unseen users contribute only ``fewshot`` pairs (to fit
 their weights with everything else frozen) and held-out ``unseen_test`` pairs. A ``split`` column
-given in the file is honoured as is; otherwise splits are drawn here, reproducibly from a seed.
+given in the file is honoured as is; otherwise splits are drawn here, reproducibly from a seed:
+
+- ``unseen_user_frac`` of the users (a seeded draw) are unseen, or, when the caller knows which users a
+  trained head has seen (``seen_users``), every other user is;
+- each seen user's pairs are split by ``test_frac`` / ``val_frac`` *within that user* (randomised
+  rounding, so shares are exact on average and each user has a train pair whenever they have any);
+- the first ``fewshot_frac`` of each unseen user's pairs, in a seeded order, are few-shot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -23,9 +30,26 @@ class SplitConfig:
     fewshot_frac: float = 0.5
     seed: int = 0
 
+    def validate(self) -> None:
+        for name, v in asdict(self).items():
+            if name != "seed" and not 0 <= v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
+        if self.val_frac + self.test_frac >= 1:
+            raise ValueError("--val-frac + --test-frac must be < 1 (train needs pairs too)")
 
-def assign_splits(table: PairTable, cfg: SplitConfig = SplitConfig()) -> np.ndarray:
-    """The split of each row, (n,) object array. Uses the file's ``split`` column when every row has one."""
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def assign_splits(
+    table: PairTable, cfg: SplitConfig = SplitConfig(), seen_users: list[str] | None = None
+) -> np.ndarray:
+    """The split of each row, (n,) object array. Uses the file's ``split`` column when every row has one.
+
+    ``seen_users``: the users a trained head knows; they get train/val/test rows and every other user is
+    unseen (how ``eval`` treats a file of new users). Without it, ``unseen_user_frac`` of the users are
+    drawn as unseen. The draw is the same either way, so the training file splits exactly as at training.
+    """
     given = table.split != ""
     if given.all():
         return table.split.copy()
@@ -38,37 +62,58 @@ def assign_splits(table: PairTable, cfg: SplitConfig = SplitConfig()) -> np.ndar
             line=line,
             field="split",
         )
-    for name, v in (
-        ("val_frac", cfg.val_frac),
-        ("test_frac", cfg.test_frac),
-        ("unseen_user_frac", cfg.unseen_user_frac),
-        ("fewshot_frac", cfg.fewshot_frac),
-    ):
-        if not 0 <= v < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {v}")
-    if cfg.val_frac + cfg.test_frac >= 1:
-        raise ValueError("val_frac + test_frac must be < 1")
+    cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    users = np.array(sorted(set(table.user.tolist())), dtype=object)
-    n_unseen = int(round(cfg.unseen_user_frac * len(users))) if len(users) > 1 else 0
-    unseen = set(rng.permutation(users)[:n_unseen].tolist())
-    out = np.empty(len(table), dtype=object)
-    u = rng.random(len(table))
-    is_unseen = np.isin(table.user.astype(str), np.array(sorted(unseen), dtype=str))
-    seen_split = np.where(
-        u < cfg.test_frac, "test", np.where(u < cfg.test_frac + cfg.val_frac, "val", "train")
-    )
-    out[:] = seen_split
-    # unseen users: the first fewshot_frac of each user's rows (in a seeded random order) are few-shot
-    # unseen users: the first fewshot_frac of each user's rows, in a seeded random order, are few-shot
-    order = rng.permutation(len(table))
     users_str = table.user.astype(str)
+    users = np.array(sorted(set(users_str.tolist())), dtype=str)
+    n_unseen = int(round(cfg.unseen_user_frac * len(users))) if len(users) > 1 else 0
+    drawn = rng.permutation(users)[:n_unseen]
+    unseen = np.setdiff1d(users, np.asarray(seen_users, dtype=str)) if seen_users is not None else drawn
+    is_unseen = np.isin(users_str, unseen)
+    out = np.empty(len(table), dtype=object)
+
+    # seen users: within each user, a seeded order and a random offset place rows on [0, 1) evenly
+    _, inv, totals = np.unique(users_str, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    order = rng.permutation(len(table))
     rank = np.empty(len(table), dtype=np.int64)
     rank[order] = rank_within_group(users_str[order])
-    _, inv, totals = np.unique(users_str, return_inverse=True, return_counts=True)
-    k = np.maximum(1, np.round(cfg.fewshot_frac * totals[inv.reshape(-1)]).astype(np.int64))
+    offset = rng.random(len(totals))
+    pos = (rank + offset[inv]) / totals[inv]  # in [0, 1), spaced 1/total apart
+    out[:] = np.where(
+        pos < cfg.test_frac, "test", np.where(pos < cfg.test_frac + cfg.val_frac, "val", "train")
+    )
+    # a user whose every row landed in val/test gets their last-placed row back for training
+    no_train = np.bincount(inv, weights=(out == "train"), minlength=len(totals)) == 0
+    last = rank == totals[inv] - 1
+    out[last & no_train[inv] & ~is_unseen] = "train"
+
+    # unseen users: the first fewshot_frac of each user's rows, in the seeded order, are few-shot
+    k = np.maximum(1, np.round(cfg.fewshot_frac * totals[inv]).astype(np.int64))
     out[is_unseen] = np.where(rank < k, "fewshot", "unseen_test")[is_unseen]
     return out
+
+
+def explain_empty_split(name: str, n_seen_pairs: int, n_seen_users: int, cfg: SplitConfig | None) -> str:
+    """Why a split needed for training is empty, and what would fill it.
+
+    ``cfg`` is the configuration splits were drawn with, or None when the file's split column was used.
+    """
+    if cfg is None:
+        return (
+            f"the {name} split is empty: no pair has split={name} (a head needs train pairs to learn "
+            "from and val pairs for early stopping)"
+        )
+    frac = {"val": cfg.val_frac, "test": cfg.test_frac}.get(name)
+    if frac == 0:
+        return f"the {name} split is empty because --{name}-frac is 0; early stopping needs validation pairs"
+    need = math.ceil(1 / frac) if frac else 2
+    return (
+        f"too few pairs to split: {n_seen_pairs} pair(s) of {n_seen_users} seen user(s) leave the "
+        f"{name} split empty with --val-frac {cfg.val_frac} and --test-frac {cfg.test_frac}. Give at "
+        f"least ~{need} pairs of seen users (so that {frac:g} of them is one pair), raise "
+        f"--{name}-frac, or give a split column"
+    )
 
 
 def rank_within_group(groups: np.ndarray) -> np.ndarray:

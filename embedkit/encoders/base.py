@@ -25,6 +25,8 @@ class Encoder(ABC):
     fingerprint: Fingerprint
     device: str = "cpu"
     compute_dtype: str = "float32"
+    spec: str = ""
+    """The ``--encoder`` value this encoder was created from (set by ``create_encoder``)."""
 
     @property
     def dim(self) -> int:

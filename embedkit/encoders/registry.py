@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedkit.device import check_device_name
 from embedkit.encoders.base import Encoder
 from embedkit.errors import UnknownNameError
 
@@ -41,9 +42,17 @@ def _minilm(**opts) -> Encoder:
 def _mpnet(**opts) -> Encoder:
     from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
 
-    path = os.environ.get("EMBEDKIT_MPNET_PATH") or resolve_hub_model(
-        "sentence-transformers/all-mpnet-base-v2"
-    )
+    path = os.environ.get("EMBEDKIT_MPNET_PATH")
+    if path and not os.path.isdir(path):
+        raise FileNotFoundError(f"$EMBEDKIT_MPNET_PATH={path} is not a directory")
+    if not path:
+        try:
+            path = resolve_hub_model("sentence-transformers/all-mpnet-base-v2")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"{e}. Or set $EMBEDKIT_MPNET_PATH to a local all-mpnet-base-v2 directory "
+                "(a sentence-transformers folder with modules.json)"
+            ) from None
     return SentenceTransformerEncoder(
         path, name="mpnet", model_id="sentence-transformers/all-mpnet-base-v2", **opts
     )
@@ -81,17 +90,34 @@ def create_encoder(name: str, **opts) -> Encoder:
     """An encoder by registry name, local model directory, or Hub id (``org/name``).
 
     ``opts``: ``device`` (auto|cpu|cuda|cuda:N), ``normalize``, ``fp16``, ``dtype`` (storage), ``max_seq_length``.
+    The encoder remembers ``name`` as ``spec`` (the cache records it, so hints can recreate the encoder).
     """
+    check_device_name(opts.get("device"))
+    enc = _create(name, **opts)
+    enc.spec = os.path.abspath(name) if _looks_like_path(name) else name
+    return enc
+
+
+def _looks_like_path(name: str) -> bool:
+    """A filesystem path rather than a Hub id: starts with . / ~, has more than one /, or exists."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
+
+
+def _create(name: str, **opts) -> Encoder:
     if name in ENCODERS:
         return ENCODERS[name].factory(**opts)
     from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
 
-    if os.path.isdir(name):
-        return SentenceTransformerEncoder(name, name="st", model_id=Path(name).resolve().name, **opts)
-    if name.startswith("st:"):
-        name = name[3:]
-    if "/" in name and not os.path.exists(name):
-        return SentenceTransformerEncoder(resolve_hub_model(name), name="st", model_id=name, **opts)
+    spec = name[3:] if name.startswith("st:") else name
+    if _looks_like_path(spec):
+        path = Path(os.path.expanduser(spec))
+        if not path.exists():
+            raise FileNotFoundError(f"--encoder {name}: no such directory {path}")
+        if not path.is_dir():
+            raise FileNotFoundError(f"--encoder {name}: {path} is a file, not a model directory")
+        return SentenceTransformerEncoder(path, name="st", model_id=path.resolve().name, **opts)
+    if "/" in spec:
+        return SentenceTransformerEncoder(resolve_hub_model(spec), name="st", model_id=spec, **opts)
     raise UnknownNameError(
         "encoder",
         name,

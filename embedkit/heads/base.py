@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -14,15 +15,19 @@ import numpy as np
 import torch
 
 from embedkit import __version__
+from embedkit.data.splits import explain_empty_split
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
-from embedkit.heads.data import PairData
-from embedkit.heads.metrics import preference_accuracy
+from embedkit.heads.data import DataSetup, PairData
+from embedkit.heads.metrics import from_json, json_ready, preference_accuracy
 from embedkit.heads.trainer import resolve_torch_device, train
 
+log = logging.getLogger(__name__)
 HEAD_FORMAT = "embedkit-head"
 HEAD_SCHEMA_VERSION = 1
+NEAR_CHANCE = 0.55
+"""Training that ends with train accuracy at or below this is reported as near chance (0.5)."""
 
 
 class NotFittedError(EmbedkitError, AttributeError):
@@ -52,6 +57,7 @@ class RewardHead:
         self.metrics_: dict = {}
         self.history_: dict = {}
         self.data_info_: dict = {}
+        self.data_setup_: DataSetup | None = None
         self._matrix_cache: tuple[np.ndarray, torch.Tensor] | None = None
 
     # --- hooks ---------------------------------------------------------------------------------------
@@ -98,6 +104,25 @@ class RewardHead:
         """Metrics on every split present in ``data``."""
         raise NotImplementedError
 
+    POPULATION_NOTE = (
+        "a population model: one reward for every user, no per-user weights; unseen_users is its accuracy "
+        "on the pairs of users held out of training (fewshot + unseen_test), scored like any other pair"
+    )
+
+    @staticmethod
+    def population_splits(data: PairData):
+        """(name, mask) per split for heads without users: train, val, test, and unseen_users (fewshot and
+        unseen_test together: a population model fits nothing per user, so the two are alike to it)."""
+        for name, members in (
+            ("train", ("train",)),
+            ("val", ("val",)),
+            ("test", ("test",)),
+            ("unseen_users", ("fewshot", "unseen_test")),
+        ):
+            mask = np.isin(data.split, members)
+            if mask.any():
+                yield name, mask
+
     # --- shared --------------------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -123,13 +148,16 @@ class RewardHead:
         if not np.all(np.isfinite(data.X)):
             bad = int(np.nonzero(~np.isfinite(data.X).all(axis=1))[0][0])
             raise InputError(f"embedding row {bad} contains NaN or inf; re-extract or verify the cache")
+        for split in ("train", "val"):
+            if not (data.split == split).any():
+                seen = data.in_split("train", "val", "test")
+                drawn = data.setup is not None and data.setup.split_source == "drawn"
+                cfg = data.setup.split_config if drawn else None
+                raise InputError(explain_empty_split(split, len(seen), len(set(seen.user.tolist())), cfg))
         train_d, val_d = self._train_data(data), self._val_data(data)
         for split, d in (("train", train_d), ("val", val_d)):
             if len(d) == 0:
-                raise InputError(
-                    f"the {split} split is empty: give rows with split={split} or let embedkit "
-                    "draw splits (no split column)"
-                )
+                raise InputError(f"no {split} pairs are left for {self.name} (e.g. every pair is a tie)")
         torch.manual_seed(self.config.seed)
         device = self.device
         self.fingerprint_ = data.fingerprint
@@ -151,7 +179,24 @@ class RewardHead:
         self._after_training(data)
         self.metrics_ = self.evaluate(data)
         self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
+        self.data_setup_ = data.setup
+        self._warn_if_near_chance(data)
         return self
+
+    def _warn_if_near_chance(self, data: PairData) -> None:
+        """A head that ends where it started (accuracy ~0.5 on its own training pairs) misleads quietly."""
+        train_rows = data.in_split("train")
+        acc = preference_accuracy(self.predict_delta(train_rows), train_rows.counts, train_rows.y)
+        if np.isfinite(acc) and acc <= NEAR_CHANCE:
+            log.warning(
+                "training ended near chance: %s reaches %.3f accuracy on its own training pairs (chance 0.5) "
+                "after %d epochs (best at epoch %d). The data may be too small or too noisy for it; try more "
+                "pairs, a higher --epochs/--patience, or another --lr.",
+                self.name,
+                acc,
+                self.history_.get("epochs_run", 0),
+                self.history_.get("best_epoch", 0),
+            )
 
     def _after_training(self, data: PairData) -> None:
         """Hook: post-hoc calibration on the validation split (e.g. mean-var's lambda). Default: nothing."""
@@ -165,9 +210,11 @@ class RewardHead:
             }
         ]
 
-    def _val_score(self, t: dict) -> float:
+    def _val_score(self, t: dict) -> float | tuple[float, float]:
+        """Early stopping's criterion on the validation tensors: (accuracy, minus the loss as tie-break)."""
         delta = self._delta_t(t).cpu().numpy()
-        return preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
+        acc = preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
+        return acc, -float(self._loss(t, slice(None)))
 
     def _delta_t(self, t: dict) -> torch.Tensor:
         """r_A - r_B of the rows in ``t`` (eval mode, no grad)."""
@@ -216,11 +263,12 @@ class RewardHead:
                 "metrics": self.metrics_,
                 "history": {k: v for k, v in self.history_.items()},
                 "data": self.data_info_,
+                "data_setup": self.data_setup_.to_dict() if self.data_setup_ else None,
                 "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "embedkit_version": __version__,
                 **self._extra_config(),
             }
-            (tmp / "config.json").write_text(json.dumps(cfg, indent=1, default=_json_default) + "\n")
+            (tmp / "config.json").write_text(json.dumps(json_ready(cfg), indent=1, allow_nan=False) + "\n")
             (tmp / "README.md").write_text(self.model_card())
             if path.exists():
                 old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -239,9 +287,11 @@ class RewardHead:
         head = cls(cls.Config.from_dict(cfg["config"]))
         head.fingerprint_ = Fingerprint.from_dict(cfg["fingerprint"])
         head.input_dim_ = int(cfg["input_dim"])
-        head.metrics_ = cfg.get("metrics", {})
+        head.metrics_ = from_json(cfg.get("metrics", {}))
         head.history_ = cfg.get("history", {})
         head.data_info_ = cfg.get("data", {})
+        setup = cfg.get("data_setup")
+        head.data_setup_ = DataSetup.from_dict(setup) if setup else None
         head._restore_extra(cfg)
         return head
 
@@ -256,6 +306,7 @@ class RewardHead:
             f"{self.val_metric} {self.history_.get('best_val', float('nan')):.4f} at epoch "
             f"{self.history_.get('best_epoch', '?')}",
             f"- data: {', '.join(f'{k}={v}' for k, v in self.data_info_.items())}",
+            *_setup_lines(self.data_setup_),
             "",
             "## Config",
             "",
@@ -266,7 +317,7 @@ class RewardHead:
             "## Metrics",
             "",
             "```json",
-            json.dumps(self.metrics_, indent=1, default=_json_default),
+            json.dumps(json_ready(self.metrics_), indent=1),
             "```",
             "",
             "Load with `embedkit.heads.load_head(path)`; files: config.json, model.safetensors.",
@@ -275,9 +326,13 @@ class RewardHead:
         return "\n".join(lines)
 
 
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
+def _setup_lines(setup: DataSetup | None) -> list[str]:
+    if setup is None:
+        return []
+    files = ", ".join(f"{p['file']} (sha256 {p['sha256'][:12]}, {p['rows']} rows)" for p in setup.pairs)
+    splits = (
+        "from the files' split column"
+        if setup.split_source == "file"
+        else "drawn with " + ", ".join(f"{k}={v}" for k, v in setup.split.items())
+    )
+    return [f"- pairs: {files}", f"- responses: {setup.responses}; splits {splits}"]

@@ -90,10 +90,9 @@ class BTHead(RewardHead):
     def evaluate(self, data: PairData) -> dict:
         """Per split: accuracy against every label; on distinct pairs with several labels, Pearson and L1 of
         P(A > B) against the annotators' aggregate preference, and AUROC of -|r_A - r_B| for diverging pairs."""
-        out = {}
+        out = {"model": self.POPULATION_NOTE}
         delta = self.predict_delta(data)
-        for s in map(str, np.unique(data.split.astype(str))):
-            m = data.split == s
+        for s, m in self.population_splits(data):
             res = {
                 "pairs": int(m.sum()),
                 "accuracy": preference_accuracy(delta[m], data.counts[m], data.y[m]),

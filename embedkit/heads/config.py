@@ -22,17 +22,28 @@ class TrainConfig:
     lr: float = opt(1e-3, "Adam learning rate of the MLPs (PAL C.2 uses 1e-4 with longer training).")
     weight_decay: float = opt(1e-2, "Weight decay of the MLPs (PAL C.2: 1e-2).")
     batch_size: int = opt(256, "Pairs per mini-batch (gathered on the device from index arrays).")
-    epochs: int = opt(60, "Maximum epochs.")
-    patience: int = opt(6, "Stop after this many epochs without a better validation metric.")
+    epochs: int = opt(
+        0, "Maximum epochs; 0 = auto: 60, or more on small data (enough for ~1500 optimiser steps)."
+    )
+    patience: int = opt(
+        0,
+        "Stop after this many epochs without a better validation metric; 0 = auto: 6, or more on "
+        "small data (so that ~150 optimiser steps pass without improvement before stopping).",
+    )
     seed: int = opt(0, "Seed for initialisation and batch order.")
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto.")
 
     def validate(self) -> None:
-        for name in ("hidden_dim", "batch_size", "epochs"):
+        for name in ("hidden_dim", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.latent_dim < 0 or self.patience < 1 or not 0 <= self.dropout < 1 or self.lr <= 0:
-            raise ValueError("latent_dim >= 0, patience >= 1, 0 <= dropout < 1 and lr > 0 are required")
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("epochs", "patience", "latent_dim"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

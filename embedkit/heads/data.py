@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from embedkit.cache.keys import text_keys
+from embedkit.cache.keys import file_key, text_keys
 from embedkit.cache.store import EmbeddingCache, Namespace
 from embedkit.data.pairs import PairTable, read_pairs
 from embedkit.data.splits import SplitConfig, assign_splits
-from embedkit.errors import MissingKeysError
+from embedkit.errors import MissingKeysError, NamespaceNotFoundError
 from embedkit.fingerprint import Fingerprint
+from embedkit.heads.setup import DataSetup
+from embedkit.hints import extract_command
 
 
-@dataclass
+@dataclass(repr=False)
 class PairData:
     """Pairs as index arrays into ``X`` (m, D): the unique texts the pairs use, gathered once."""
 
@@ -31,9 +35,26 @@ class PairData:
     split: np.ndarray  # (n,) object
     likert_a: np.ndarray | None = None  # (n, 5) Likert-5 score counts of A, or None
     likert_b: np.ndarray | None = None
+    setup: DataSetup | None = None  # where the rows came from (load_pair_data sets it)
 
     def __len__(self) -> int:
         return len(self.a)
+
+    @property
+    def has_users(self) -> bool:
+        """Whether any row names a user (PAL heads need users to tell preferences apart)."""
+        return bool(len(self)) and bool((self.user.astype(str) != "").any())
+
+    def __repr__(self) -> str:
+        splits = ", ".join(
+            f"{s}={int(n)}"
+            for s, n in zip(*np.unique(self.split.astype(str), return_counts=True), strict=True)
+        )
+        users = len(set(self.user.tolist())) if len(self) else 0
+        return (
+            f"PairData({len(self)} pairs, {users} users, {self.X.shape[0]} texts x {self.X.shape[1]}-d "
+            f"{self.fingerprint.encoder}; {splits or 'no rows'})"
+        )
 
     def subset(self, mask: np.ndarray) -> PairData:
         return PairData(
@@ -50,6 +71,7 @@ class PairData:
             self.split[mask],
             None if self.likert_a is None else self.likert_a[mask],
             None if self.likert_b is None else self.likert_b[mask],
+            self.setup,
         )
 
     def in_split(self, *names: str) -> PairData:
@@ -60,10 +82,12 @@ def resolve_pairs(
     table: PairTable,
     namespace: Namespace,
     split: np.ndarray,
-    pairs_name: str = "PAIRS",
-    cache_name: str = "CACHE",
+    inputs: list[str] | None = None,
+    cache_root: str | os.PathLike = "CACHE",
+    responses: str = "in-context",
 ) -> PairData:
-    """Look every text of ``table`` up in ``namespace``; raise naming what is missing and how to extract it."""
+    """Look every text of ``table`` up in ``namespace``; raise naming what is missing and the complete
+    ``embedkit extract`` command that adds it (``inputs``: the pair files, for that command)."""
     texts = table.prompt + table.a + table.b
     keys = text_keys(texts)
     uniq, inverse = np.unique(keys, return_inverse=True)
@@ -72,10 +96,12 @@ def resolve_pairs(
     if len(missing):
         first = {int(np.nonzero(inverse == m)[0][0]) for m in missing[:3]}
         examples = "; ".join(repr(texts[i][:70]) for i in sorted(first))
+        cmd = extract_command(
+            inputs or ["PAIRS"], cache_root, namespace.fingerprint, spec=namespace.spec, responses=responses
+        )
         raise MissingKeysError(
             f"{len(missing)} of {len(uniq)} texts of the pairs are not in the cache under "
-            f"{namespace.fingerprint.describe()} (e.g. {examples}). Extract them first: "
-            f"embedkit extract {pairs_name} --cache {cache_name} --encoder {namespace.fingerprint.encoder}",
+            f"{namespace.fingerprint.describe()} (e.g. {examples}). Extract them first: {cmd}",
             missing_indices=missing,
         )
     X = namespace.get_rows(rows, dtype=np.float32)
@@ -150,20 +176,55 @@ def group_identical_pairs(data: PairData, return_inverse: bool = False):
 
 
 def load_pair_data(
-    pairs: list[str],
-    cache: str | EmbeddingCache,
+    pairs: list[str | os.PathLike],
+    cache: str | os.PathLike | EmbeddingCache,
     encoder: str | Fingerprint = "minilm",
     split: SplitConfig | None = None,
     responses: str = "in-context",
+    seen_users: list[str] | None = None,
+    encoder_spec: str = "",
 ) -> PairData:
-    """Read pair files, assign splits and resolve every text to the cache (nothing is encoded here)."""
+    """Read pair files, assign splits and resolve every text to the cache (nothing is encoded here).
+
+    ``seen_users``: the users a trained head knows (see ``assign_splits``); others become unseen users.
+    ``encoder_spec``: the ``--encoder`` value behind ``encoder`` when known (for the extract hint).
+    The result's ``setup`` records files, hashes, splits and responses mode for the head to store.
+    """
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    pairs = [str(p) for p in pairs]
     table = read_pairs(pairs, responses=responses)
-    ns = cache.namespace(encoder) if isinstance(encoder, Fingerprint) else cache.namespace(encoder=encoder)
-    return resolve_pairs(
+    split = split or SplitConfig()
+    try:
+        ns = (
+            cache.namespace(encoder) if isinstance(encoder, Fingerprint) else cache.namespace(encoder=encoder)
+        )
+    except NamespaceNotFoundError as e:
+        if not e.hint:  # ambiguous: nothing to extract
+            raise
+        fp = encoder if isinstance(encoder, Fingerprint) else None
+        cmd = extract_command(
+            pairs, cache.root, fp, encoder=None if fp else encoder, spec=encoder_spec, responses=responses
+        )
+        raise NamespaceNotFoundError(e.problem, f"Extract the pairs' texts first: {cmd}") from None
+    data = resolve_pairs(
         table,
         ns,
-        assign_splits(table, split or SplitConfig()),
-        pairs_name=" ".join(map(str, pairs)),
-        cache_name=str(cache.root),
+        assign_splits(table, split, seen_users=seen_users),
+        inputs=pairs,
+        cache_root=cache.root,
+        responses=responses,
     )
+    counts: dict[str, int] = {}
+    for f, _ in table.source:
+        counts[f] = counts.get(f, 0) + 1
+    data.setup = DataSetup(
+        pairs=[
+            {"file": p, "name": Path(p).name, "sha256": file_key(p), "rows": counts.get(p, 0)} for p in pairs
+        ],
+        responses=responses,
+        split_source="file" if (table.split != "").all() else "drawn",
+        split=split.to_dict(),
+        namespace=ns.name,
+        encoder_spec=ns.spec,
+    )
+    return data

@@ -84,6 +84,11 @@ class _LikertHead(RewardHead):
         """The preference score of responses (B, D) -> (B,)."""
         raise NotImplementedError
 
+    def _val_score(self, t: dict) -> float:
+        """Pair accuracy on val (the loss is per response, so there is no pair loss to break ties)."""
+        delta = self._delta_t(t).cpu().numpy()
+        return preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
+
     def _delta_t(self, t: dict) -> torch.Tensor:
         return self._score(t["X"][t["a"]]) - self._score(t["X"][t["b"]])
 
@@ -94,11 +99,10 @@ class _LikertHead(RewardHead):
     def evaluate(self, data: PairData) -> dict:
         """Per split: pair accuracy against every label, diverging-pair AUROC, and the training loss on the
         split's scored responses."""
-        out = {}
+        out = {"model": self.POPULATION_NOTE}
         delta = self.predict_delta(data)
         div = self._divergence(data)
-        for s in map(str, np.unique(data.split.astype(str))):
-            m = data.split == s
+        for s, m in self.population_splits(data):
             sub = data.subset(m)
             res = {
                 "pairs": int(m.sum()),

@@ -149,9 +149,9 @@ class MeanVarHead(RewardHead):
     def evaluate(self, data: PairData) -> dict:
         """Per split, on distinct pairs: preference accuracy against every label, diverging-pair AUROC of
         -(|mu_A - mu_B| - lambda (sigma_A + sigma_B)) with the lambda tuned on val at fit time, and the KL loss."""
-        out = {"lambda": self.lambda_}
-        for s in map(str, np.unique(data.split.astype(str))):
-            g = self._grouped(data.in_split(s))
+        out = {"model": self.POPULATION_NOTE, "lambda": self.lambda_}
+        for s, m in self.population_splits(data):
+            g = self._grouped(data.subset(m))
             mu_a, s_a, mu_b, s_b = self.predict(g)
             t = {
                 k: torch.as_tensor(v, dtype=torch.float32)

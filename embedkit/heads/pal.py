@@ -89,13 +89,22 @@ class _PALHead(RewardHead):
 
     def _build(self, input_dim: int, data: PairData | None) -> nn.Module:
         if data is not None:
-            self.users_ = sorted(set(data.in_split("train").user.tolist()))
+            self.users_ = sorted({str(u) for u in data.in_split("train").user.tolist()})
+            if len(self.users_) == 1:
+                log.warning(
+                    "%s: %s trains them as one user, so its K=%d prototypes cannot tell anyone's "
+                    "preferences apart (this is the homogeneous model). Give each pair a `user` to learn "
+                    "pluralistic preferences",
+                    "the pairs have no user field" if not data.has_users else "the train split has one user",
+                    self.name,
+                    self.config.K,
+                )
             seen_eval = set(data.in_split("val", "test").user.tolist())
             orphans = sorted(seen_eval - set(self.users_))
             if orphans:
                 raise InputError(
                     f"{len(orphans)} user(s) have val/test pairs but no train pairs (e.g. "
-                    f"{', '.join(map(repr, orphans[:3]))}); put their pairs in fewshot/unseen_test"
+                    f"{', '.join(repr(str(u)) for u in orphans[:3])}); put their pairs in fewshot/unseen_test"
                 )
         return self.Module(input_dim, self.config, len(self.users_))
 
@@ -103,10 +112,12 @@ class _PALHead(RewardHead):
         index = {u: i for i, u in enumerate(self.users_)}
         out = np.fromiter((index.get(u, -1) for u in users), dtype=np.int64, count=len(users))
         if (out < 0).any():
-            unknown = sorted(set(users[out < 0].tolist()))
+            unknown = sorted({str(u) for u in users[out < 0].tolist()})
             raise InputError(
-                f"{len(unknown)} user(s) unknown to this head (e.g. {', '.join(map(repr, unknown[:3]))}); "
-                "fit their weights with few-shot pairs (fit_new_users) or use zero-shot weights"
+                f"{len(unknown)} user(s) in seen-user splits (train/val/test) are unknown to this head "
+                f"(e.g. {', '.join(map(repr, unknown[:3]))}): it was not trained on them. Mark their "
+                "pairs split=fewshot / unseen_test to evaluate them as new users, or drop the split "
+                "column and embedkit treats every user the head has not seen as a new user"
             )
         return out
 
@@ -243,7 +254,7 @@ class _PALHead(RewardHead):
             if len(short):
                 raise InputError(
                     f"{len(short)} unseen user(s) have fewer than {max(shots)} few-shot pairs "
-                    f"(e.g. {short[0]!r} has {per_user[users == short[0]][0]}); lower --shots"
+                    f"(e.g. {str(short[0])!r} has {int(per_user[users == short[0]][0])}); lower --shots"
                 )
         res["by_shots"] = {}
         rank = rank_within_group(fs_users)

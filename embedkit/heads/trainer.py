@@ -22,7 +22,7 @@ def train(
     param_groups: list[dict],
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
     n_train: int,
-    val_fn: Callable[[], float],
+    val_fn: Callable[[], float | tuple[float, float]],
     cfg: TrainConfig,
     device: torch.device,
     desc: str = "training",
@@ -31,13 +31,22 @@ def train(
     """Adam over ``param_groups``; each step calls ``loss_fn(batch_indices)`` on a random mini-batch.
 
     After each epoch ``val_fn()`` (higher is better) decides early stopping; the best epoch's weights
-    are restored at the end. Returns the history.
+    are restored at the end. ``val_fn`` may return (metric, tie-break): on a small validation split the
+    accuracy often stays flat for many epochs, and the tie-break (minus the validation loss) still tells
+    a better epoch from a worse one. Returns the history.
     """
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     opt = torch.optim.AdamW(param_groups)
-    best, best_state, best_epoch, stale = -math.inf, None, -1, 0
-    history = {"train_loss": [], "val": [], "epoch_seconds": []}
-    bar = tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True)
+    best, best_key, best_state, best_epoch, stale = -math.inf, (-math.inf, -math.inf), None, -1, 0
+    max_epochs, patience = epoch_budget(cfg, n_train)
+    history = {
+        "train_loss": [],
+        "val": [],
+        "epoch_seconds": [],
+        "max_epochs": max_epochs,
+        "patience": patience,
+    }
+    bar = tqdm(range(max_epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in bar:
         t0 = time.perf_counter()
         module.train()
@@ -53,7 +62,10 @@ def train(
             count += len(idx)
         module.eval()
         with torch.no_grad():
-            val = float(val_fn())
+            score = val_fn()
+        key = tuple(map(float, score)) if isinstance(score, tuple) else (float(score), 0.0)
+        key = tuple(k if math.isfinite(k) else -math.inf for k in key)  # an undefined metric never wins
+        val = float(score[0] if isinstance(score, tuple) else score)
         history["train_loss"].append(total / max(count, 1))
         history["val"].append(val)
         history["epoch_seconds"].append(time.perf_counter() - t0)  # training + validation of the epoch
@@ -61,19 +73,32 @@ def train(
             raise FloatingPointError(
                 f"training loss became {history['train_loss'][-1]} at epoch {epoch + 1}; lower --lr"
             )
-        if val > best:
-            best, best_epoch, stale = val, epoch, 0
+        if key > best_key:
+            best, best_key, best_epoch, stale = val, key, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
         else:
             stale += 1
         bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}", val=f"{val:.4f}", best=f"{best:.4f}")
-        if stale >= cfg.patience:
+        if stale >= patience:
             log.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch + 1)
             break
     if best_state is not None:
         module.load_state_dict(best_state)
     history.update(best_val=best, best_epoch=best_epoch + 1, epochs_run=len(history["val"]))
     return history
+
+
+AUTO_EPOCHS, AUTO_PATIENCE = 60, 6
+MIN_STEPS, MIN_PATIENCE_STEPS = 1500, 150
+
+
+def epoch_budget(cfg: TrainConfig, n_train: int) -> tuple[int, int]:
+    """(maximum epochs, patience) with 0 = auto: on small data an epoch is one or two optimiser steps, so
+    both are raised until training may run ~MIN_STEPS steps and waits ~MIN_PATIENCE_STEPS for a gain."""
+    steps = max(1, math.ceil(n_train / cfg.batch_size))
+    epochs = cfg.epochs or max(AUTO_EPOCHS, math.ceil(MIN_STEPS / steps))
+    patience = cfg.patience or max(AUTO_PATIENCE, math.ceil(MIN_PATIENCE_STEPS / steps))
+    return epochs, patience
 
 
 def resolve_torch_device(device: str | None) -> torch.device:

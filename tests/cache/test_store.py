@@ -65,8 +65,11 @@ def test_fingerprints_are_isolated_namespaces(tmp_path):
         cache.namespace(fp(dim=16))
     with pytest.raises(NamespaceNotFoundError, match="2 namespaces for encoder 'fake'"):
         cache.namespace(encoder="fake")
-    with pytest.raises(NamespaceNotFoundError, match="empty"):
+    with pytest.raises(NamespaceNotFoundError, match="cache directory .*new does not exist"):
         EmbeddingCache(tmp_path / "new").namespace(encoder="minilm")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NamespaceNotFoundError, match="holds no embeddings at all"):
+        EmbeddingCache(tmp_path / "empty").namespace(encoder="minilm")
 
 
 def test_writer_refuses_keys_already_cached(tmp_path):

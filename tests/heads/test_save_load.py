@@ -8,6 +8,7 @@ import pytest
 from embedkit.errors import EmbedkitError
 from embedkit.heads import HEADS, FingerprintMismatchError, NotFittedError, create_head, load_head
 from embedkit.heads.data import group_identical_pairs
+from embedkit.heads.metrics import json_ready
 from tests.heads.conftest import FP, make_data, planted
 
 SMALL = dict(hidden_dim=32, epochs=2, patience=2, device="cpu")
@@ -42,7 +43,8 @@ def test_round_trip_scores_identically(name, data, tmp_path):
     loaded = load_head(path)
     seen = data.in_split("train", "val", "test")
     assert np.array_equal(loaded.predict_delta(seen), head.predict_delta(seen))
-    assert loaded.config == head.config and loaded.metrics_ == json.loads(json.dumps(head.metrics_))
+    assert loaded.config == head.config and json_ready(loaded.metrics_) == json_ready(head.metrics_)
+    assert loaded.data_setup_ == head.data_setup_
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

@@ -1,0 +1,78 @@
+"""The commands that error messages suggest, complete enough to run as printed.
+
+A hint that leaves out an option (``--responses alone``, ``--normalize``...) sends the user round a loop:
+the suggested command "succeeds" on the wrong namespace and the original command fails again. Every
+suggestion is built here from what was actually used, and tests run each one.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+from embedkit.fingerprint import Fingerprint
+
+GENERIC_ENCODERS = {"st": "sentence-transformers model directory", "hf": "transformers model"}
+"""Fingerprint encoder names that are not registry names: the model is named by a path or a Hub id."""
+
+
+def encoder_spec(fingerprint: Fingerprint, spec: str | None = None) -> str:
+    """The ``--encoder`` value that recreates ``fingerprint``: the recorded spec when there is one."""
+    if spec:
+        return spec
+    fp = fingerprint
+    if fp.encoder in GENERIC_ENCODERS:
+        if "/" in fp.model and not fp.model.startswith((".", "/")):
+            return f"{'hf:' if fp.encoder == 'hf' else ''}{fp.model}"
+        return f"<path of the {GENERIC_ENCODERS[fp.encoder]} {fp.model}>"
+    if fp.encoder == "open_clip":
+        tag = fp.weights if not fp.weights.startswith("sha256:") else f"<checkpoint of {fp.model}>"
+        return f"open_clip:{fp.model}:{tag}"
+    return fp.encoder
+
+
+def encoder_args(fingerprint: Fingerprint, spec: str | None = None) -> list[str]:
+    """``extract`` options that produce exactly ``fingerprint``'s namespace."""
+    fp = fingerprint
+    args = ["--encoder", encoder_spec(fp, spec)]
+    if fp.layer.startswith("hidden:"):  # LLM hidden states: the index is stored non-negative
+        args += ["--layer", fp.layer.split(":", 1)[1]]
+        if fp.pooling != "last":
+            args += ["--pool", fp.pooling]
+        if fp.option("template", "none") != "none":
+            args += ["--template", fp.option("template")]
+        if fp.option("max_length"):
+            args += ["--max-length", fp.option("max_length")]
+    if fp.normalized:
+        args.append("--normalize")
+    if fp.dtype != "float16":
+        args += ["--dtype", fp.dtype]
+    return args
+
+
+def extract_command(
+    inputs: Iterable[str],
+    cache: str,
+    fingerprint: Fingerprint | None = None,
+    *,
+    encoder: str | None = None,
+    spec: str | None = None,
+    responses: str = "in-context",
+    extra: Iterable[str] = (),
+) -> str:
+    """``embedkit extract INPUTS --cache CACHE <encoder options> [--responses alone]``, shell-quoted.
+
+    Give the ``fingerprint`` the embeddings must have (the exact options are derived from it), or just an
+    ``encoder`` name when no fingerprint is known yet.
+    """
+    args = ["embedkit", "extract", *map(str, inputs), "--cache", str(cache)]
+    if fingerprint is not None:
+        args += encoder_args(fingerprint, spec)
+        if fingerprint.encoder == "fake" and fingerprint.dim != 32:
+            args.insert(0, f"EMBEDKIT_FAKE_DIM={fingerprint.dim}")
+    elif encoder:
+        args += ["--encoder", encoder]
+    if responses != "in-context":
+        args += ["--responses", responses]
+    args += list(extra)
+    return " ".join(a if a.startswith("EMBEDKIT_") or a.startswith("<") else shlex.quote(a) for a in args)
