@@ -4,7 +4,9 @@
 cold (same model, same batch size, model already loaded in both, so the ratio is the cost of hashing,
 de-duplication, sorting and shard writing); (c) the warm re-run vs (b); (d) a pair file where each
 prompt appears in many pairs vs encoding each pair's three texts naively; (e) random batches of 4,096
-rows from a 1M x 768 float16 cache vs the same rows from a ``.npy`` memmap.
+rows from a 1M x 768 float16 cache vs the same rows from a ``.npy`` memmap; (f) an LLM (SmolLM2-135M,
+final hidden state, last token) over persona statements: ``embedkit extract`` vs a plain transformers
+loop (tokenize a batch, forward, gather the last real token) with the same loaded model and batch size.
 
     .venv/bin/python benchmarks/extract.py            # full run, ~3 minutes on 2 CPU cores
     .venv/bin/python benchmarks/extract.py --quick    # scaled down, to check it runs
@@ -131,6 +133,45 @@ def bench_pairs(records, enc, batch_size, workdir, n_prompts, users_per_prompt):
     }
 
 
+def bench_llm(texts, batch_size, workdir, device):
+    """(f) SmolLM2 through embedkit extract vs a plain transformers loop, same model, same batches."""
+    import torch
+
+    enc = create_encoder("smollm2", device=device)
+    enc.load()
+    tok, model = enc._tok, enc._model
+
+    def plain():
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(texts), batch_size):
+                b = tok(texts[s : s + batch_size], padding=True, return_tensors="pt").to(device)
+                h = model(**b).last_hidden_state
+                out.append(h[torch.arange(h.shape[0]), b["attention_mask"].sum(1) - 1].float().cpu().numpy())
+        return np.concatenate(out)
+
+    with torch.inference_mode():  # warm-up
+        model(**tok(texts[:8], padding=True, return_tensors="pt").to(device))
+    t_plain, ref = timed(plain)
+    t_ours, r = timed(extract, texts, workdir / "llm-cache", enc, batch_size=batch_size, progress=False)
+    stored = (
+        EmbeddingCache(workdir / "llm-cache")
+        .namespace(enc.fingerprint)
+        .get(text_keys(texts), dtype=np.float32)
+    )
+    cos = (stored * ref).sum(1) / np.linalg.norm(stored, axis=1) / np.linalg.norm(ref, axis=1)
+    return {
+        "texts": len(texts),
+        "batch_size": batch_size,
+        "plain_s": t_plain,
+        "extract_s": t_ours,
+        "plain_texts_per_s": len(texts) / t_plain,
+        "extract_texts_per_s": len(texts) / t_ours,
+        "extract_vs_plain_throughput": t_plain / t_ours,
+        "min_cosine_vs_plain": float(cos.min()),
+    }
+
+
 def bench_reads(workdir, rows, dim, batch, repeats, shard_size):
     rng = np.random.default_rng(0)
     fp = Fingerprint(
@@ -242,6 +283,8 @@ def main():
         read_res = bench_reads(
             workdir, 50_000 if q else 1_000_000, 768, 4096, 20 if q else 100, 10_000 if q else 100_000
         )
+        print("(f) LLM (SmolLM2) ...", flush=True)
+        llm_res = bench_llm(texts[: 64 if q else 1000], 16, workdir, args.device)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -253,6 +296,7 @@ def main():
         "cli": cli_res,
         "pairs": pair_res,
         "reads": read_res,
+        "llm": llm_res,
     }
     checks = {
         "cold extract >= 0.95x plain encode throughput": enc_res["cold_vs_plain_throughput"] >= 0.95,
@@ -260,9 +304,10 @@ def main():
         "pair file faster by >= 0.9x the duplication factor": pair_res["speedup"]
         >= 0.9 * pair_res["duplication_factor"],
         "random reads >= 0.8x .npy memmap speed": read_res["rows_vs_npy_speed"] >= 0.8,
+        "LLM extract >= 0.95x a plain transformers loop": llm_res["extract_vs_plain_throughput"] >= 0.95,
     }
     res["targets"] = checks
-    e, c, p, r = enc_res, cli_res, pair_res, read_res
+    e, c, p, r, f = enc_res, cli_res, pair_res, read_res, llm_res
     rows = [
         (
             "(a) plain SentenceTransformer.encode",
@@ -319,6 +364,19 @@ def main():
             "",
             f"{r['keys_vs_npy_speed']:.2f}x memmap speed",
         ),
+        (
+            "(f) plain transformers loop, SmolLM2-135M",
+            f"{f['plain_s']:.2f} s",
+            f"{f['plain_texts_per_s']:.1f} texts/s",
+            "baseline",
+        ),
+        (
+            "(f) embedkit extract --encoder smollm2",
+            f"{f['extract_s']:.2f} s",
+            f"{f['extract_texts_per_s']:.1f} texts/s",
+            f"{f['extract_vs_plain_throughput']:.2f}x plain throughput (target >= 0.95); min cosine "
+            f"{f['min_cosine_vs_plain']:.5f}",
+        ),
     ]
     notes = [f"{'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items()]
     notes.append(
@@ -332,6 +390,8 @@ def main():
         f"(e): {r['rows']:,} x {r['dim']} float16 in {r['shards']} shards, median of {r['repeats']} batches, "
         "every page of both read once before timing (warm page cache and mappings); the three "
         "readers interleaved batch by batch.",
+        f"(f): {f['texts']} persona statements, batch {f['batch_size']}, final hidden state of the last real token "
+        "in both; the plain loop batches in input order, embedkit sorts by length (less padding).",
     ]
     if q:
         notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")

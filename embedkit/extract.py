@@ -1,4 +1,5 @@
-"""Extraction: encode what the cache lacks, write it as shards. The library side of ``embedkit extract``."""
+"""Extraction: encode what the cache lacks (texts and images), write it as shards. The library side of
+``embedkit extract``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedkit.cache.store import EmbeddingCache
+from embedkit.data.images import iter_image_batches
 from embedkit.data.readers import write_jsonl
-from embedkit.data.texts import TextItems
+from embedkit.data.texts import Items
 from embedkit.encoders.base import Encoder
-from embedkit.errors import InputError
+from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ DEFAULT_BATCH_SIZE = 64
 class ExtractResult:
     fingerprint: Fingerprint
     items: int
-    """Unique texts asked for."""
+    """Unique items (texts and images) asked for."""
     cached_before: int
     """Of those, how many the cache already held (not recomputed)."""
     encoded: int
@@ -36,6 +38,12 @@ class ExtractResult:
     seconds: float
     encode_seconds: float
     quarantined: list[Path] = field(default_factory=list)
+    images: int = 0
+    """Of ``items``, how many were images."""
+    truncated: int = 0
+    """Texts cut to the encoder's maximum length (LLM encoders)."""
+    bad_images: list[InputError] = field(default_factory=list)
+    """Unreadable images skipped with ``skip_bad`` (nothing of them is cached)."""
 
     @property
     def namespace(self) -> str:
@@ -47,78 +55,149 @@ class ExtractResult:
 
 
 def extract(
-    items: TextItems | list[str],
+    items: Items | list[str],
     cache: EmbeddingCache | str | os.PathLike,
     encoder: Encoder,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
+    workers: int | None = None,
+    skip_bad: bool = False,
 ) -> ExtractResult:
-    """Embed the texts the cache lacks under ``encoder.fingerprint`` and append them as shards.
+    """Embed the items the cache lacks under ``encoder.fingerprint`` and append them as shards.
 
-    Texts are sorted by length (longest first) so batches pad little. Each shard is durable when
-    written, so an interrupted run loses at most one shard of work and a re-run resumes; texts already
-    cached are never recomputed, and the namespace holds each text exactly once.
+    Texts are sorted by length (longest first) so batches pad little. Images are decoded and
+    preprocessed in ``workers`` DataLoader processes (default: up to 4, one per CPU) while the model
+    runs; an unreadable image raises :class:`InputError` naming it before the shard it belongs to is
+    written (with ``skip_bad`` it is reported in the result and the rest is cached). Each shard is
+    durable when written, so an interrupted run loses at most one shard of work and a re-run resumes;
+    items already cached are never recomputed, and the namespace holds each item exactly once.
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError("batch_size and shard_size must be positive")
-    if not isinstance(items, TextItems):
+    if not isinstance(items, Items):
         texts = items
-        items = TextItems()
+        items = Items()
         for t in texts:
             items.add(t)
+    if items.images and "image" not in encoder.modalities:
+        raise EmbedkitError(
+            f"{len(items.images)} of the inputs are images, and --encoder {encoder.spec or encoder.fingerprint.encoder} "
+            "embeds texts only; use an image encoder: clip-h14 or open_clip:ARCH:PRETRAINED"
+        )
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     fp = encoder.fingerprint
     start = time.perf_counter()
-    keys = items.key_array()
-    encode_seconds = 0.0
+    keys, image_keys = items.key_array(), items.image_key_array()
+    truncated_before = encoder.truncated
+    run = _Run(encoder, batch_size)
     with cache.writer(fp, spec=encoder.spec) as writer:
         missing = np.nonzero(~writer.contains(keys))[0]
         lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
         todo = missing[np.argsort(-lengths, kind="stable")]
-        if len(todo):
+        todo_img = np.nonzero(~writer.contains(image_keys))[0]
+        if len(todo) or len(todo_img):
             encoder.load()  # before the progress bar starts, so its rate is the encoding rate
-        step = batch_size * 8  # texts per encode call: one progress update every 8 batches
         with tqdm(
-            total=len(todo),
-            unit="text",
+            total=len(todo) + len(todo_img),
+            unit="item",
             desc=f"encoding ({fp.encoder})",
-            disable=not progress or not len(todo),
+            disable=not progress or not (len(todo) + len(todo_img)),
             dynamic_ncols=True,
         ) as bar:
             for s0 in range(0, len(todo), shard_size):
                 shard_idx = todo[s0 : s0 + shard_size]
-                emb = np.empty((len(shard_idx), fp.dim), dtype=np.float32)
-                for c0 in range(0, len(shard_idx), step):
-                    chunk = shard_idx[c0 : c0 + step]
-                    t0 = time.perf_counter()
-                    emb[c0 : c0 + len(chunk)] = encoder.encode(
-                        [items.texts[i] for i in chunk], batch_size=batch_size
-                    )
-                    encode_seconds += time.perf_counter() - t0
-                    bar.update(len(chunk))
-                writer.add(
-                    keys[shard_idx],
-                    emb,
-                    extra_attrs={
-                        "compute_device": str(encoder.device),
-                        "compute_dtype": encoder.compute_dtype,
-                        "batch_size": batch_size,
-                    },
-                )
+                emb = run.texts(items, shard_idx, bar)
+                writer.add(keys[shard_idx], emb, extra_attrs=run.attrs("text"))
+            if len(todo_img):
+                workers = default_workers() if workers is None else workers
+                for s0 in range(0, len(todo_img), shard_size):
+                    shard_idx = todo_img[s0 : s0 + shard_size]
+                    good, emb = run.images([items.images[i] for i in shard_idx], workers, skip_bad, bar)
+                    if len(good):
+                        writer.add(image_keys[shard_idx[good]], emb, extra_attrs=run.attrs("image"))
         quarantined = writer.quarantined
         shards = writer.shards_written
+    n_todo = len(todo) + len(todo_img)
     return ExtractResult(
         fingerprint=fp,
-        items=len(keys),
-        cached_before=len(keys) - len(todo),
-        encoded=len(todo),
+        items=len(keys) + len(image_keys),
+        cached_before=len(keys) + len(image_keys) - n_todo,
+        encoded=n_todo - len(run.bad),
         shards_written=shards,
         seconds=time.perf_counter() - start,
-        encode_seconds=encode_seconds,
+        encode_seconds=run.seconds,
         quarantined=quarantined,
+        images=len(image_keys),
+        truncated=encoder.truncated - truncated_before,
+        bad_images=run.bad,
     )
+
+
+def default_workers() -> int:
+    """Image decoding processes: one per CPU, at most 4 (0 = decode in the main process)."""
+    return min(4, os.cpu_count() or 1)
+
+
+class _Run:
+    """The encoding loop of one extraction: texts in chunks, images through a DataLoader; times itself."""
+
+    def __init__(self, encoder: Encoder, batch_size: int):
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.seconds = 0.0
+        self.bad: list[InputError] = []
+
+    def attrs(self, modality: str) -> dict:
+        return {
+            "compute_device": str(self.encoder.device),
+            "compute_dtype": self.encoder.compute_dtype,
+            "batch_size": self.batch_size,
+            "modality": modality,
+        }
+
+    def texts(self, items: Items, idx: np.ndarray, bar) -> np.ndarray:
+        emb = np.empty((len(idx), self.encoder.dim), dtype=np.float32)
+        step = self.batch_size * 8  # texts per encode call: one progress update every 8 batches
+        for c0 in range(0, len(idx), step):
+            chunk = idx[c0 : c0 + step]
+            t0 = time.perf_counter()
+            emb[c0 : c0 + len(chunk)] = self.encoder.encode(
+                [items.texts[i] for i in chunk],
+                batch_size=self.batch_size,
+                parts=[items.parts[i] for i in chunk],
+            )
+            self.seconds += time.perf_counter() - t0
+            bar.update(len(chunk))
+        return emb
+
+    def images(self, paths: list[Path], workers: int, skip_bad: bool, bar) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``paths`` that were embedded, their embeddings)."""
+        enc = self.encoder
+        emb = np.empty((len(paths), enc.dim), dtype=np.float32)
+        ok = np.zeros(len(paths), dtype=bool)
+        t0 = time.perf_counter()
+        batches = iter_image_batches(
+            paths,
+            enc.image_transform(),
+            self.batch_size,
+            workers=workers,
+            size_hint=enc.image_size,
+            pin_memory=str(enc.device).startswith("cuda"),
+        )
+        for idx, good, pixels, errors in batches:
+            for i, err in errors:
+                e = InputError(f"cannot embed this image: {err}", file=str(paths[i]))
+                if not skip_bad:
+                    raise e
+                self.bad.append(e)
+            if pixels is not None:
+                emb[good] = enc.encode_pixels(pixels)
+                ok[good] = True
+            bar.update(len(idx))
+        self.seconds += time.perf_counter() - t0
+        return np.nonzero(ok)[0], emb[ok]
 
 
 def write_bad_rows_report(bad: list[InputError], path: str | os.PathLike) -> Path:

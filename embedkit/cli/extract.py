@@ -11,14 +11,15 @@ from embedkit.cli.common import cache_option
 
 
 @click.command("extract")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @cache_option()
 @click.option(
     "--encoder",
     default="minilm",
     show_default=True,
-    help="Registered encoder name (see `embedkit encoders`), a sentence-transformers model "
-    "directory, or a Hub id org/name.",
+    help="Registered name (minilm, mpnet, clip-h14, smollm2, fake; see `embedkit encoders`), "
+    "open_clip:ARCH:PRETRAINED, hf:PATH_OR_ID (a causal LM directory, GGUF file or Hub id), a "
+    "sentence-transformers model directory, or a Hub id org/name.",
 )
 @click.option(
     "--text-field",
@@ -27,11 +28,51 @@ from embedkit.cli.common import cache_option
     "pair file (prompt + chosen/rejected or left/right), the prompt and both responses.",
 )
 @click.option(
+    "--image-field",
+    default=None,
+    help="Field / column holding image paths (relative to the file; they may not leave its folder). "
+    "Needs an image encoder (clip-h14, open_clip:...).",
+)
+@click.option(
     "--responses",
-    type=click.Choice(["in-context", "alone"]),
+    type=click.Choice(["in-context", "alone", "images"]),
     default="in-context",
     show_default=True,
-    help="Pair files: embed each response after its prompt (prompt + newline + response), or alone.",
+    help="Pair files: embed each response after its prompt (prompt + newline + response), alone, or as "
+    "images (paths relative to the pair file; detected from the file extension anyway).",
+)
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Processes decoding images while the model runs (0 = none). Default: one per CPU, at most 4.",
+)
+@click.option(
+    "--layer",
+    default=None,
+    type=int,
+    help="LLM encoders: which hidden state (transformers' hidden_states index; negative counts from the "
+    "end). Default: the final hidden state, the LM head's input.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["last", "mean"]),
+    default=None,
+    help="LLM encoders: pool the last non-padding token (default) or the mean over tokens.",
+)
+@click.option(
+    "--template",
+    type=click.Choice(["none", "chat"]),
+    default=None,
+    help="LLM encoders: embed texts as they are (none, default) or through the tokenizer's chat template "
+    "(a prompt as a user turn, a response in context as the user turn plus the assistant's answer).",
+)
+@click.option(
+    "--max-length",
+    default=None,
+    type=click.IntRange(min=2),
+    help="LLM encoders: truncate longer inputs (in tokens; the run reports how many). Default: the "
+    "model's context length.",
 )
 @click.option(
     "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Texts per forward pass."
@@ -40,6 +81,9 @@ from embedkit.cli.common import cache_option
     "--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (cuda when available)."
 )
 @click.option("--fp16", is_flag=True, help="Compute in float16 (CUDA only).")
+@click.option(
+    "--bf16", is_flag=True, help="Compute in bfloat16 (CUDA only; LLM and open_clip encoders autocast)."
+)
 @click.option(
     "--dtype",
     type=click.Choice(["float16", "float32"]),
@@ -76,10 +120,17 @@ def extract_command(
     cache_dir,
     encoder,
     text_field,
+    image_field,
     responses,
+    workers,
+    layer,
+    pool,
+    template,
+    max_length,
     batch_size,
     device,
     fp16,
+    bf16,
     dtype,
     normalize,
     shard_size,
@@ -87,54 +138,104 @@ def extract_command(
     bad_rows_report,
     progress,
 ):
-    """Embed the texts of INPUT files (JSONL, CSV, TSV, Parquet) into the cache at --cache.
+    """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; folders of images) into
+    the cache at --cache.
 
-    Only texts the cache lacks under this encoder's fingerprint are encoded (a text seen twice is
-    encoded once), so a second run costs almost nothing and an interrupted run resumes where it
-    stopped. Bad input stops the run before anything is written, naming the file, line and field.
+    Only items the cache lacks under this encoder's fingerprint are encoded (a text or picture seen
+    twice is encoded once), so a second run costs almost nothing and an interrupted run resumes where
+    it stopped. Bad input stops the run before anything is written, naming the file, line and field.
 
     \b
     Examples:
       embedkit extract data/persona/*.jsonl --text-field statement --cache runs/cache
       embedkit extract pairs.jsonl --cache runs/cache --device cuda --fp16 --batch-size 256
+      embedkit extract photos/ image_pairs.jsonl --encoder clip-h14 --cache runs/cache
+      embedkit extract pairs.jsonl --encoder smollm2 --template chat --cache runs/cache
     """
     from embedkit.cache.store import EmbeddingCache
-    from embedkit.data.texts import collect_texts
+    from embedkit.data.texts import collect_items
     from embedkit.encoders.registry import create_encoder
+    from embedkit.errors import InputError
     from embedkit.extract import extract, write_bad_rows_report
 
-    items = collect_texts(inputs, text_field=text_field, responses=responses, skip_bad=skip_bad)
+    for path in inputs:
+        if not Path(path).exists():
+            raise InputError("no such file or folder", file=path)
+    items = collect_items(
+        inputs, text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad
+    )
+    enc = create_encoder(
+        encoder,
+        device=device,
+        normalize=normalize,
+        fp16=fp16,
+        bf16=bf16,
+        dtype=dtype,
+        layer=layer,
+        pool=pool,
+        template=template,
+        max_length=max_length,
+    )
     if items.bad:
-        if bad_rows_report is None:
-            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-            bad_rows_report = Path(cache_dir) / f"bad-rows-{stamp}.jsonl"
-        report = write_bad_rows_report(items.bad, bad_rows_report)
+        report = write_bad_rows_report(items.bad, bad_rows_report or _default_report(cache_dir))
         click.echo(
             f"skipped {len(items.bad)} bad row(s), listed in {report}; first: {items.bad[0]}", err=True
         )
-    if not items.texts:
-        raise click.ClickException("no usable texts in the input")
-    enc = create_encoder(encoder, device=device, normalize=normalize, fp16=fp16, dtype=dtype)
+    if not len(items):
+        raise click.ClickException("no usable texts or images in the input")
     result = extract(
-        items, EmbeddingCache(cache_dir), enc, batch_size=batch_size, shard_size=shard_size, progress=progress
+        items,
+        EmbeddingCache(cache_dir),
+        enc,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        progress=progress,
+        workers=workers,
+        skip_bad=skip_bad,
     )
+    if result.bad_images:
+        report = write_bad_rows_report(result.bad_images, bad_rows_report or _default_report(cache_dir))
+        click.echo(
+            f"skipped {len(result.bad_images)} unreadable image(s), listed in {report}; first: "
+            f"{result.bad_images[0]}",
+            err=True,
+        )
     for q in result.quarantined:
         click.echo(f"moved corrupt shard to {q}; its rows were re-encoded", err=True)
+    what = f"{len(items.texts)} texts" + (f" + {len(items.images)} images" if items.images else "")
     click.echo(
-        f"{items.records} records, {items.occurrences} texts, {result.items} unique; "
+        f"{items.records} records, {items.occurrences} items, {result.items} unique ({what}); "
         f"{result.cached_before} already cached, {result.encoded} encoded "
         f"into {result.shards_written} shard(s)"
     )
-    rate = f", {result.items_per_second:.0f} texts/s" if result.encoded else ""
+    if result.truncated:
+        click.echo(
+            f"{result.truncated} text(s) were longer than --max-length {enc.max_length} tokens and truncated",
+            err=True,
+        )
+    rate = f", {result.items_per_second:.0f} items/s" if result.encoded else ""
     click.echo(f"namespace {result.namespace} = {result.fingerprint.describe()}")
     click.echo(f"done in {result.seconds:.1f}s{rate}")
 
 
-@click.command("encoders")
-def encoders_command():
-    """List the registered encoder names."""
-    from embedkit.encoders.registry import list_encoders
+def _default_report(cache_dir) -> Path:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return Path(cache_dir) / f"bad-rows-{stamp}.jsonl"
 
-    for name, help_ in list_encoders().items():
-        click.echo(f"{name:10s} {help_}")
-    click.echo("\nAny sentence-transformers model directory or Hub id (org/name) also works as --encoder.")
+
+@click.command("encoders")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def encoders_command(as_json):
+    """List the encoders: registered names and general forms, what they embed, and what they need."""
+    from embedkit.encoders.registry import encoder_table
+
+    rows = encoder_table()
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, indent=1))
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        status = "ready" if r["ready"] else r["needs"]
+        click.echo(f"{r['name'].ljust(width)}  [{r['embeds']}; {status}]\n{'':{width}}  {r['help']}")

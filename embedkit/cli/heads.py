@@ -98,7 +98,7 @@ def _split_options(for_eval: bool):
             )(f)
         return click.option(
             "--responses",
-            type=click.Choice(["in-context", "alone"]),
+            type=click.Choice(["in-context", "alone", "images"]),
             default=None if for_eval else "in-context",
             show_default=not for_eval,
             help=(

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedkit.data.images import resolve_image_path
 from embedkit.data.readers import iter_records
-from embedkit.data.texts import join_in_context, pair_layout, require_text
+from embedkit.data.texts import join_in_context, pair_layout, require_text, response_mode
 from embedkit.errors import InputError
 
 SPLITS = ("train", "val", "test", "fewshot", "unseen_test")
@@ -48,6 +49,8 @@ class PairTable:
     source: list[tuple[str, int]]  # (file, line) of each row, for error messages
     likert_a: np.ndarray | None = None  # (n, 5) counts of Likert scores 1..5 given to A (0 where none)
     likert_b: np.ndarray | None = None
+    responses: str = "in-context"
+    """How ``a``/``b`` are embedded: ``in-context`` / ``alone`` (texts) or ``images`` (absolute paths)."""
 
     def __len__(self) -> int:
         return len(self.prompt)
@@ -58,7 +61,11 @@ class PairTable:
 
 
 def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context") -> PairTable:
-    """Read and validate pair files. Raises :class:`InputError` naming file, line and field."""
+    """Read and validate pair files. Raises :class:`InputError` naming file, line and field.
+
+    Responses that are image paths (``responses="images"``, or detected from the first row's file
+    extensions) are resolved relative to their pair file and may not leave its folder."""
+    mode = None
     cols: dict[str, list] = {
         k: []
         for k in (
@@ -93,9 +100,22 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
                         file=path,
                         line=line,
                     )
+                file_mode = response_mode(rec, layout, responses)
+                if mode is not None and (file_mode == "images") != (mode == "images"):
+                    raise InputError(
+                        f"this file's responses are {'images' if file_mode == 'images' else 'texts'}, "
+                        "another file's are not; train on one kind at a time",
+                        file=path,
+                        line=line,
+                    )
+                mode = file_mode
             prompt = require_text(rec, "prompt", path, line)
             ta, tb = (require_text(rec, f, path, line) for f in layout)
-            if responses == "in-context":
+            if mode == "images":
+                ta, tb = (
+                    str(resolve_image_path(v, path, line, f)) for v, f in zip((ta, tb), layout, strict=True)
+                )
+            elif mode == "in-context":
                 ta, tb = join_in_context(prompt, ta), join_in_context(prompt, tb)
             counts, y = _labels(rec, layout, path, line)
             cols["prompt"].append(prompt)
@@ -133,6 +153,7 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
         source=cols["source"],
         likert_a=np.array(cols["likert_a"], dtype=np.float64).reshape(-1, 5),
         likert_b=np.array(cols["likert_b"], dtype=np.float64).reshape(-1, 5),
+        responses=mode or responses,
     )
 
 

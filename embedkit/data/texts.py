@@ -1,11 +1,17 @@
-"""The text items of input files: what ``embedkit extract`` embeds.
+"""The items of input files: what ``embedkit extract`` embeds (texts, and images for image encoders).
 
-Two kinds of file:
+Inputs:
 - a **text file**: one item per record, from a field (``--text-field``; ``text`` when present);
+- a **file of image paths** (``--image-field``): one image per record, the path relative to the file;
+- a **folder**: every image under it, recursively;
 - a **pair file** (records with ``prompt`` and ``chosen``/``rejected`` or ``left``/``right``): the
-  prompt and each response become items. A response is embedded in context, as
-  ``join_in_context(prompt, response)``, unless ``responses="alone"``. A prompt shared by many pairs
-  is one item.
+  prompt and each response become items. A text response is embedded in context, as
+  ``join_in_context(prompt, response)``, unless ``responses="alone"``; responses that are image paths
+  (``responses="images"``, or detected from the file extension) are images. A prompt shared by many
+  pairs is one item.
+
+Texts are keyed by the hash of the text, images by the hash of the file's bytes, so an item seen twice
+(the same picture under two names included) is embedded once.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from embedkit.cache.keys import KEY_DTYPE, text_key
+from embedkit.cache.keys import KEY_DTYPE, file_key, text_key
+from embedkit.data.images import find_images, is_image_path, resolve_image_path
 from embedkit.data.readers import iter_records
 from embedkit.errors import InputError
 
 PAIR_LAYOUTS = (("chosen", "rejected"), ("left", "right"))
-RESPONSE_MODES = ("in-context", "alone")
+RESPONSE_MODES = ("in-context", "alone", "images")
 
 
 def join_in_context(prompt: str, response: str) -> str:
@@ -62,45 +70,81 @@ def require_text(record: dict, name: str, path: str, line: int) -> str:
 
 
 @dataclass
-class TextItems:
-    """Unique texts to embed (first-seen order) and what was read to find them."""
+class Items:
+    """Unique items to embed, in first-seen order, and what was read to find them.
+
+    Texts: ``texts``, ``keys`` and ``parts`` (``(prompt, response)`` for a response in context, else
+    ``(text, None)``: encoders with a chat template use it). Images: ``images`` (paths) and ``image_keys``.
+    """
 
     texts: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    parts: list[tuple] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+    image_keys: list[str] = field(default_factory=list)
     records: int = 0
     occurrences: int = 0
     bad: list[InputError] = field(default_factory=list)
-    _seen: dict[str, int] = field(default_factory=dict, repr=False)
+    _seen: set = field(default_factory=set, repr=False)
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, part: tuple | None = None) -> None:
         self.occurrences += 1
         key = text_key(text)
         if key not in self._seen:
-            self._seen[key] = len(self.texts)
+            self._seen.add(key)
             self.texts.append(text)
             self.keys.append(key)
+            self.parts.append(part or (text, None))
+
+    def add_image(self, path: Path) -> None:
+        self.occurrences += 1
+        key = file_key(path)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.images.append(Path(path))
+            self.image_keys.append(key)
+
+    def __len__(self) -> int:
+        return len(self.texts) + len(self.images)
 
     def key_array(self) -> np.ndarray:
+        """Keys of the texts (in ``texts`` order)."""
         return np.array(self.keys, dtype=KEY_DTYPE)
 
+    def image_key_array(self) -> np.ndarray:
+        return np.array(self.image_keys, dtype=KEY_DTYPE)
 
-def collect_texts(
+
+TextItems = Items  # the name before images were items too
+
+
+def collect_items(
     paths: Iterable[str | os.PathLike],
     *,
     text_field: str | None = None,
+    image_field: str | None = None,
     responses: str = "in-context",
     skip_bad: bool = False,
-) -> TextItems:
-    """Read every input file and return the unique texts to embed.
+) -> Items:
+    """Read every input (files and folders of images) and return the unique items to embed.
 
     Raises :class:`InputError` at the first bad record (missing file or field, empty or non-string
-    text, malformed line) unless ``skip_bad``, which collects them in ``TextItems.bad`` instead.
+    text, malformed line, an image path that is missing or leaves its file's folder) unless ``skip_bad``,
+    which collects them in ``Items.bad`` instead. Images are checked for readability when encoded.
     """
     if responses not in RESPONSE_MODES:
         raise ValueError(f"responses must be one of {RESPONSE_MODES}, got {responses!r}")
-    items = TextItems()
+    items = Items()
     for path in paths:
         path = str(path)
+        if os.path.isdir(path):
+            found = find_images(path)
+            if not found:
+                raise InputError("a folder input must hold images (none found under it)", file=path)
+            for img in found:
+                items.records += 1
+                items.add_image(img)
+            continue
         mode: tuple | None = None
         seen_in_file = 0
         for line, rec in iter_records(path):
@@ -109,39 +153,72 @@ def collect_texts(
                 if isinstance(rec, InputError):
                     raise rec
                 if mode is None:
-                    mode = _detect_mode(rec, text_field, path, line)
-                if mode[0] == "text":
-                    texts = [require_text(rec, mode[1], path, line)]
-                else:
-                    prompt = require_text(rec, "prompt", path, line)
-                    answers = [require_text(rec, f, path, line) for f in mode[1]]
-                    texts = [prompt] + [
-                        join_in_context(prompt, a) if responses == "in-context" else a for a in answers
-                    ]
+                    mode = _detect_mode(rec, text_field, image_field, responses, path, line)
+                texts, images = _record_items(rec, mode, path, line)
             except InputError as e:
                 if not skip_bad:
                     raise
                 items.bad.append(e)
                 continue
             items.records += 1
-            for t in texts:
-                items.add(t)
+            for t, part in texts:
+                items.add(t, part)
+            for img in images:
+                items.add_image(img)
         if not seen_in_file:
             raise InputError("no records found (empty file?)", file=path)
     return items
 
 
-def _detect_mode(rec: dict, text_field: str | None, path: str, line: int) -> tuple:
-    if text_field is not None:
-        return ("text", text_field)
+def collect_texts(paths, *, text_field=None, responses="in-context", skip_bad=False) -> Items:
+    """The items of text inputs (``collect_items`` without image options)."""
+    return collect_items(paths, text_field=text_field, responses=responses, skip_bad=skip_bad)
+
+
+def _record_items(rec: dict, mode: tuple, path: str, line: int) -> tuple[list[tuple[str, tuple]], list[Path]]:
+    kind = mode[0]
+    if kind == "fields":
+        _, text_field, image_field = mode
+        texts = [(require_text(rec, text_field, path, line), None)] if text_field else []
+        images = (
+            [resolve_image_path(require_text(rec, image_field, path, line), path, line, image_field)]
+            if image_field
+            else []
+        )
+        return texts, images
+    _, layout, responses = mode
+    prompt = require_text(rec, "prompt", path, line)
+    answers = [require_text(rec, f, path, line) for f in layout]
+    if responses == "images":
+        return [(prompt, None)], [
+            resolve_image_path(a, path, line, f) for a, f in zip(answers, layout, strict=True)
+        ]
+    if responses == "alone":
+        return [(prompt, None)] + [(a, None) for a in answers], []
+    return [(prompt, None)] + [(join_in_context(prompt, a), (prompt, a)) for a in answers], []
+
+
+def response_mode(rec: dict, layout: tuple[str, str], responses: str) -> str:
+    """``images`` when asked for, or when the first row's responses are image paths; else ``responses``."""
+    if responses == "images" or all(is_image_path(rec.get(f)) for f in layout):
+        return "images"
+    return responses
+
+
+def _detect_mode(
+    rec: dict, text_field: str | None, image_field: str | None, responses: str, path: str, line: int
+) -> tuple:
+    if text_field is not None or image_field is not None:
+        return ("fields", text_field, image_field)
     layout = pair_layout(rec)
     if layout is not None:
-        return ("pairs", layout)
+        return ("pairs", layout, response_mode(rec, layout, responses))
     if "text" in rec:
-        return ("text", "text")
+        return ("fields", "text", None)
     raise InputError(
-        "cannot tell what to embed: pass --text-field FIELD, or give a pair file with "
-        f"prompt + chosen/rejected (or left/right). Fields present: {', '.join(sorted(map(str, rec)))}",
+        "cannot tell what to embed: pass --text-field FIELD (or --image-field FIELD for image paths), or "
+        "give a pair file with prompt + chosen/rejected (or left/right). Fields present: "
+        f"{', '.join(sorted(map(str, rec)))}",
         file=path,
         line=line,
     )

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from embedkit.fingerprint import Fingerprint
 
+log = logging.getLogger(__name__)
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx")
 
 
 class Encoder(ABC):
-    """A frozen model mapping texts to fixed-size vectors.
+    """A frozen model mapping texts (and, for image encoders, images) to fixed-size vectors.
 
     ``encode`` returns float32 (n, dim) in the order of its input; ``fingerprint`` identifies the
-    embedding space (model, weights, layer, pooling, normalisation, dim, storage dtype).
+    embedding space (model, weights, layer, pooling, normalisation, dim, storage dtype, options).
+    Image encoders list ``"image"`` in ``modalities`` and implement ``image_transform`` (PIL -> tensor,
+    run in DataLoader workers) and ``encode_pixels`` (a batch of those tensors -> vectors).
     """
 
     fingerprint: Fingerprint
@@ -27,6 +33,9 @@ class Encoder(ABC):
     compute_dtype: str = "float32"
     spec: str = ""
     """The ``--encoder`` value this encoder was created from (set by ``create_encoder``)."""
+    modalities: tuple[str, ...] = ("text",)
+    truncated: int = 0
+    """How many texts were cut to the encoder's maximum length so far (encoders that truncate count)."""
 
     @property
     def dim(self) -> int:
@@ -36,8 +45,42 @@ class Encoder(ABC):
         """Load the model now (otherwise the first ``encode`` does). Idempotent."""
 
     @abstractmethod
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Embeddings of ``texts``, shape (len(texts), dim), float32."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, parts: Sequence[tuple] | None = None
+    ) -> np.ndarray:
+        """Embeddings of ``texts``, shape (len(texts), dim), float32.
+
+        ``parts``: for each text, ``(prompt, response)`` when it is a response embedded in context, or
+        ``(text, None)``; encoders that render conversations (an LLM's chat template) use it, others ignore it.
+        """
+
+    # --- images (encoders with "image" in modalities) -------------------------------------------------
+    @property
+    def image_size(self) -> int | None:
+        """The model's input resolution (a decoding hint for large JPEGs), or None."""
+        return None
+
+    def image_transform(self) -> Callable:
+        """PIL RGB image -> preprocessed tensor (C, H, W); picklable, it runs in DataLoader workers."""
+        raise NotImplementedError(f"{self.fingerprint.encoder} does not embed images")
+
+    def encode_pixels(self, pixels) -> np.ndarray:
+        """Embeddings of a batch of preprocessed images (B, C, H, W) -> (B, dim) float32."""
+        raise NotImplementedError(f"{self.fingerprint.encoder} does not embed images")
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of one file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def user_cache_dir() -> Path:
+    """embedkit's folder in the user's cache (``$XDG_CACHE_HOME/embedkit``, else ``~/.cache/embedkit``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit"
 
 
 def hash_weight_files(model_dir: str | os.PathLike) -> str:
@@ -53,3 +96,34 @@ def hash_weight_files(model_dir: str | os.PathLike) -> str:
             while chunk := fh.read(1 << 22):
                 h.update(chunk)
     return "sha256:" + h.hexdigest()
+
+
+def cached_weights_hash(path: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of a weights file, or of a model directory's weight files, memoised per
+    (path, size, mtime) in the user's cache dir so that re-runs skip hashing."""
+    model_dir = Path(path)
+    files = (
+        [str(model_dir)]
+        if model_dir.is_file()
+        else sorted(str(p) for p in model_dir.rglob("*") if p.is_file())
+    )
+    stamp = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    memo_path = user_cache_dir() / "weight-hashes.json"
+    key = str(model_dir.resolve())
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    hit = memo.get(key)
+    if hit and hit.get("stamp") == [list(s) for s in stamp]:
+        return hit["hash"]
+    digest = hash_file(model_dir) if model_dir.is_file() else hash_weight_files(model_dir)
+    memo[key] = {"stamp": stamp, "hash": digest}
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo))
+        os.replace(tmp, memo_path)
+    except OSError as e:  # a read-only home only costs a re-hash next time
+        log.debug("cannot memoise weight hash: %s", e)
+    return digest

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.device import resolve_device
-from embedkit.encoders.base import Encoder, hash_weight_files
+from embedkit.encoders.base import Encoder, cached_weights_hash
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class SentenceTransformerEncoder(Encoder):
         device: str | None = "auto",
         normalize: bool = False,
         fp16: bool = False,
+        bf16: bool = False,
         dtype: str = "float16",
         max_seq_length: int | None = None,
     ):
@@ -58,6 +59,7 @@ class SentenceTransformerEncoder(Encoder):
         self.requested_device = device
         self.normalize = normalize
         self.fp16 = fp16
+        self.bf16 = bf16
         self.max_seq_length = max_seq_length
         self._model = None
         pooling, dim = _read_pooling(self.model_dir)
@@ -88,11 +90,15 @@ class SentenceTransformerEncoder(Encoder):
             model = SentenceTransformer(str(self.model_dir), device=self.device)
             while len(model) and type(model[-1]).__name__ == "Normalize":
                 del model[-1]
-            if self.fp16:
+            if self.fp16 or self.bf16:
                 if not self.device.startswith("cuda"):
-                    raise ValueError("fp16 compute is for CUDA devices; on CPU use float32 (the default)")
-                model.half()
-                self.compute_dtype = "float16"
+                    raise ValueError(
+                        "fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)"
+                    )
+                import torch
+
+                model.to(torch.float16 if self.fp16 else torch.bfloat16)
+                self.compute_dtype = "float16" if self.fp16 else "bfloat16"
             if self.max_seq_length:
                 model.max_seq_length = self.max_seq_length
             model.eval()
@@ -112,7 +118,7 @@ class SentenceTransformerEncoder(Encoder):
     def load(self) -> None:
         self.model  # noqa: B018 - loads on first access
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
@@ -145,30 +151,3 @@ def _read_pooling(model_dir: Path) -> tuple[str, int]:
     if pooling is None or dim is None:
         raise ValueError(f"{model_dir}: cannot find a Pooling module with its dimension in modules.json")
     return pooling or "mean", int(dim)
-
-
-def cached_weights_hash(model_dir: Path) -> str:
-    """Weights hash, memoised per (path, size, mtime) in the user's cache dir so re-runs skip hashing."""
-    files = sorted(str(p) for p in model_dir.rglob("*") if p.is_file())
-    stamp = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
-    memo_path = (
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit" / "weight-hashes.json"
-    )
-    key = str(model_dir.resolve())
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    hit = memo.get(key)
-    if hit and hit.get("stamp") == [list(s) for s in stamp]:
-        return hit["hash"]
-    digest = hash_weight_files(model_dir)
-    memo[key] = {"stamp": stamp, "hash": digest}
-    try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_path)
-    except OSError as e:  # a read-only home only costs a re-hash next time
-        log.debug("cannot memoise weight hash: %s", e)
-    return digest

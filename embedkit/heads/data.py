@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedkit.cache.keys import file_key, text_keys
+from embedkit.cache.keys import as_key_array, file_key, text_keys
 from embedkit.cache.store import EmbeddingCache, Namespace
 from embedkit.data.pairs import PairTable, read_pairs
 from embedkit.data.splits import SplitConfig, assign_splits
@@ -89,7 +89,12 @@ def resolve_pairs(
     """Look every text of ``table`` up in ``namespace``; raise naming what is missing and the complete
     ``embedkit extract`` command that adds it (``inputs``: the pair files, for that command)."""
     texts = table.prompt + table.a + table.b
-    keys = text_keys(texts)
+    if table.responses == "images":  # prompts are texts, responses image files keyed by their bytes
+        hashes: dict[str, str] = {}
+        image_keys = [hashes.get(p) or hashes.setdefault(p, file_key(p)) for p in table.a + table.b]
+        keys = np.concatenate([text_keys(table.prompt), as_key_array(image_keys)])
+    else:
+        keys = text_keys(texts)
     uniq, inverse = np.unique(keys, return_inverse=True)
     rows = namespace.lookup(uniq)
     missing = np.nonzero(rows < 0)[0]
@@ -100,7 +105,7 @@ def resolve_pairs(
             inputs or ["PAIRS"], cache_root, namespace.fingerprint, spec=namespace.spec, responses=responses
         )
         raise MissingKeysError(
-            f"{len(missing)} of {len(uniq)} texts of the pairs are not in the cache under "
+            f"{len(missing)} of {len(uniq)} items (texts or images) of the pairs are not in the cache under "
             f"{namespace.fingerprint.describe()} (e.g. {examples}). Extract them first: {cmd}",
             missing_indices=missing,
         )
@@ -212,7 +217,7 @@ def load_pair_data(
         assign_splits(table, split, seen_users=seen_users),
         inputs=pairs,
         cache_root=cache.root,
-        responses=responses,
+        responses=table.responses,
     )
     counts: dict[str, int] = {}
     for f, _ in table.source:
@@ -221,7 +226,7 @@ def load_pair_data(
         pairs=[
             {"file": p, "name": Path(p).name, "sha256": file_key(p), "rows": counts.get(p, 0)} for p in pairs
         ],
-        responses=responses,
+        responses=table.responses,
         split_source="file" if (table.split != "").all() else "drawn",
         split=split.to_dict(),
         namespace=ns.name,

@@ -33,7 +33,7 @@ def test_extract_ls_verify(run, write_jsonl, tmp_path):
         "--no-progress",
     )
     assert r.exit_code == 0, r.output
-    assert "51 texts, 50 unique; 0 already cached, 50 encoded into 3 shard(s)" in r.output
+    assert "51 items, 50 unique (50 texts); 0 already cached, 50 encoded into 3 shard(s)" in r.output
     r = run("extract", src, "--cache", cache, "--encoder", "fake", "--text-field", "body", "--no-progress")
     assert "50 already cached, 0 encoded" in r.output
     r = run("cache", "ls", "--cache", cache)

@@ -113,7 +113,7 @@ def test_missing_texts_are_named_with_the_extract_command(run, persona, tmp_path
         tmp_path / "h",
     )
     assert r.exit_code == 1
-    assert "3 of 3 texts" in r.output and "never extracted" in r.output and "embedkit extract" in r.output
+    assert "3 of 3 items" in r.output and "never extracted" in r.output and "embedkit extract" in r.output
     assert not (tmp_path / "h").exists()
 
 

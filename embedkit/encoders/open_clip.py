@@ -1,0 +1,198 @@
+"""open_clip encoders: CLIP ViT-H/14 (``clip-h14``) and any open_clip model (``open_clip:ARCH:PRETRAINED``).
+
+Texts go through the text tower, images through the image tower with open_clip's own preprocessing, and
+both land in one namespace: the model's joint embedding space, where a pair file with text prompts and
+image responses resolves in one place. The stored vector is the tower's output after the projection and
+before normalisation (``normalize=True`` stores it L2-normalised, as a separate namespace). Each shard
+records which tower produced its rows.
+
+Weights are never downloaded here: PRETRAINED is an open_clip tag whose weights are already on disk (the
+Hugging Face cache, or open_clip's ``~/.cache/clip``), or a local checkpoint file (``.safetensors``
+preferred; ``.bin``/``.pt`` files are read with ``torch.load(weights_only=True)``, which runs no pickled
+code). The fingerprint holds the SHA-256 of the weights file, so two copies of one checkpoint share a
+namespace and a retrained one does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedkit.device import resolve_device
+from embedkit.encoders.base import Encoder, cached_weights_hash
+from embedkit.fingerprint import Fingerprint, format_options
+
+log = logging.getLogger(__name__)
+
+CLIP_H14 = ("ViT-H-14", "laion2b_s32b_b79k")
+"""PAL's image features: CLIP-H/14 trained on LAION-2B."""
+
+
+def parse_open_clip_spec(spec: str) -> tuple[str, str]:
+    """``clip-h14`` or ``open_clip:ARCH:PRETRAINED`` -> (architecture, pretrained tag or checkpoint path)."""
+    if spec == "clip-h14":
+        return CLIP_H14
+    if not spec.startswith("open_clip:"):
+        raise ValueError(f"not an open_clip encoder: {spec!r}")
+    rest = spec[len("open_clip:") :]
+    arch, sep, pretrained = rest.partition(":")
+    if not sep or not arch or not pretrained:
+        raise ValueError(
+            f"--encoder {spec}: expected open_clip:ARCH:PRETRAINED, e.g. open_clip:ViT-H-14:laion2b_s32b_b79k "
+            "or open_clip:ViT-B-32:/path/to/checkpoint.safetensors"
+        )
+    return arch, pretrained
+
+
+def locate_weights(arch: str, pretrained: str) -> Path:
+    """The weights file of ``pretrained`` (a checkpoint path, or an open_clip tag already on disk).
+
+    Raises ``FileNotFoundError`` saying where it looked and how to point embedkit at a checkpoint.
+    """
+    import open_clip
+
+    if arch not in open_clip.list_models():
+        from embedkit.errors import UnknownNameError
+
+        raise UnknownNameError("open_clip architecture", arch, open_clip.list_models())
+    path = Path(os.path.expanduser(pretrained))
+    if path.suffix or os.sep in pretrained or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"open_clip checkpoint {path} does not exist")
+        return path
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        raise FileNotFoundError(
+            f"{pretrained!r} is neither a file nor an open_clip pretrained tag of {arch} "
+            f"(tags: {', '.join(tags) or 'none'})"
+        )
+    looked = []
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, name = os.path.split(cfg["hf_hub"])  # 'org/model/' (default file name) or 'org/model/file'
+        for fname in [n for n in ("open_clip_model.safetensors", name, "open_clip_pytorch_model.bin") if n]:
+            hit = try_to_load_from_cache(repo, fname)
+            looked.append(f"{repo}/{fname} in the Hugging Face cache")
+            if isinstance(hit, str) and os.path.isfile(hit):
+                return Path(hit)
+    if cfg.get("url"):
+        local = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])
+        looked.append(str(local))
+        if local.is_file():
+            return local
+    raise FileNotFoundError(
+        f"the weights of open_clip {arch} ({pretrained}) are not on disk (looked for "
+        f"{'; '.join(looked)}), and embedkit downloads nothing. Download them where there is internet "
+        f"(e.g. python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\") "
+        f"and copy the Hugging Face cache here, or pass the checkpoint file: "
+        f"--encoder open_clip:{arch}:/path/to/open_clip_model.safetensors"
+    )
+
+
+class OpenCLIPEncoder(Encoder):
+    """An open_clip model's text and image towers (post-projection features)."""
+
+    modalities = ("text", "image")
+
+    def __init__(
+        self,
+        arch: str,
+        pretrained: str,
+        *,
+        name: str = "open_clip",
+        device: str | None = "auto",
+        normalize: bool = False,
+        fp16: bool = False,
+        bf16: bool = False,
+        dtype: str = "float16",
+        **_ignored,
+    ):
+        import open_clip
+
+        self.arch, self.pretrained = arch, pretrained
+        self.weights_path = locate_weights(arch, pretrained)
+        self.requested_device = device
+        self.normalize = normalize
+        self.precision = "fp16" if fp16 else "bf16" if bf16 else "fp32"
+        self._model = None
+        self._preprocess = None
+        cfg = open_clip.get_model_config(arch)
+        tag = pretrained if not Path(os.path.expanduser(pretrained)).is_file() else None
+        self.fingerprint = Fingerprint(
+            encoder=name,
+            model=arch,
+            weights=cached_weights_hash(self.weights_path),
+            layer="projection",
+            pooling="towers:text+image",
+            normalized=normalize,
+            dim=int(cfg["embed_dim"]),
+            dtype=dtype,
+            options=format_options(pretrained=tag),
+        )
+
+    def _load(self):
+        if self._model is None:
+            import open_clip
+            import torch
+
+            self.device = resolve_device(self.requested_device)
+            if self.precision != "fp32" and not self.device.startswith("cuda"):
+                raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                self.arch, pretrained=str(self.weights_path), device="cpu", weights_only=True
+            )
+            model.eval().to(self.device)
+            self._autocast = (
+                torch.autocast("cuda", dtype=torch.float16 if self.precision == "fp16" else torch.bfloat16)
+                if self.precision != "fp32"
+                else None
+            )
+            self.compute_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[self.precision]
+            self._tokenizer = open_clip.get_tokenizer(self.arch)
+            self._model, self._preprocess = model, preprocess
+        return self._model
+
+    def load(self) -> None:
+        self._load()
+
+    def _run(self, fn, x) -> np.ndarray:
+        import contextlib
+
+        import torch
+
+        with torch.inference_mode(), self._autocast or contextlib.nullcontext():
+            out = fn(x.to(self.device, non_blocking=True), normalize=False).float()
+        out = out.cpu().numpy()
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> np.ndarray:
+        model = self._load()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for s in range(0, len(texts), batch_size):
+            tokens = self._tokenizer(list(texts[s : s + batch_size]))
+            out[s : s + len(tokens)] = self._run(model.encode_text, tokens)
+        return out
+
+    @property
+    def image_size(self) -> int | None:
+        import open_clip
+
+        size = open_clip.get_model_config(self.arch)["vision_cfg"].get("image_size", 224)
+        return int(size if isinstance(size, int) else max(size))
+
+    def image_transform(self) -> Callable:
+        self._load()
+        return self._preprocess
+
+    def encode_pixels(self, pixels) -> np.ndarray:
+        return self._run(self._load().encode_image, pixels)
