@@ -65,6 +65,11 @@ def extract_command(
     Give the ``fingerprint`` the embeddings must have (the exact options are derived from it), or just an
     ``encoder`` name when no fingerprint is known yet.
     """
+    if fingerprint is not None and fingerprint.encoder == "synthetic":
+        return (
+            f"embedkit build synthetic --out DIR --cache {shlex.quote(str(cache))} with the options that made "
+            f"the pairs (synthetic items are generated, not extracted; namespace {fingerprint.namespace})"
+        )
     args = ["embedkit", "extract", *map(str, inputs), "--cache", str(cache)]
     if fingerprint is not None:
         args += encoder_args(fingerprint, spec)

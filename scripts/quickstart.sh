@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default encoder (all-MiniLM-L6-v2, offline), ~1-2 minutes after
 # set-up on a 2-core CPU: set up .venv, build PAL's persona preference data (K* = 2), extract its texts
-# once, train a PAL-B head (K = 2) on the cached embeddings; fit-head prints its metrics on seen and unseen
-# users with a legend.
+# once, train a PAL-B head (K = 2) on the cached embeddings (fit-head prints its metrics on seen and unseen
+# users, with a legend), then score new users: their weights fitted from a few pairs each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,3 +11,5 @@ OUT=${1:-runs/quickstart}
 $EK build persona --out "$OUT/persona" --K-star 2 --overwrite
 $EK extract "$OUT/persona/texts.jsonl" --cache "$OUT/cache"
 $EK fit-head --model pal-b --K 2 --pairs "$OUT/persona/pairs.jsonl" --cache "$OUT/cache" --out "$OUT/pal-b" --overwrite
+# serve new users: fit each unseen user's weights from their few-shot pairs, score their held-out pairs
+$EK score "$OUT/pal-b" --cache "$OUT/cache" --fewshot "$OUT/persona/fewshot.jsonl" --pairs "$OUT/persona/unseen_test.jsonl" --out "$OUT/scored.jsonl" --overwrite

@@ -52,7 +52,7 @@ def after_quickstart(tmp_path_factory, minilm_encoder):
     runner = CliRunner()
     try:
         for argv in quickstart_commands():
-            r = runner.invoke(cli, [*argv, "--no-progress"] if argv[0] in ("extract", "fit-head") else argv)
+            r = runner.invoke(cli, [*argv, "--no-progress"] if argv[0] in ("extract", "fit-head", "score") else argv)
             assert r.exit_code == 0, (argv, r.output)
         yield runner
     finally:
@@ -61,7 +61,7 @@ def after_quickstart(tmp_path_factory, minilm_encoder):
 
 def test_quickstart_has_the_main_job():
     steps = [argv[0] for argv in quickstart_commands()]
-    assert steps[:3] == ["build", "extract", "fit-head"]
+    assert steps[:4] == ["build", "extract", "fit-head", "score"]
 
 
 def test_every_readme_code_block_runs(after_quickstart):

@@ -11,6 +11,8 @@ from embedkit.cli.common import EmbedkitGroup, setup_logging
 from embedkit.cli.convert import convert_group
 from embedkit.cli.extract import encoders_command, extract_command
 from embedkit.cli.heads import eval_command, fit_head_command
+from embedkit.cli.index import index_group
+from embedkit.cli.score import score_command
 
 
 @click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +32,7 @@ def cli(ctx, verbose: int, debug: bool):
       embedkit extract runs/persona/texts.jsonl --cache runs/cache
       embedkit fit-head --model pal-b --K 2 --pairs runs/persona/pairs.jsonl --cache runs/cache --out runs/pal-b
       embedkit eval runs/pal-b --pairs runs/persona/pairs.jsonl --cache runs/cache
+      embedkit score runs/pal-b --cache runs/cache --fewshot new.jsonl --pairs todo.jsonl --out scored.jsonl
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -43,6 +46,8 @@ cli.add_command(build_group)
 cli.add_command(convert_group)
 cli.add_command(fit_head_command)
 cli.add_command(eval_command)
+cli.add_command(score_command)
+cli.add_command(index_group)
 
 
 def main():  # console-script entry point

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ SEEN_SPLITS = ("train", "val", "test")
 UNSEEN_SPLITS = ("fewshot", "unseen_test")
 LABEL_BINS = ("B>>A", "B>A", "tie", "A>B", "A>>B")
 """The five preference bins (Diverging Preferences), indexed by graded label + 2. A = left/chosen."""
+LABEL_FIELDS = frozenset(("label", "labels", "soft_label"))
 _WORD_LABELS = {"left": 1, "right": -1, "tie": 0, "chosen": 1, "rejected": -1}
 
 
@@ -60,29 +61,32 @@ class PairTable:
         return bool((self.user != "").any())
 
 
-def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context") -> PairTable:
-    """Read and validate pair files. Raises :class:`InputError` naming file, line and field.
+COLUMNS = (
+    "prompt",
+    "a",
+    "b",
+    "user",
+    "counts",
+    "y",
+    "weight",
+    "margin",
+    "split",
+    "source",
+    "likert_a",
+    "likert_b",
+)
 
-    Responses that are image paths (``responses="images"``, or detected from the first row's file
-    extensions) are resolved relative to their pair file and may not leave its folder."""
+
+def iter_pair_rows(
+    paths: Iterable[str | os.PathLike], responses: str = "in-context", require_labels: bool = True
+) -> Iterator[tuple[dict, dict]]:
+    """Yield ``(record, row)`` for every pair of the files, one at a time (streaming).
+
+    ``row`` holds the parsed columns (``COLUMNS``) plus ``responses``, the mode of the row's file: texts
+    ``in-context`` / ``alone``, or ``images`` (absolute paths). With ``require_labels=False`` a left/right
+    row may have no label (y is then nan): pairs to score rather than to train on.
+    """
     mode = None
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "prompt",
-            "a",
-            "b",
-            "user",
-            "counts",
-            "y",
-            "weight",
-            "margin",
-            "split",
-            "source",
-            "likert_a",
-            "likert_b",
-        )
-    }
     for path in paths:
         path = str(path)
         n_file = 0
@@ -104,42 +108,59 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
                 if mode is not None and (file_mode == "images") != (mode == "images"):
                     raise InputError(
                         f"this file's responses are {'images' if file_mode == 'images' else 'texts'}, "
-                        "another file's are not; train on one kind at a time",
+                        "another file's are not; use one kind at a time",
                         file=path,
                         line=line,
                     )
                 mode = file_mode
-            prompt = require_text(rec, "prompt", path, line)
-            ta, tb = (require_text(rec, f, path, line) for f in layout)
-            if mode == "images":
-                ta, tb = (
-                    str(resolve_image_path(v, path, line, f)) for v, f in zip((ta, tb), layout, strict=True)
-                )
-            elif mode == "in-context":
-                ta, tb = join_in_context(prompt, ta), join_in_context(prompt, tb)
-            counts, y = _labels(rec, layout, path, line)
-            cols["prompt"].append(prompt)
-            cols["a"].append(ta)
-            cols["b"].append(tb)
-            cols["user"].append(_opt_str(rec, "user", path, line))
-            cols["counts"].append(counts)
-            cols["y"].append(y)
-            cols["weight"].append(_opt_float(rec, "weight", path, line, 1.0, positive=True))
-            cols["margin"].append(_opt_float(rec, "margin", path, line, math.nan, nonneg=True))
-            split = _opt_str(rec, "split", path, line)
-            if split and split not in SPLITS:
-                raise InputError(
-                    f"unknown split {split!r}; expected one of {', '.join(SPLITS)}",
-                    file=path,
-                    line=line,
-                    field="split",
-                )
-            cols["split"].append(split)
-            cols["source"].append((path, line))
-            cols["likert_a"].append(_likert(rec, f"likert_{layout[0]}", path, line))
-            cols["likert_b"].append(_likert(rec, f"likert_{layout[1]}", path, line))
+            yield rec, _parse_row(rec, layout, mode, path, line, require_labels)
         if not n_file:
             raise InputError("no pairs found (empty file?)", file=path)
+
+
+def _parse_row(
+    rec: dict, layout: tuple[str, str], mode: str, path: str, line: int, require_labels: bool
+) -> dict:
+    prompt = require_text(rec, "prompt", path, line)
+    ta, tb = (require_text(rec, f, path, line) for f in layout)
+    if mode == "images":
+        ta, tb = (str(resolve_image_path(v, path, line, f)) for v, f in zip((ta, tb), layout, strict=True))
+    elif mode == "in-context":
+        ta, tb = join_in_context(prompt, ta), join_in_context(prompt, tb)
+    unlabelled = (
+        not require_labels
+        and layout == ("left", "right")
+        and not any(rec.get(k) is not None for k in ("label", "labels", "soft_label"))
+    )
+    counts, y = ([0.0] * 5, math.nan) if unlabelled else _labels(rec, layout, path, line)
+    split = _opt_str(rec, "split", path, line)
+    if split and split not in SPLITS:
+        raise InputError(
+            f"unknown split {split!r}; expected one of {', '.join(SPLITS)}",
+            file=path,
+            line=line,
+            field="split",
+        )
+    return {
+        "prompt": prompt,
+        "a": ta,
+        "b": tb,
+        "user": _opt_str(rec, "user", path, line),
+        "counts": counts,
+        "y": y,
+        "weight": _opt_float(rec, "weight", path, line, 1.0, positive=True),
+        "margin": _opt_float(rec, "margin", path, line, math.nan, nonneg=True),
+        "split": split,
+        "source": (path, line),
+        "likert_a": _likert(rec, f"likert_{layout[0]}", path, line),
+        "likert_b": _likert(rec, f"likert_{layout[1]}", path, line),
+        "responses": mode,
+    }
+
+
+def pair_table(rows: list[dict], responses: str = "in-context") -> PairTable:
+    """Parsed rows (from ``iter_pair_rows``) as one table of parallel arrays."""
+    cols = {k: [r[k] for r in rows] for k in COLUMNS}
     return PairTable(
         prompt=cols["prompt"],
         a=cols["a"],
@@ -147,21 +168,29 @@ def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context"
         user=np.array(cols["user"], dtype=object),
         counts=np.array(cols["counts"], dtype=np.float64).reshape(-1, 5),
         y=np.array(cols["y"], dtype=np.float64),
-        weight=np.array(cols["weight"]),
-        margin=np.array(cols["margin"]),
+        weight=np.array(cols["weight"], dtype=np.float64),
+        margin=np.array(cols["margin"], dtype=np.float64),
         split=np.array(cols["split"], dtype=object),
         source=cols["source"],
         likert_a=np.array(cols["likert_a"], dtype=np.float64).reshape(-1, 5),
         likert_b=np.array(cols["likert_b"], dtype=np.float64).reshape(-1, 5),
-        responses=mode or responses,
+        responses=rows[0]["responses"] if rows else responses,
     )
+
+
+def read_pairs(paths: Iterable[str | os.PathLike], responses: str = "in-context") -> PairTable:
+    """Read and validate pair files. Raises :class:`InputError` naming file, line and field.
+
+    Responses that are image paths (``responses="images"``, or detected from the first row's file
+    extensions) are resolved relative to their pair file and may not leave its folder."""
+    return pair_table([row for _, row in iter_pair_rows(paths, responses)], responses)
 
 
 def _labels(rec: dict, layout: tuple[str, str], path: str, line: int) -> tuple[list[float], float]:
     """(5-bin counts, P(A preferred)) of one row."""
     counts = [0.0] * 5
     if layout == ("chosen", "rejected"):
-        if any(k in rec for k in ("label", "labels", "soft_label")):
+        if rec.keys() & LABEL_FIELDS:
             raise InputError(
                 "a chosen/rejected row says its label by order; drop label/labels/soft_label "
                 "or use left/right",

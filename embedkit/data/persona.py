@@ -64,7 +64,8 @@ def build_persona(
     persona_dir: str | os.PathLike = DEFAULT_PERSONA_DIR,
     personas: list[str] | None = None,
 ) -> dict:
-    """Write ``out_dir/pairs.jsonl`` (with a split per row) and ``out_dir/texts.jsonl``; return a summary."""
+    """Write ``out_dir/pairs.jsonl`` (with a split per row), ``out_dir/texts.jsonl``, and the unseen users'
+    pairs again as ``fewshot.jsonl`` and ``unseen_test.jsonl`` (for ``embedkit score``); return a summary."""
     names = list(personas) if personas else list(TABLE1_ORDER[: cfg.k_star])
     if personas is None and not 1 <= cfg.k_star <= len(TABLE1_ORDER):
         raise ValueError(f"--K-star must be in 1..{len(TABLE1_ORDER)} for the default personas")
@@ -125,6 +126,10 @@ def build_persona(
         texts += [q, join_in_context(q, "Yes"), join_in_context(q, "No")]
     write_jsonl(out / "pairs.jsonl", rows)
     write_jsonl(out / "texts.jsonl", [{"text": t} for t in texts])
+    # the unseen users alone, as a new user would bring them to `embedkit score`: few-shot pairs to fit
+    # their weights from, and held-out pairs to score (no split column in either)
+    for split in ("fewshot", "unseen_test"):
+        write_jsonl(out / f"{split}.jsonl", ({k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split))
     summary = {
         "personas": names,
         "statements": nq,

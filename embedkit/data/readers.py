@@ -1,5 +1,5 @@
 """Record readers for JSONL, CSV/TSV and Parquet, reporting the file and line of every problem, and the
-one atomic JSONL writer every output file goes through.
+atomic writers every output file goes through (JSONL, or Parquet by extension).
 
 Each reader yields ``(line, record)``: ``line`` is the 1-based line of a JSONL/CSV file (for Parquet,
 the 1-based row), ``record`` a dict, or an :class:`InputError` for a line that cannot be parsed (the
@@ -15,6 +15,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from embedkit.errors import InputError
+
+try:  # a fast JSON codec when installed; the standard library's json is the reference and the fallback
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None
 
 SUPPORTED_SUFFIXES = {
     ".jsonl": "jsonl",
@@ -67,7 +72,14 @@ def _iter_jsonl(path: Path):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line.rstrip("\r\n"))  # an error at the end of the line is at its last column
+                obj = _fast_loads(line)
+            except ValueError:  # orjson's view differs (NaN, huge ints) or the line is bad: json decides
+                obj = None
+            try:
+                if obj is None:
+                    obj = json.loads(
+                        line.rstrip("\r\n")
+                    )  # an error at the end of the line is at its last column
             except json.JSONDecodeError as e:
                 end = ", the end of the line" if e.pos >= len(line.rstrip("\r\n")) else ""
                 yield (
@@ -86,6 +98,12 @@ def _iter_jsonl(path: Path):
                 )
                 continue
             yield line_no, obj
+
+
+def _fast_loads(line: str):
+    if orjson is None:
+        raise ValueError("no orjson")
+    return orjson.loads(line)
 
 
 def _iter_csv(path: Path, delimiter: str):
@@ -144,13 +162,60 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict], ensure_ascii: boo
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     n = 0
+    fast = orjson is not None and not ensure_ascii  # orjson writes UTF-8 as is (and NaN as null)
+    opts = (orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE) if fast else 0
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(tmp, "wb") as fh:
             for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=ensure_ascii) + "\n")
+                try:
+                    line = orjson.dumps(r, option=opts) if fast else None
+                except TypeError:  # a type orjson does not know: let json say what it thinks
+                    line = None
+                fh.write(line or (json.dumps(r, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
                 n += 1
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return n
+
+
+def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
+    """JSONL (default) or Parquet (``.parquet`` / ``.pq``), atomically: a temporary file renamed into place."""
+    path = Path(path)
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        write_jsonl(path, records, ensure_ascii=False)
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = None
+    try:
+        batch: list[dict] = []
+        for rec in records:
+            batch.append(rec)
+            if len(batch) >= 10_000:
+                writer = _write_batch(pq, pa, tmp, writer, batch)
+                batch = []
+        if batch or writer is None:
+            writer = _write_batch(pq, pa, tmp, writer, batch)
+        writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_batch(pq, pa, tmp, writer, batch):
+    table = pa.Table.from_pylist(batch)
+    if writer is None:
+        writer = pq.ParquetWriter(tmp, table.schema)
+    elif table.schema != writer.schema:
+        table = table.cast(writer.schema)
+    writer.write_table(table)
+    return writer

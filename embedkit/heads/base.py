@@ -228,6 +228,46 @@ class RewardHead:
         self.module_.eval()
         return self._delta_t(self._tensors(data, self.device)).cpu().numpy()
 
+    # --- per-response rewards (scoring) ------------------------------------------------------------------
+    uses_user_weights: ClassVar[bool] = False
+    """PAL heads: a reward depends on the user's weights over the prototypes."""
+
+    @torch.no_grad()
+    def response_rewards(
+        self,
+        X: np.ndarray,
+        prompt: np.ndarray,
+        resp: np.ndarray,
+        weights: np.ndarray | None = None,
+        users: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The reward of each row's response, ``{"reward": (B,)}`` (mean-variance adds ``"sigma"``).
+
+        ``X`` (m, D) embeddings; ``prompt``, ``resp`` (B,) rows of X. PAL heads also take ``weights``
+        (U, K) and ``users`` (B,), each row's index into ``weights``.
+        """
+        self._check_fitted()
+        self.module_.eval()
+        Xt = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        out = self._response_rewards(
+            Xt,
+            torch.as_tensor(np.asarray(prompt, dtype=np.int64), device=self.device),
+            torch.as_tensor(np.asarray(resp, dtype=np.int64), device=self.device),
+            None
+            if weights is None
+            else torch.as_tensor(np.asarray(weights, dtype=np.float32), device=self.device),
+            None if users is None else torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device),
+        )
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+    def _response_rewards(self, X, prompt, resp, W, users) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @staticmethod
+    def preference_probability(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> np.ndarray:
+        """P(left preferred) from two rewards: sigmoid(r_left - r_right) (Bradley-Terry link)."""
+        return 1.0 / (1.0 + np.exp(-(left["reward"] - right["reward"])))
+
     # --- persistence ---------------------------------------------------------------------------------
     def _extra_config(self) -> dict:
         return {}

@@ -87,6 +87,9 @@ class BTHead(RewardHead):
         self.module_.eval()
         return self.module_.scalar(torch.as_tensor(X, dtype=torch.float32, device=self.device)).cpu().numpy()
 
+    def _response_rewards(self, X, prompt, resp, W, users):
+        return {"reward": self.module_.scalar(X[resp])}
+
     def evaluate(self, data: PairData) -> dict:
         """Per split: accuracy against every label; on distinct pairs with several labels, Pearson and L1 of
         P(A > B) against the annotators' aggregate preference, and AUROC of -|r_A - r_B| for diverging pairs."""

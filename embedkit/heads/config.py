@@ -48,9 +48,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    RETIRED = ("fewshot_lr",)
+    """Fields of older heads' configs that no longer do anything (few-shot fitting is L-BFGS-B now)."""
+
     @classmethod
     def from_dict(cls, d: dict):
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in cls.RETIRED}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
@@ -65,13 +69,31 @@ class PALConfig(TrainConfig):
         "Learning rate of the prototypes and user weights (PAL C.1: 5e-3; 5e-2 lets the "
         "weights leave the uniform start within a few epochs on small data).",
     )
-    fewshot_steps: int = opt(300, "Optimisation steps when fitting new users' weights (full batch).")
-    fewshot_lr: float = opt(0.05, "Learning rate when fitting new users' weights.")
+    fewshot_steps: int = opt(100, "L-BFGS iterations when fitting new users' weights (all users at once).")
+    fewshot_lr: float = opt(
+        1.0, "L-BFGS step size when fitting new users' weights (the line search adapts it)."
+    )
+    fewshot_method: str = opt(
+        "map",
+        "How new users' weights are fitted from their pairs: map (maximum a posteriori under a prior "
+        "fitted to the seen users' weights: starts at zero-shot, never strays far on a few pairs), mle "
+        "(unregularised maximum likelihood), knn (mean weights of the seen users who best explain the pairs).",
+        choices=("map", "mle", "knn"),
+    )
+    fewshot_prior: float = opt(
+        -1.0,
+        "Strength of the MAP prior; -1 = chosen after training on held-out seen users (their val/test pairs).",
+    )
+    fewshot_k: int = opt(10, "knn: how many seen users to average.")
 
     def validate(self) -> None:
         super().validate()
         if self.K < 1:
             raise ValueError(f"K must be >= 1, got {self.K}")
+        if self.fewshot_prior < 0 and self.fewshot_prior != -1:
+            raise ValueError(f"--fewshot-prior must be >= 0, or -1 (auto), got {self.fewshot_prior}")
+        if self.fewshot_k < 1:
+            raise ValueError(f"--fewshot-k must be >= 1, got {self.fewshot_k}")
 
 
 @dataclass

@@ -92,6 +92,9 @@ class _LikertHead(RewardHead):
     def _delta_t(self, t: dict) -> torch.Tensor:
         return self._score(t["X"][t["a"]]) - self._score(t["X"][t["b"]])
 
+    def _response_rewards(self, X, prompt, resp, W, users):
+        return {"reward": self._score(X[resp])}
+
     def _divergence(self, data: PairData) -> np.ndarray:
         """Higher = more likely diverging, per pair."""
         return -np.abs(self.predict_delta(data))

@@ -130,6 +130,17 @@ class MeanVarHead(RewardHead):
         self.module_.eval()
         return tuple(x.cpu().numpy() for x in self._moments(self._tensors(data, self.device), slice(None)))
 
+    def _response_rewards(self, X, prompt, resp, W, users):
+        mu, sigma = self.module_(X[resp])
+        return {"reward": mu, "sigma": sigma}
+
+    @staticmethod
+    def preference_probability(left, right):
+        """P(r_left > r_right) with independent normal rewards: Phi((mu_l - mu_r) / sqrt(sigma_l^2 + sigma_r^2))."""
+        from scipy.special import ndtr
+
+        return ndtr((left["reward"] - right["reward"]) / np.sqrt(left["sigma"] ** 2 + right["sigma"] ** 2))
+
     def divergence_score(self, data: PairData, lam: float | None = None) -> np.ndarray:
         """|mu_A - mu_B| - lambda (sigma_A + sigma_B): low values flag diverging preferences."""
         mu_a, s_a, mu_b, s_b = self.predict(data)

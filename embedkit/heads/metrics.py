@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 
 class Undefined(float):
@@ -94,6 +93,8 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
         return Undefined("no pair has annotators on both sides (no diverging pairs)")
     if positive.all():
         return Undefined("every pair has annotators on both sides (no non-diverging pairs to rank against)")
+    from sklearn.metrics import roc_auc_score  # imported here: sklearn costs ~2 s at start-up
+
     return float(roc_auc_score(positive, score))
 
 

@@ -1,0 +1,177 @@
+"""The synthetic ideal-point preference data of PAL (section 4.1, appendix C.1).
+
+Items x ~ N(0, I/d); K* prototypes p_k ~ N(0, I/d), redrawn until every two are at least delta apart; a
+true linear map f*(x) = W x with W ~ N(0, I). Users sit at ideal points a_i:
+
+- **mixture** setting: inside the convex hull of the prototypes, a_i = P w_i with w_i ~ Dirichlet(1);
+- **partition** setting: on the prototypes themselves, N users spread evenly over the K*.
+
+A sample draws two fresh items and prefers the one whose f* is closer to f*(a_i) (the paper's label
+sign(||f*(x_l) - f*(a_i)|| - ||f*(x_r) - f*(a_i)||), negative = left). ``flip`` makes annotators noisy:
+each user flips each label with a probability drawn uniformly from the (low, high) range.
+
+The items are vectors, not texts: they are written straight into an embedding cache under a
+``synthetic`` fingerprint (each item keyed as a response in context, ``PROMPT + "\n" + "item 17"``, which is
+how the pair file's responses are looked up by default), next to a pair file in the
+embedkit pair format, so ``fit-head --encoder synthetic`` trains on them like on any cached encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedkit.cache.keys import text_keys
+from embedkit.cache.store import EmbeddingCache
+from embedkit.data.readers import write_jsonl
+from embedkit.data.texts import join_in_context
+from embedkit.fingerprint import Fingerprint, format_options
+
+PROMPT = "which item is closer to your ideal point?"
+SETTINGS = ("mixture", "partition")
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    d: int = 16
+    k_star: int = 3
+    setting: str = "mixture"
+    users_per_prototype: int = 50
+    """Seen users: N = users_per_prototype * K* (PAL: N = 50 K*); as many unseen users again."""
+    samples_per_user: int = 100
+    """n: training comparisons per seen user (a tenth of them are held out for validation)."""
+    test_per_user: int = 50
+    fewshot_per_unseen_user: int = 50
+    delta: float = 1.0
+    flip: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.setting not in SETTINGS:
+            raise ValueError(f"--setting must be one of {', '.join(SETTINGS)}, got {self.setting!r}")
+        if self.d < 1 or self.k_star < 1 or self.users_per_prototype < 1:
+            raise ValueError("d, K* and users per prototype must be >= 1")
+        if self.samples_per_user < 2 or self.test_per_user < 1 or self.fewshot_per_unseen_user < 1:
+            raise ValueError("need >= 2 samples per seen user, and >= 1 test and few-shot pair")
+        lo, hi = self.flip
+        if not 0 <= lo <= hi < 0.5:
+            raise ValueError(f"--flip must satisfy 0 <= low <= high < 0.5, got {lo}, {hi}")
+
+
+def draw_prototypes(
+    rng: np.random.Generator, k: int, d: int, delta: float, tries: int = 10_000
+) -> np.ndarray:
+    """K points from N(0, I/d) with pairwise distance >= delta (rejection sampling)."""
+    for _ in range(tries):
+        p = rng.normal(0, 1 / np.sqrt(d), (k, d))
+        dist = np.linalg.norm(p[:, None] - p[None], axis=-1)
+        if k < 2 or dist[np.triu_indices(k, 1)].min() >= delta:
+            return p
+    raise ValueError(
+        f"could not place {k} prototypes at least {delta} apart in {d} dimensions; lower --delta or raise --d"
+    )
+
+
+def fingerprint(cfg: SyntheticConfig) -> Fingerprint:
+    """One namespace per generated dataset: the item names repeat across datasets, their vectors do not."""
+    digest = hashlib.sha256(
+        json.dumps({**asdict(cfg), "flip": list(cfg.flip)}, sort_keys=True).encode()
+    ).hexdigest()
+    return Fingerprint(
+        encoder="synthetic",
+        model="pal-ideal-points",
+        weights="none",
+        layer="items",
+        pooling="none",
+        normalized=False,
+        dim=cfg.d,
+        dtype="float32",
+        options=format_options(dataset=digest[:12], setting=cfg.setting, k_star=cfg.k_star, seed=cfg.seed),
+    )
+
+
+def build_synthetic(
+    out_dir: str | os.PathLike, cache: str | os.PathLike, cfg: SyntheticConfig = SyntheticConfig()
+) -> dict:
+    """Write ``out_dir/pairs.jsonl`` (+ ``truth.json``: prototypes, f*, users' ideal points and weights) and
+    put the item vectors into ``cache``. Returns a summary."""
+    cfg.validate()
+    rng = np.random.default_rng(cfg.seed)
+    d, k = cfg.d, cfg.k_star
+    P = draw_prototypes(rng, k, d, cfg.delta)  # (K*, d)
+    W = rng.normal(0, 1, (d, d))  # f*(x) = W x
+    n_users = cfg.users_per_prototype * k
+    users = []
+    for kind in ("seen", "unseen"):
+        if cfg.setting == "mixture":
+            weights = rng.dirichlet(np.ones(k), n_users)
+        else:
+            weights = np.eye(k)[np.arange(n_users) % k]
+        flips = rng.uniform(*cfg.flip, n_users)
+        users += [
+            (f"{kind}-{i:04d}", kind, w, f) for i, (w, f) in enumerate(zip(weights, flips, strict=True))
+        ]
+    rows, items = [], []
+    for name, kind, w, flip in users:
+        ideal = W @ (w @ P)
+        if kind == "seen":
+            n_val = max(1, cfg.samples_per_user // 10)
+            splits = (
+                ["train"] * (cfg.samples_per_user - n_val) + ["val"] * n_val + ["test"] * cfg.test_per_user
+            )
+        else:
+            splits = ["fewshot"] * cfg.fewshot_per_unseen_user + ["unseen_test"] * cfg.test_per_user
+        x = rng.normal(0, 1 / np.sqrt(d), (len(splits), 2, d))
+        dist = np.linalg.norm(x @ W.T - ideal, axis=-1)  # (n, 2)
+        left_wins = dist[:, 0] < dist[:, 1]
+        left_wins ^= rng.random(len(splits)) < flip
+        for j, split in enumerate(splits):
+            i = len(items)
+            items += [x[j, 0], x[j, 1]]
+            rows.append(
+                {
+                    "user": name,
+                    "prompt": PROMPT,
+                    "left": f"item {i}",
+                    "right": f"item {i + 1}",
+                    "label": "left" if left_wins[j] else "right",
+                    "split": split,
+                }
+            )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint(cfg)
+    # keyed as embedkit reads pair files by default: a response in context (prompt + newline + item)
+    names = [PROMPT] + [join_in_context(PROMPT, f"item {i}") for i in range(len(items))]
+    vectors = np.vstack([np.zeros((1, d)), np.asarray(items)]).astype(np.float32)
+    store = EmbeddingCache(cache)
+    with store.writer(fp, spec="synthetic") as w:
+        keys = text_keys(names)
+        new = ~w.contains(keys)
+        if new.any():
+            w.add(keys[new], vectors[new], extra_attrs={"modality": "synthetic"})
+    write_jsonl(out / "pairs.jsonl", rows)
+    truth = {
+        "config": {**asdict(cfg), "flip": list(cfg.flip)},
+        "prototypes": P.tolist(),
+        "f_star": W.tolist(),
+        "users": {
+            name: {"weights": w.tolist(), "ideal_point": (w @ P).tolist(), "flip": float(f)}
+            for name, _, w, f in users
+        },
+        "namespace": fp.namespace,
+    }
+    (out / "truth.json").write_text(json.dumps(truth) + "\n")
+    return {
+        "pairs": len(rows),
+        "items": len(items),
+        "seen_users": n_users,
+        "unseen_users": n_users,
+        "namespace": fp.namespace,
+        "bayes_accuracy": float(1 - np.mean([f for *_, f in users])),
+    }

@@ -1,0 +1,173 @@
+"""The reward API: ``embedkit.load_head(path, cache=DIR)`` -> :class:`RewardModel`, and TRL reward functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from embedkit.data.convert import render_messages
+from embedkit.data.pairs import _parse_row, pair_table
+from embedkit.data.texts import join_in_context, pair_layout
+from embedkit.errors import InputError
+from embedkit.heads.base import RewardHead
+from embedkit.score.embed import Embedder, responses_mode, table_to_data
+
+
+class RewardModel:
+    """A trained head with what it needs to score texts: the cache and, for what the cache lacks, the
+    head's encoder. Created by ``embedkit.load_head(path, cache=DIR)``."""
+
+    def __init__(self, head: RewardHead, cache=None, allow_encode: bool = True, device: str | None = None):
+        self.head = head
+        self.embedder = Embedder(head, cache, allow_encode=allow_encode, device=device)
+        self.responses = responses_mode(head)
+
+    def __repr__(self) -> str:
+        return f"RewardModel({self.head.name}, {self.head.fingerprint_.describe()})"
+
+    # users
+    def weights_for(self, user, n: int | None = None) -> np.ndarray:
+        """(U, K) weights and, with per-row users, (n,) rows: see the module docstring for ``user``."""
+        W, _ = self._user_rows(user, n or 1)
+        return W
+
+    def _user_rows(self, user, n: int) -> tuple[np.ndarray, np.ndarray]:
+        head = self.head
+        if not head.uses_user_weights:
+            return np.zeros((1, 1), np.float32), np.zeros(n, np.int64)
+        K = head.config.K
+        if user is None:
+            return head.zero_shot_weights()[None].astype(np.float32), np.zeros(n, np.int64)
+        if isinstance(user, str):
+            return self._named_user(user)[None], np.zeros(n, np.int64)
+        if isinstance(user, list | tuple) and user and all(isinstance(u, dict) for u in user):
+            return self._fit_pairs(list(user))[None], np.zeros(n, np.int64)
+        if (
+            isinstance(user, list | tuple | np.ndarray)
+            and len(user) == n
+            and all(isinstance(u, str) or u is None for u in user)
+        ):
+            names = list(dict.fromkeys("" if u is None else u for u in user))
+            W = np.stack([self._named_user(u) if u else head.zero_shot_weights() for u in names]).astype(
+                np.float32
+            )
+            index = {u: i for i, u in enumerate(names)}
+            return W, np.array([index["" if u is None else u] for u in user], dtype=np.int64)
+        w = np.asarray(user, dtype=np.float64)
+        if w.shape != (K,) or (w < 0).any() or abs(w.sum() - 1) > 1e-3:
+            raise ValueError(
+                f"user must be a seen user id, 'prototype:k', {K} weights summing to 1, a list of few-shot "
+                f"pairs, or one user id per row; got {user!r:.80}"
+            )
+        return (w / w.sum()).astype(np.float32)[None], np.zeros(n, np.int64)
+
+    def _named_user(self, user: str) -> np.ndarray:
+        head = self.head
+        if user.startswith("prototype:"):
+            try:
+                k = int(user.split(":", 1)[1])
+            except ValueError:
+                k = -1
+            if not 0 <= k < head.config.K:
+                raise ValueError(f"{user!r}: this head has prototypes 0..{head.config.K - 1}")
+            return np.eye(head.config.K, dtype=np.float32)[k]
+        index = {u: i for i, u in enumerate(head.users_)}
+        if user not in index:
+            raise KeyError(
+                f"user {user!r} is not a seen user of this head ({len(index)} seen users, e.g. "
+                f"{', '.join(map(repr, head.users_[:3]))}); give their few-shot pairs, weights, or None for zero-shot"
+            )
+        return head.user_weights()[index[user]]
+
+    def _fit_pairs(self, rows: list[dict]) -> np.ndarray:
+        parsed = []
+        for i, rec in enumerate(rows):
+            layout = pair_layout(rec)
+            if layout is None:
+                raise InputError(
+                    "few-shot pairs need prompt + chosen/rejected (or left/right + label)",
+                    file="user",
+                    line=i + 1,
+                )
+            parsed.append(_parse_row({**rec, "user": "new"}, layout, self.responses, "user", i + 1, True))
+        data = table_to_data(pair_table(parsed), self.embedder, split="fewshot")
+        return self.head.fit_new_users(data)[1][0]
+
+    # rewards
+    def _response_texts(self, prompts: Sequence[str], responses: Sequence[str]) -> list[str]:
+        if self.responses == "in-context":
+            return [join_in_context(p, r) for p, r in zip(prompts, responses, strict=True)]
+        return list(responses)
+
+    def reward(self, prompts, responses, user=None) -> np.ndarray:
+        """Reward of each (prompt, response) for ``user``. ``prompts`` may be one string for all. (n,)"""
+        responses = [responses] if isinstance(responses, str) else list(responses)
+        prompts = [prompts] * len(responses) if isinstance(prompts, str) else list(prompts)
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
+        if not responses:
+            return np.zeros(0, np.float32)
+        P, pi = self.embedder.rows(prompts)
+        R, ri = self.embedder.rows(
+            self._response_texts(prompts, responses), images=self.responses == "images"
+        )
+        return self._rewards(np.vstack([P, R]), pi, len(P) + ri, user)
+
+    def reward_from_embeddings(self, prompt_emb, response_emb, user=None) -> np.ndarray:
+        """Reward of each response embedding (n, D) with its prompt embedding (n, D) (or one (D,))."""
+        R = np.asarray(response_emb, dtype=np.float32).reshape(-1, self.head.input_dim_)
+        P = np.asarray(prompt_emb, dtype=np.float32).reshape(-1, self.head.input_dim_)
+        if len(P) == 1:
+            return self._rewards(np.vstack([P, R]), np.zeros(len(R), np.int64), 1 + np.arange(len(R)), user)
+        if len(P) != len(R):
+            raise ValueError(f"{len(P)} prompt embeddings for {len(R)} responses")
+        n = len(R)
+        return self._rewards(np.vstack([P, R]), np.arange(n), n + np.arange(n), user)
+
+    def _rewards(self, X: np.ndarray, prompt: np.ndarray, resp: np.ndarray, user) -> np.ndarray:
+        W, rows = self._user_rows(user, len(resp))
+        pal = self.head.uses_user_weights
+        return self.head.response_rewards(X, prompt, resp, W if pal else None, rows if pal else None)[
+            "reward"
+        ]
+
+    def reward_function(self, user=None) -> RewardFunction:
+        """A reward function for TRL's GRPO / RLOO trainers (``reward_funcs=[...]``)."""
+        return RewardFunction(self, user)
+
+
+class RewardFunction:
+    """``f(prompts, completions, **kwargs) -> list[float]`` as TRL calls reward functions.
+
+    Prompts and completions may be strings or conversations (lists of ``{"role", "content"}`` messages,
+    rendered as ``role: content`` blocks, as ``embedkit convert trl`` does). Without a fixed user, a
+    ``user`` column of the dataset (passed by TRL as a keyword argument, one id per row) picks each row's
+    user; otherwise zero-shot weights are used.
+    """
+
+    def __init__(self, model: RewardModel, user=None):
+        self.model = model
+        self.user = user
+        self.__name__ = f"embedkit_{model.head.name.replace('-', '_')}"
+
+    def __call__(self, prompts, completions, **kwargs) -> list[float]:
+        p = [self._text(x, "prompt") for x in prompts]
+        c = [self._text(x, "completion") for x in completions]
+        user = self.user if self.user is not None else kwargs.get("user")
+        return [float(r) for r in self.model.reward(p, c, user=user)]
+
+    @staticmethod
+    def _text(value, field: str) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            return render_messages(value, "reward_function", 0, field)
+        raise TypeError(f"{field} must be a string or a list of messages, got {type(value).__name__}")
+
+
+def load_reward_model(path, cache=None, device: str | None = None, allow_encode: bool = True) -> RewardModel:
+    """``embedkit.load_head``: a saved head ready to score texts (see :class:`RewardModel`)."""
+    from embedkit.heads.api import load_head
+
+    return RewardModel(load_head(path, device=device), cache, allow_encode=allow_encode, device=device)

@@ -1,0 +1,339 @@
+"""Scoring files in chunks: pairs or candidate lists in, the same rows with rewards out, atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_batches
+from embedkit.data.readers import iter_records, write_records
+from embedkit.data.texts import join_in_context, require_text
+from embedkit.errors import EmbedkitError, InputError
+from embedkit.heads.base import RewardHead
+from embedkit.heads.data import PairData
+from embedkit.score.api import RewardModel
+from embedkit.score.users import UserWeights
+
+DEFAULT_CHUNK = 50_000
+
+
+def users_file(out: str | os.PathLike) -> Path:
+    """OUT.users.jsonl next to OUT (OUT.users.parquet for a Parquet OUT)."""
+    out = Path(out)
+    ext = ".parquet" if out.suffix.lower() in (".parquet", ".pq") else ".jsonl"
+    return out.with_name(out.stem + ".users" + ext)
+
+
+@dataclass
+class ScoreSummary:
+    rows: int = 0
+    users: int = 0
+    users_by_source: dict = field(default_factory=dict)
+    labelled: int = 0
+    correct: float = 0.0
+    by_shots: dict = field(default_factory=dict)  # shots -> [correct, labelled]
+
+    def to_dict(self) -> dict:
+        acc = {
+            k: v[0] / v[1]
+            for k, v in sorted(self.by_shots.items(), key=lambda kv: _shot_order(kv[0]))
+            if v[1]
+        }
+        return {
+            "rows": self.rows,
+            "users": self.users,
+            "users_by_source": self.users_by_source,
+            "labelled_pairs": self.labelled,
+            "accuracy": self.correct / self.labelled if self.labelled else None,
+            "accuracy_by_shots": acc,
+        }
+
+
+def _shot_order(key: str):
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+class _UserTable:
+    """Users' weights as a growing matrix: known users from a UserWeights, others added as they are met
+    (seen users with their trained weights, the rest zero-shot)."""
+
+    def __init__(self, head: RewardHead, weights: UserWeights | None):
+        self.head = head
+        self.on = head.uses_user_weights
+        self.uw = weights or UserWeights(weights=np.zeros((0, head.config.K if self.on else 1), np.float32))
+        self.index = self.uw.index()
+        self.added: list[str] = []
+        if self.on:
+            self.seen = {u: i for i, u in enumerate(head.users_)}
+            self.trained = head.user_weights()
+            self.zero = head.zero_shot_weights()
+
+    def rows(self, users) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """(weights, each row's index into them, each row's shots label) for a Column of users."""
+        if not self.on:
+            return None, None, np.full(len(users.index), "population", dtype=object)
+        new = [u for u in users.values if u not in self.index]
+        if new:
+            W = [self.trained[self.seen[u]] if u in self.seen else self.zero for u in new]
+            for u in new:
+                self.index[u] = len(self.uw.users)
+                self.uw.users.append(u)
+                self.uw.source.append("trained" if u in self.seen else "zero-shot")
+            self.uw.weights = np.vstack([self.uw.weights, np.asarray(W, np.float32)])
+            self.uw.shots = np.append(self.uw.shots, np.zeros(len(new), np.int64))
+            self.added += new
+        of_value = np.array([self.index[u] for u in users.values], dtype=np.int64)
+        src = np.asarray(self.uw.source, dtype=object)[of_value]
+        shots = self.uw.shots[of_value].astype(str)
+        labels = np.where(src == "trained", "seen", np.where(src == "file", "file", shots)).astype(object)
+        return self.uw.weights, of_value[users.index], labels[users.index]
+
+
+def _restartable(write, out, attempt) -> None:
+    """Write ``out`` from ``attempt(fast=True)``; if the vectorised reader gives up part-way, from scratch
+    with the careful reader (the output is atomic: nothing of the first attempt is left)."""
+    try:
+        write(out, attempt(True))
+    except NeedsCarefulReader:
+        write(out, attempt(False))
+
+
+def _columns(X_parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One matrix of several (X, row index) parts, and each part's rows into it."""
+    offsets = np.cumsum([0] + [len(X) for X, _ in X_parts])
+    return np.vstack([X for X, _ in X_parts]), [
+        o + idx for o, (_, idx) in zip(offsets, X_parts, strict=False)
+    ]
+
+
+def _embed(model: RewardModel, col, images: bool, paths) -> tuple[np.ndarray, np.ndarray]:
+    X, inv = model.embedder.rows(col.values, images=images, hint_inputs=paths)
+    return X, inv[col.index]
+
+
+def score_pairs_file(
+    model: RewardModel,
+    paths: Sequence[str],
+    out: str | os.PathLike,
+    weights: UserWeights | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = False,
+) -> tuple[ScoreSummary, UserWeights | None]:
+    """Add ``p_left``, ``reward_left``, ``reward_right`` (and, for mean-variance, ``sigma_left``,
+    ``sigma_right``) to every row of the pair files; written to ``out`` atomically. Streams in batches."""
+    from tqdm.auto import tqdm
+
+    head = model.head
+    table = _UserTable(head, weights)
+    state = {}
+
+    def attempt(fast: bool):
+        summary = state["summary"] = ScoreSummary()
+        bar = tqdm(unit="pair", desc="scoring", disable=not progress, dynamic_ncols=True)
+        try:
+            for batch in pair_batches(paths, model.responses, rows=chunk_size, fast=fast):
+                images = batch.responses == "images"
+                X, (prompt, a, b) = _columns(
+                    [
+                        _embed(model, batch.prompt, False, paths),
+                        _embed(model, batch.a, images, paths),
+                        _embed(model, batch.b, images, paths),
+                    ]
+                )
+                W, uidx, shot_labels = table.rows(batch.user)
+                left = head.response_rewards(X, prompt, a, W, uidx)
+                right = head.response_rewards(X, prompt, b, W, uidx)
+                p = head.preference_probability(left, right)
+                _tally(summary, p, batch.y, shot_labels)
+                extra = {"p_left": p, "reward_left": left["reward"], "reward_right": right["reward"]}
+                if "sigma" in left:
+                    extra.update(sigma_left=left["sigma"], sigma_right=right["sigma"])
+                cols = {k: v.tolist() for k, v in extra.items()}
+                for i, rec in enumerate(batch.records()):
+                    yield {**rec, **{k: v[i] for k, v in cols.items()}}
+                summary.rows += len(batch)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+
+    _restartable(write_records, out, attempt)
+    return _finish(state["summary"], table)
+
+
+def score_candidates_file(
+    model: RewardModel,
+    paths: Sequence[str],
+    out: str | os.PathLike,
+    weights: UserWeights | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: bool = False,
+) -> tuple[ScoreSummary, UserWeights | None]:
+    """Rows ``{"user", "prompt", "responses": [...]}``: add ``rewards`` (one per response) and ``ranking``
+    (response indices, best first). Streams in batches; written to ``out`` atomically."""
+    from tqdm.auto import tqdm
+
+    head = model.head
+    table = _UserTable(head, weights)
+    state = {}
+
+    def attempt(fast: bool):
+        summary = state["summary"] = ScoreSummary()
+        bar = tqdm(unit="row", desc="scoring", disable=not progress, dynamic_ncols=True)
+        try:
+            for batch in candidate_batches(paths, model.responses, rows=chunk_size, fast=fast):
+                X, (prompt, resp) = _columns(
+                    [
+                        _embed(model, batch.prompt, False, paths),
+                        _embed(model, batch.response, model.responses == "images", paths),
+                    ]
+                )
+                W, row_user, _ = table.rows(batch.user)
+                uidx = None if row_user is None else row_user[batch.owner]
+                r = head.response_rewards(X, prompt, resp, W, uidx)["reward"]
+                starts = np.r_[0, np.cumsum(np.bincount(batch.owner, minlength=batch.rows))].tolist()
+                rewards = r.tolist()
+                for j, rec in enumerate(batch.records()):
+                    rj = rewards[starts[j] : starts[j + 1]]
+                    yield {
+                        **rec,
+                        "rewards": rj,
+                        "ranking": sorted(range(len(rj)), key=lambda i, rj=rj: -rj[i]),
+                    }
+                summary.rows += batch.rows
+                bar.update(batch.rows)
+        finally:
+            bar.close()
+
+    _restartable(write_records, out, attempt)
+    return _finish(state["summary"], table)
+
+
+def _tally(summary: ScoreSummary, p: np.ndarray, y: np.ndarray, shot_labels: np.ndarray) -> None:
+    lab = ~np.isnan(y) & (y != 0.5)
+    if not lab.any():
+        return
+    correct = ((p > 0.5) == (y > 0.5)).astype(float) + 0.5 * (p == 0.5)
+    summary.labelled += int(lab.sum())
+    summary.correct += float(correct[lab].sum())
+    for s in np.unique(shot_labels[lab]):
+        m = lab & (shot_labels == s)
+        c, n = summary.by_shots.get(str(s), [0.0, 0])
+        summary.by_shots[str(s)] = [c + float(correct[m].sum()), n + int(m.sum())]
+
+
+def _finish(summary: ScoreSummary, table: _UserTable) -> tuple[ScoreSummary, UserWeights | None]:
+    if not table.on:
+        return summary, None
+    uw = table.uw
+    summary.users = len(uw.users)
+    summary.users_by_source = {s: uw.source.count(s) for s in sorted(set(uw.source))}
+    done = 0 if uw.nearest_prototype is None else len(uw.nearest_prototype)
+    if done < len(uw.users):  # nearest prototype and similar seen users of the users met while scoring
+        from embedkit.index.users import UserLookup
+
+        lk = UserLookup(table.head)
+        rest = uw.weights[done:]
+        nearest = lk.nearest_prototype(rest)[0]
+        uw.nearest_prototype = (
+            nearest if uw.nearest_prototype is None else np.concatenate([uw.nearest_prototype, nearest])
+        )
+        sim, _ = lk.similar_users(rest, k=3)
+        uw.similar_users = (uw.similar_users or []) + [list(map(str, r)) for r in sim]
+    return summary, uw
+
+
+def extract_missing_inputs(
+    model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str, progress: bool = False
+):
+    """Embed what the cache lacks of the few-shot pairs and the inputs (``kind`` pairs or candidates) with
+    the head's encoder, into the cache (``--extract-missing``). Returns the ExtractResult."""
+    from embedkit.data.texts import Items, collect_items
+    from embedkit.extract import extract
+
+    if model.embedder.cache is None:
+        raise EmbedkitError("--extract-missing needs a cache to add the embeddings to")
+    files = list(fewshot) + (list(inputs) if kind == "pairs" else [])
+    items = collect_items(files, responses=model.responses) if files else Items()
+    if kind == "candidates":
+        for path in inputs:
+            for line, rec in iter_records(path):
+                if isinstance(rec, InputError):
+                    raise rec
+                prompt = require_text(rec, "prompt", str(path), line)
+                items.add(prompt)
+                for c in rec.get("responses") or []:
+                    if isinstance(c, str) and c.strip():
+                        if model.responses == "images":
+                            from embedkit.data.images import resolve_image_path
+
+                            items.add_image(resolve_image_path(c, path, line, "responses"))
+                        else:
+                            items.add(
+                                *(
+                                    (join_in_context(prompt, c), (prompt, c))
+                                    if model.responses == "in-context"
+                                    else (c,)
+                                )
+                            )
+    return extract(items, model.embedder.cache, model.embedder.encoder(), progress=progress)
+
+
+def read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int = DEFAULT_CHUNK) -> PairData:
+    """Few-shot pairs (the pair format with ``user``) as PairData for the head; every row counts as
+    few-shot. Read in batches and kept compact: each distinct text is embedded once, a row is a few indices
+    and labels, users are shared strings (millions of pairs fit in memory)."""
+    try:
+        return _read_fewshot(model, paths, chunk_size, fast=True)
+    except NeedsCarefulReader:
+        return _read_fewshot(model, paths, chunk_size, fast=False)
+
+
+def _read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int, fast: bool) -> PairData:
+    seen: dict[tuple[bool, str], int] = {}  # each distinct text (or image path) -> its row of X
+    blocks: list[np.ndarray] = []
+    cols: dict[str, list] = {k: [] for k in ("prompt", "a", "b", "user", "counts", "y")}
+    for batch in pair_batches(paths, model.responses, require_labels=True, rows=chunk_size, fast=fast):
+        if not any(batch.user.values):
+            rec = batch.records()[0]
+            raise InputError(
+                f"few-shot pairs need a user field, to know whose weights they fit (first row: {str(rec)[:80]})",
+                file=str(paths[0]),
+                field="user",
+            )
+        images = batch.responses == "images"
+        for name, col, is_image in (
+            ("prompt", batch.prompt, False),
+            ("a", batch.a, images),
+            ("b", batch.b, images),
+        ):
+            before = len(seen)
+            of_value = np.fromiter(
+                (seen.setdefault((is_image, v), len(seen)) for v in col.values), np.int64, len(col.values)
+            )
+            new = [v for v, r in zip(col.values, of_value.tolist(), strict=True) if r >= before]
+            if new:  # embed the values met for the first time, in the order they were met
+                X_new, inv = model.embedder.rows(new, images=is_image, hint_inputs=paths)
+                blocks.append(X_new[inv])
+            cols[name].append(of_value[col.index])
+        cols["user"].append(np.asarray(batch.user.values, dtype=object)[batch.user.index])
+        cols["counts"].append(batch.counts)
+        cols["y"].append(batch.y)
+    n = sum(len(x) for x in cols["y"])
+    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
+    return PairData(
+        X=np.vstack(blocks) if blocks else np.zeros((0, model.embedder.fingerprint.dim), np.float32),
+        fingerprint=model.embedder.fingerprint,
+        prompt=cat["prompt"].astype(np.int64),
+        a=cat["a"].astype(np.int64),
+        b=cat["b"].astype(np.int64),
+        user=cat["user"].astype(object),
+        counts=cat["counts"].reshape(-1, 5),
+        y=cat["y"],
+        weight=np.ones(n),
+        margin=np.full(n, np.nan),
+        split=np.full(n, "fewshot", dtype=object),
+    )
