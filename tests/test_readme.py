@@ -52,7 +52,9 @@ def after_quickstart(tmp_path_factory, minilm_encoder):
     runner = CliRunner()
     try:
         for argv in quickstart_commands():
-            r = runner.invoke(cli, [*argv, "--no-progress"] if argv[0] in ("extract", "fit-head", "score") else argv)
+            r = runner.invoke(
+                cli, [*argv, "--no-progress"] if argv[0] in ("extract", "fit-head", "score") else argv
+            )
             assert r.exit_code == 0, (argv, r.output)
         yield runner
     finally:

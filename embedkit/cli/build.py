@@ -115,7 +115,9 @@ def persona_command(
         f"{s['pairs']} pairs from {s['statements']} statements of {', '.join(s['personas'])}; "
         f"{s['seen_users']} seen + {s['unseen_users']} unseen users; {s['texts']} texts to extract"
     )
-    click.echo(f"wrote {out_dir}/pairs.jsonl, {out_dir}/texts.jsonl (and the unseen users' fewshot.jsonl, unseen_test.jsonl)")
+    click.echo(
+        f"wrote {out_dir}/pairs.jsonl, {out_dir}/texts.jsonl (and the unseen users' fewshot.jsonl, unseen_test.jsonl)"
+    )
 
 
 @build_group.command("synthetic")

@@ -129,7 +129,10 @@ def build_persona(
     # the unseen users alone, as a new user would bring them to `embedkit score`: few-shot pairs to fit
     # their weights from, and held-out pairs to score (no split column in either)
     for split in ("fewshot", "unseen_test"):
-        write_jsonl(out / f"{split}.jsonl", ({k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split))
+        write_jsonl(
+            out / f"{split}.jsonl",
+            ({k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split),
+        )
     summary = {
         "personas": names,
         "statements": nq,
