@@ -243,3 +243,89 @@ def synthetic_command(
     click.echo(
         f"wrote {out_dir}/pairs.jsonl and truth.json; item vectors in {cache_dir}, namespace {s['namespace']}"
     )
+
+
+@build_group.command("annotators")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for pairs.jsonl and texts.jsonl.",
+)
+@click.option(
+    "--personas",
+    default="art,literature,math,music",
+    show_default=True,
+    help="Comma-separated persona topics.",
+)
+@click.option(
+    "--divisive",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the topics (the first ones) split the population.",
+)
+@click.option(
+    "--pool",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Simulated annotators in the population.",
+)
+@click.option(
+    "--per-pair",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Annotators per pair (MultiPref: 4).",
+)
+@click.option(
+    "--noise",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Standard deviation of the noise on each judgment's strength.",
+)
+@click.option(
+    "--statements-per-topic",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Statements (pairs) per topic.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the population, the judgments and the splits.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing pairs.jsonl in --out.")
+def annotators_command(
+    out_dir, personas, divisive, pool, per_pair, noise, statements_per_topic, seed, overwrite
+):
+    """A semi-synthetic multi-annotator set from the persona statements: simulated annotators who are fans,
+    critics or indifferent on each topic judge "Yes" against "No" with graded strengths and Likert scores;
+    divisive topics split them, so pairs there diverge. Stands in for MultiPref / HelpSteer2 (Diverging
+    Preferences, Table 3) and for Beyond the Binary's synthetic judgments; see embedkit/data/annotators.py.
+
+    \\b
+    Then:
+      embedkit extract OUT/texts.jsonl --cache CACHE
+      embedkit fit-head --model mean-var --pairs OUT/pairs.jsonl --cache CACHE --out HEAD
+    """
+    from embedkit.data.annotators import AnnotatorsConfig, build_annotators
+
+    if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
+        raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
+    names = tuple(p.strip() for p in personas.split(",") if p.strip())
+    cfg = AnnotatorsConfig(
+        personas=names, divisive=divisive, pool=pool, per_pair=per_pair, noise=noise,
+        statements_per_topic=statements_per_topic, seed=seed,
+    )  # fmt: skip
+    s = build_annotators(out_dir, cfg)
+    click.echo(
+        f"{s['pairs']} pairs ({s['diverging_pairs']} diverging, {100 * s['diverging_share']:.0f}%) judged by "
+        f"{per_pair} of {pool} simulated annotators; {s['texts']} texts to extract; wrote {out_dir}/pairs.jsonl"
+    )

@@ -26,6 +26,20 @@ _CONFIGS = {
 }
 
 
+class KParam(click.ParamType):
+    """An integer K >= 1, or auto (fit K = 1..--K-max and keep the smallest within noise of the best)."""
+
+    name = "K|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto" or isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"expected an integer K or auto, got {value!r}", param, ctx)
+
+
 def head_config_options(f):
     """One click option per config field of any head; help says which heads use it and the default."""
     fields: dict[str, list] = {}
@@ -52,7 +66,7 @@ def head_config_options(f):
         if isinstance(fld.default, bool):
             f = click.option(f"{opt_name}/--no-{name.replace('_', '-')}", name, default=None, help=text)(f)
         else:
-            typ = click.Choice(choices) if choices else type(fld.default)
+            typ = KParam() if name == "K" else click.Choice(choices) if choices else type(fld.default)
             f = click.option(opt_name, name, type=typ, default=None, help=text)(f)
     return f
 
@@ -137,6 +151,14 @@ def _split_options(for_eval: bool):
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar per epoch."
 )
+@click.option(
+    "--K-max",
+    "k_max",
+    default=6,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --K auto: try K = 1..K_MAX and keep the smallest within noise of the best.",
+)
 @_split_options(for_eval=False)
 @head_config_options
 def fit_head_command(
@@ -147,6 +169,7 @@ def fit_head_command(
     encoder,
     overwrite,
     progress,
+    k_max,
     val_frac,
     test_frac,
     unseen_user_frac,
@@ -167,6 +190,11 @@ def fit_head_command(
     """
     from embedkit.heads import create_head, load_pair_data
 
+    k_auto = config.get("K") == "auto"
+    if k_auto:
+        if not model.startswith("pal"):
+            raise click.UsageError(f"--K auto chooses the prototypes of pal-a / pal-b heads, not {model}")
+        config["K"] = None
     cfg = build_config(model, config)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -178,14 +206,41 @@ def fit_head_command(
         split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed),
         responses=responses,
     )
-    head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
-    head.save(out, overwrite=overwrite)
+    if k_auto:
+        head = _choose_k(model, data, k_max, cfg, progress, out, overwrite)
+    else:
+        head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
+        head.save(out, overwrite=overwrite)
     h = head.history_
     click.echo(
         f"{model}: {h['epochs_run']} epochs (best at {h['best_epoch']}); validation {head.val_metric} "
         f"{h['best_val']:.4f}; saved to {out}"
     )
     print_metrics(head.name, head.metrics_)
+
+
+def _choose_k(model, data, k_max, cfg, progress, out, overwrite):
+    """--K auto: fit K = 1..k_max, print the table and the recommendation, save the chosen head with the
+    selection next to it (k_selection.json, k_selection.png)."""
+    from embedkit.heads.select_k import plot_selection, select_k
+
+    kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "K"}
+    head, sel = select_k(model, data, k_max, progress=progress, **kwargs)
+    head.save(out, overwrite=overwrite)
+    (Path(out) / "k_selection.json").write_text(json.dumps(sel.to_dict(), indent=1) + "\n")
+    plotted = plot_selection(sel, Path(out) / "k_selection.png")
+    click.echo("  K  val accuracy (± 1 SE)  test accuracy")
+    for r in sel.rows:
+        mark = "  <- chosen" if r["K"] == sel.chosen else ""
+        click.echo(
+            f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {r['test_accuracy']:.4f}{mark}"
+        )
+    click.echo(sel.message)
+    click.echo(
+        f"selection: {Path(out) / 'k_selection.json'}"
+        + (f", plot {Path(out) / 'k_selection.png'}" if plotted else "")
+    )
+    return head
 
 
 @click.command("eval")

@@ -166,3 +166,115 @@ def from_columns(
 def write_pairs(rows: Iterator[dict], out: str | os.PathLike) -> int:
     """Write converted rows as JSONL (UTF-8, atomically; nothing is left if a row fails). Returns the count."""
     return write_jsonl(out, rows, ensure_ascii=False)
+
+
+MULTIPREF_LABELS = {
+    "A-is-clearly-better": 2,
+    "A-is-slightly-better": 1,
+    "Tie": 0,
+    "B-is-slightly-better": -1,
+    "B-is-clearly-better": -2,
+}
+
+
+def from_multipref(
+    path: str | os.PathLike, per_annotator: bool = False, annotators: str = "all"
+) -> Iterator[dict]:
+    """MultiPref (allenai/multipref; the layout of its dataset card): ``text``, ``completion_a``,
+    ``completion_b`` and lists of annotation dicts in ``normal_worker_annotations`` /
+    ``expert_worker_annotations`` whose ``overall_pref`` is A-is-clearly-better ... B-is-clearly-better.
+
+    One row per comparison with the graded ``labels`` of its annotators (mean-variance, BT over all
+    labels), or with ``per_annotator`` one row per annotation with ``user`` = its ``evaluator`` (PAL).
+    ``annotators``: all, normal or expert.
+    """
+    fields = {
+        "all": ("normal_worker_annotations", "expert_worker_annotations"),
+        "normal": ("normal_worker_annotations",),
+        "expert": ("expert_worker_annotations",),
+    }[annotators]
+    path = str(path)
+    for line, rec in iter_records(path):
+        if isinstance(rec, InputError):
+            raise rec
+        base = {}
+        for ours, theirs in (("prompt", "text"), ("left", "completion_a"), ("right", "completion_b")):
+            if not isinstance(rec.get(theirs), str) or not rec[theirs].strip():
+                raise InputError("expected a non-empty string", file=path, line=line, field=theirs)
+            base[ours] = rec[theirs]
+        if rec.get("comparison_id") is not None:
+            base["comparison_id"] = rec["comparison_id"]
+        anns = []
+        for f in fields:
+            values = rec.get(f) or []
+            if isinstance(values, str):
+                values = json.loads(values)
+            if not isinstance(values, list):
+                raise InputError("expected a list of annotations", file=path, line=line, field=f)
+            for a in values:
+                pref = a.get("overall_pref") if isinstance(a, dict) else None
+                if pref not in MULTIPREF_LABELS:
+                    raise InputError(
+                        f"overall_pref {pref!r} is not one of {', '.join(MULTIPREF_LABELS)}",
+                        file=path,
+                        line=line,
+                        field=f,
+                    )
+                anns.append((MULTIPREF_LABELS[pref], str(a.get("evaluator") or f"{f}-{len(anns)}")))
+        if not anns:
+            raise InputError("no annotations", file=path, line=line, field=fields[0])
+        if per_annotator:
+            for label, who in anns:
+                yield {**base, "user": who, "label": label}
+        else:
+            yield {**base, "labels": [label for label, _ in anns]}
+
+
+def from_helpsteer2(path: str | os.PathLike, attribute: str = "helpfulness") -> Iterator[dict]:
+    """HelpSteer2 with per-annotator scores (the layout of nvidia/HelpSteer2's ``disagreements``): one row
+    per response with ``prompt``, ``response`` and a list of 0-4 scores per attribute; the two responses
+    to one prompt come one after the other. Each pair becomes one row: ``labels`` from each annotator's
+    score difference (1 = slight, 2 or more = significant, as in Diverging Preferences section 2) and
+    ``likert_left`` / ``likert_right`` (the scores on 1-5) for the MSE and Likert heads.
+    """
+    path = str(path)
+    pending = None
+    for line, rec in iter_records(path):
+        if isinstance(rec, InputError):
+            raise rec
+        for f in ("prompt", "response"):
+            if not isinstance(rec.get(f), str) or not rec[f].strip():
+                raise InputError("expected a non-empty string", file=path, line=line, field=f)
+        scores = rec.get(attribute)
+        scores = scores if isinstance(scores, list) else [scores]
+        if not scores or any(
+            isinstance(s, bool) or not isinstance(s, int | float) or not 0 <= s <= 4 for s in scores
+        ):
+            raise InputError(
+                f"expected scores 0..4 (one per annotator), found {rec.get(attribute)!r:.60}",
+                file=path,
+                line=line,
+                field=attribute,
+            )
+        if pending is None or pending[1]["prompt"] != rec["prompt"]:
+            if pending is not None:
+                raise InputError(
+                    "a response without its pair: HelpSteer2 rows come two per prompt, one after the other",
+                    file=path,
+                    line=pending[0],
+                )
+            pending = (line, rec, scores)
+            continue
+        _, first, s1 = pending
+        pending = None
+        n = min(len(s1), len(scores))  # annotator i scored both responses of the pair
+        yield {
+            "prompt": rec["prompt"],
+            "left": first["response"],
+            "right": rec["response"],
+            "labels": [max(-2, min(2, int(round(a - b)))) for a, b in zip(s1[:n], scores[:n], strict=True)],
+            "likert_left": [int(round(s)) + 1 for s in s1],
+            "likert_right": [int(round(s)) + 1 for s in scores],
+        }
+    if pending is not None:
+        raise InputError("the last response has no pair", file=path, line=pending[0])

@@ -62,21 +62,27 @@ def assign_splits(
             line=line,
             field="split",
         )
+    return draw_splits(table.user.astype(str), cfg, seen_users)
+
+
+def draw_splits(
+    users_str: np.ndarray, cfg: SplitConfig = SplitConfig(), seen_users: list[str] | None = None
+) -> np.ndarray:
+    """The drawn split of each row given each row's user (see ``assign_splits``). (n,) object array."""
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    users_str = table.user.astype(str)
     users = np.array(sorted(set(users_str.tolist())), dtype=str)
     n_unseen = int(round(cfg.unseen_user_frac * len(users))) if len(users) > 1 else 0
     drawn = rng.permutation(users)[:n_unseen]
     unseen = np.setdiff1d(users, np.asarray(seen_users, dtype=str)) if seen_users is not None else drawn
     is_unseen = np.isin(users_str, unseen)
-    out = np.empty(len(table), dtype=object)
+    out = np.empty(len(users_str), dtype=object)
 
     # seen users: within each user, a seeded order and a random offset place rows on [0, 1) evenly
     _, inv, totals = np.unique(users_str, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
-    order = rng.permutation(len(table))
-    rank = np.empty(len(table), dtype=np.int64)
+    order = rng.permutation(len(users_str))
+    rank = np.empty(len(users_str), dtype=np.int64)
     rank[order] = rank_within_group(users_str[order])
     offset = rng.random(len(totals))
     pos = (rank + offset[inv]) / totals[inv]  # in [0, 1), spaced 1/total apart

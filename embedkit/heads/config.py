@@ -63,7 +63,15 @@ class TrainConfig:
 
 @dataclass
 class PALConfig(TrainConfig):
-    K: int = opt(2, "Number of preference prototypes K (K=1 is the homogeneous model).")
+    K: int = opt(
+        2, "Number of preference prototypes K (K=1 is the homogeneous model); fit-head also takes auto."
+    )
+    arch: str = opt(
+        "mlp",
+        "f (and g): mlp = PAL's 2-layer MLPs (appendix C.2); linear = one projection without bias, as in PAL's "
+        "synthetic experiments (appendix C.1).",
+        choices=("mlp", "linear"),
+    )
     user_lr: float = opt(
         5e-2,
         "Learning rate of the prototypes and user weights (PAL C.1: 5e-3; 5e-2 lets the "

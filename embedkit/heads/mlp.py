@@ -9,10 +9,18 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    """x (B, D) -> (B, out): Linear(D, h) -> ReLU -> Dropout -> Linear(h, out), plus x when out == D."""
+    """x (B, D) -> (B, out): Linear(D, h) -> ReLU -> Dropout -> Linear(h, out), plus x when out == D.
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+    ``linear=True``: one projection without bias (PAL's synthetic experiments, appendix C.1)."""
+
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0, linear: bool = False
+    ):
         super().__init__()
+        if linear:
+            self.net = nn.Linear(in_dim, out_dim, bias=False)
+            self.residual = False
+            return
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim)
         )
@@ -24,10 +32,19 @@ class MLP(nn.Module):
 
 
 class PrototypeMLPs(nn.Module):
-    """K independent MLPs g_1..g_K evaluated at once: x (B, D) -> (B, K, out). Same shape as ``MLP``."""
+    """K independent MLPs g_1..g_K evaluated at once: x (B, D) -> (B, K, out). Same shape as ``MLP``
+    (``linear=True``: K projections without bias)."""
 
-    def __init__(self, k: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0):
+    def __init__(
+        self, k: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float = 0.0, linear: bool = False
+    ):
         super().__init__()
+        self.linear = linear
+        if linear:
+            self.w = nn.Parameter(torch.empty(k, in_dim, out_dim))
+            nn.init.uniform_(self.w, -1 / math.sqrt(in_dim), 1 / math.sqrt(in_dim))
+            self.residual = False
+            return
         self.w1 = nn.Parameter(torch.empty(k, in_dim, hidden_dim))
         self.b1 = nn.Parameter(torch.empty(k, hidden_dim))
         self.w2 = nn.Parameter(torch.empty(k, hidden_dim, out_dim))
@@ -40,6 +57,8 @@ class PrototypeMLPs(nn.Module):
             nn.init.uniform_(b, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.linear:
+            return torch.einsum("bd,kdo->bko", x, self.w)  # (B, K, out)
         h = torch.relu(torch.einsum("bd,kdh->bkh", x, self.w1) + self.b1)  # (B, K, h)
         out = torch.einsum("bkh,kho->bko", self.dropout(h), self.w2) + self.b2  # (B, K, out)
         return out + x[:, None, :] if self.residual else out

@@ -55,7 +55,7 @@ class PALAModule(nn.Module):
     def __init__(self, input_dim: int, cfg: PALConfig, n_users: int):
         super().__init__()
         d = cfg.latent_dim or input_dim
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
+        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout, linear=cfg.arch == "linear")
         self.prototypes = nn.Parameter(torch.randn(cfg.K, input_dim) / input_dim**0.5)  # P^T: (K, D)
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))  # (U, K)
 
@@ -109,8 +109,9 @@ class PALBModule(nn.Module):
     def __init__(self, input_dim: int, cfg: PALBConfig, n_users: int):
         super().__init__()
         d = cfg.latent_dim or input_dim
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout)
-        self.g = PrototypeMLPs(cfg.K, input_dim, cfg.hidden_dim, d, cfg.dropout)
+        linear = cfg.arch == "linear"
+        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout, linear=linear)
+        self.g = PrototypeMLPs(cfg.K, input_dim, cfg.hidden_dim, d, cfg.dropout, linear=linear)
         self.log_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.temperature))))
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))
 

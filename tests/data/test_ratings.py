@@ -1,0 +1,144 @@
+"""Per-item ratings -> pairs, and the MultiPref / HelpSteer2 importers, on files in their layouts."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from embedkit.cli.main import cli
+from embedkit.data.pairs import read_pairs
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def ratings_rows():
+    rows = []
+    for a in range(6):
+        for i in range(5):
+            rows.append(
+                {
+                    "annotator": f"a{a}",
+                    "item": f"c{i}",
+                    "comment": f"comment number {i}",
+                    "offensive": (i + a) % 5 + 1,
+                }
+            )
+    rows.append({"annotator": "loner", "item": "c0", "comment": "comment number 0", "offensive": 3})
+    return rows
+
+
+def test_ratings_become_per_annotator_pairs_with_graded_labels_and_splits(tmp_path):
+    src = write(tmp_path / "r.jsonl", ratings_rows())
+    out = tmp_path / "pairs.jsonl"
+    r = run("convert", "ratings", src, "--out", out, "--user", "annotator", "--item", "item", "--text", "comment",
+            "--score", "offensive", "--prefer", "lower", "--prompt", "Which comment is less offensive?")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 6 * 10  # every pair of each annotator's 5 items; the loner gives none
+    assert "1 annotator(s) rated a single item" in r.output and "'loner'" in r.output
+    by = {(r["user"], r["left_item"], r["right_item"]): r for r in rows}
+    scores = {(x["annotator"], x["item"]): x["offensive"] for x in ratings_rows()}
+    for (user, li, ri), row in by.items():
+        diff = (
+            scores[(user, ri)] - scores[(user, li)]
+        )  # lower is preferred: left wins when right scores higher
+        assert row["label"] == (0 if diff == 0 else (2 if abs(diff) >= 2 else 1) * (1 if diff > 0 else -1))
+    assert {"train", "val", "test", "fewshot", "unseen_test"} >= {r["split"] for r in rows}
+    assert any(r["split"] in ("fewshot", "unseen_test") for r in rows)  # new annotators drawn
+    t = read_pairs([out])  # the pair format reads it back
+    assert len(t) == 60 and t.has_users
+    report = json.loads((tmp_path / "pairs.report.json").read_text())
+    assert report["annotators"] == 7 and report["annotators_with_one_item"][0]["line"] == 31
+
+
+def test_ratings_bad_rows_are_named(tmp_path):
+    rows = ratings_rows()[:6] + [{"annotator": "a9", "item": "x", "comment": "t", "offensive": "very"}]
+    src = write(tmp_path / "bad.jsonl", rows)
+    args = ("convert", "ratings", src, "--out", tmp_path / "o.jsonl", "--user", "annotator", "--item", "item",
+            "--text", "comment", "--score", "offensive")  # fmt: skip
+    r = run(*args)
+    assert r.exit_code == 1 and "bad.jsonl:7, field 'offensive'" in r.output and "not a number" in r.output
+    assert not (tmp_path / "o.jsonl").exists()
+    r = run(*args, "--skip-bad")
+    assert r.exit_code == 0 and "skipped 1 bad row(s); first: " in r.output
+
+
+def test_ratings_likert_mode_gives_multi_annotator_pairs(tmp_path):
+    src = write(tmp_path / "r.jsonl", ratings_rows())
+    out = tmp_path / "likert.jsonl"
+    r = run("convert", "ratings", src, "--out", out, "--user", "annotator", "--item", "item", "--text", "comment",
+            "--score", "offensive", "--likert")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 10 and all(len(r["labels"]) == len(r["annotators"]) >= 6 for r in rows)
+    t = read_pairs([out])
+    assert t.likert_a.sum(axis=1).min() >= 6 and (t.counts.sum(axis=1) >= 6).all()
+
+
+def test_multipref_layout(tmp_path):
+    ann = lambda pref, who: {"overall_pref": pref, "evaluator": who, "helpful_pref": "Tie"}  # noqa: E731
+    rows = [
+        {"comparison_id": "c1", "text": "Q1", "completion_a": "A1", "completion_b": "B1",
+         "normal_worker_annotations": [ann("A-is-clearly-better", "w1"), ann("B-is-slightly-better", "w2")],
+         "expert_worker_annotations": [ann("Tie", "e1"), ann("A-is-slightly-better", "e2")]},
+    ]  # fmt: skip
+    src = write(tmp_path / "mp.jsonl", rows)
+    r = run("convert", "multipref", src, "--out", tmp_path / "a.jsonl")
+    assert r.exit_code == 0, r.output
+    row = json.loads((tmp_path / "a.jsonl").read_text())
+    assert row["labels"] == [2, -1, 0, 1] and row["prompt"] == "Q1" and row["left"] == "A1"
+    assert read_pairs([tmp_path / "a.jsonl"]).counts.tolist() == [[0, 1, 1, 1, 1]]
+    r = run(
+        "convert",
+        "multipref",
+        src,
+        "--out",
+        tmp_path / "b.jsonl",
+        "--per-annotator",
+        "--annotators",
+        "expert",
+    )
+    per = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [(p["user"], p["label"]) for p in per] == [("e1", 0), ("e2", 1)]
+    rows[0]["normal_worker_annotations"][0]["overall_pref"] = "A-wins"
+    r = run("convert", "multipref", write(tmp_path / "bad.jsonl", rows), "--out", tmp_path / "c.jsonl")
+    assert r.exit_code == 1 and "bad.jsonl:1, field 'normal_worker_annotations'" in r.output
+
+
+def test_helpsteer2_layout(tmp_path):
+    rows = [
+        {"prompt": "P", "response": "r1", "helpfulness": [4, 2, 3]},
+        {"prompt": "P", "response": "r2", "helpfulness": [1, 2, 4]},
+        {"prompt": "Q", "response": "s1", "helpfulness": [3, 3, 3]},
+        {"prompt": "Q", "response": "s2", "helpfulness": [3, 3, 2]},
+    ]
+    r = run("convert", "helpsteer2", write(tmp_path / "hs.jsonl", rows), "--out", tmp_path / "o.jsonl")
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert (
+        out[0]["labels"] == [2, 0, -1]
+        and out[0]["likert_left"] == [5, 3, 4]
+        and out[1]["labels"] == [0, 0, 1]
+    )
+    assert len(read_pairs([tmp_path / "o.jsonl"])) == 2
+    r = run("convert", "helpsteer2", write(tmp_path / "odd.jsonl", rows[:3]), "--out", tmp_path / "x.jsonl")
+    assert r.exit_code == 1 and "odd.jsonl:3" in r.output and "no pair" in r.output
+
+
+@pytest.mark.parametrize("prefer", ["higher", "lower"])
+def test_likert_scores_keep_5_as_the_preferred_end(tmp_path, prefer):
+    rows = [{"u": "a", "i": "x", "t": "good", "s": 5}, {"u": "a", "i": "y", "t": "bad", "s": 1}]
+    out = tmp_path / "o.jsonl"
+    r = run("convert", "ratings", write(tmp_path / "r.jsonl", rows), "--out", out, "--user", "u", "--item", "i",
+            "--text", "t", "--score", "s", "--likert", "--prefer", prefer)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text())
+    good_side = "likert_left" if row["left"] == "good" else "likert_right"
+    assert row[good_side] == ([5] if prefer == "higher" else [1])
