@@ -3,7 +3,8 @@ accuracy and diverging-pair AUROC.
 
 MultiPref and HelpSteer2 are not available here, so the data is ``embedkit build annotators``: persona
 statements judged by 4 simulated annotators each (fans, critics and indifferent people per topic, graded
-strengths and Likert-5 scores; two of four topics divisive), MiniLM features. With the real sets, convert
+strengths and Likert-5 scores; of four topics two are divisive, one consensual, and on one nearly everyone is
+indifferent, so its pairs are high-agreement ties), MiniLM features. With the real sets, convert
 them and pass the files instead: ``embedkit convert multipref`` / ``embedkit convert helpsteer2`` write the
 same layout (``--pairs FILE --texts`` skips the build).
 
@@ -89,7 +90,8 @@ def main():
             else:
                 pairs, cache = workdir / f"ann{seed}" / "pairs.jsonl", workdir / "cache"
                 s = build_annotators(
-                    pairs.parent, AnnotatorsConfig(statements_per_topic=300 if q else 1000, seed=seed)
+                    pairs.parent,
+                    AnnotatorsConfig(agreed_ties=1, statements_per_topic=300 if q else 1000, seed=seed),
                 )
                 diverging_share.append(s["diverging_share"])
                 extract(collect_texts([pairs.parent / "texts.jsonl"]), cache, enc, progress=False)

@@ -54,15 +54,21 @@ def test_k_auto_finds_k_star_and_says_one_is_enough_on_homogeneous_data(syntheti
             cli,
             ["fit-head", "--model", "pal-a", "--K", "auto", "--K-max", "4", "--pairs", str(pairs), "--cache", str(cache),
              "--encoder", fp.namespace, "--out", str(tmp_path / f"h{k_star}"), "--no-progress", "--arch", "linear",
-             "--loss", "hinge", "--lr", "5e-3", "--user-lr", "5e-2"],
+             "--loss", "hinge", "--lr", "5e-3", "--user-lr", "5e-2"] + (["--json"] if k_star == 1 else []),
         )  # fmt: skip
         assert r.exit_code == 0, r.output
         sel = json.loads((tmp_path / f"h{k_star}/k_selection.json").read_text())
         assert sel["chosen"] == k_star, sel
+        assert [row["K"] for row in sel["rows"]] == [1, 2, 3, 4]
+        assert all(row["val_loss"] > 0 for row in sel["rows"])
         assert json.loads((tmp_path / f"h{k_star}/config.json").read_text())["config"]["K"] == k_star
         assert (tmp_path / f"h{k_star}/k_selection.png").exists()
-        if k_star == 1:
-            assert "K = 1 is enough" in r.output
+        if k_star == 1:  # --json: one object on stdout, the selection included
+            summary = json.loads(r.stdout)
+            assert summary["config"]["K"] == 1 and summary["k_selection"]["chosen"] == 1
+            assert "K = 1 is enough" in summary["k_selection"]["message"]
+        else:
+            assert f"K = {k_star}: the smallest K" in r.output and "<- chosen" in r.output
     r = CliRunner().invoke(
         cli,
         [
@@ -83,11 +89,13 @@ def test_k_auto_finds_k_star_and_says_one_is_enough_on_homogeneous_data(syntheti
 
 
 def test_annotators_diverge_on_divisive_topics(tmp_path):
-    s = build_annotators(tmp_path / "ann", AnnotatorsConfig(statements_per_topic=100, seed=0))
+    s = build_annotators(tmp_path / "ann", AnnotatorsConfig(statements_per_topic=100, agreed_ties=1, seed=0))
     rows = [json.loads(x) for x in (tmp_path / "ann/pairs.jsonl").read_text().splitlines()]
     div = lambda r: any(x > 0 for x in r["labels"]) and any(x < 0 for x in r["labels"])  # noqa: E731
-    share = {d: np.mean([div(r) for r in rows if r["divisive"] == d]) for d in (True, False)}
-    assert share[True] > 0.5 > 0.2 > share[False], share
+    share = {k: np.mean([div(r) for r in rows if r["topic_kind"] == k]) for k in ("divisive", "consensual")}
+    assert share["divisive"] > 0.5 > 0.2 > share["consensual"], share
+    ties = [r for r in rows if r["topic_kind"] == "agreed_tie"]
+    assert len(ties) == 100 and np.mean([abs(np.mean(r["labels"])) for r in ties]) < 0.5  # about equal
     assert 0 < s["diverging_share"] < 1 and all(0 <= r["margin"] <= 1 and 0 <= r["p_star"] <= 1 for r in rows)
 
 
@@ -97,7 +105,7 @@ def annotated(tmp_path_factory, minilm_encoder):
     from embedkit.extract import extract
 
     root = tmp_path_factory.mktemp("ann")
-    build_annotators(root / "four", AnnotatorsConfig(statements_per_topic=200, seed=1))
+    build_annotators(root / "four", AnnotatorsConfig(statements_per_topic=200, agreed_ties=1, seed=1))
     build_annotators(root / "ten", AnnotatorsConfig(statements_per_topic=500, per_pair=10, seed=2))
     extract(
         collect_texts([root / "four/texts.jsonl", root / "ten/texts.jsonl"]),

@@ -267,6 +267,14 @@ def synthetic_command(
     help="How many of the topics (the first ones) split the population.",
 )
 @click.option(
+    "--agreed-ties",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the topics (the last ones) leave nearly everyone indifferent: high-agreement ties, "
+    "which single-value reward models confuse with disagreement.",
+)
+@click.option(
     "--pool",
     default=200,
     show_default=True,
@@ -303,14 +311,15 @@ def synthetic_command(
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing pairs.jsonl in --out.")
 def annotators_command(
-    out_dir, personas, divisive, pool, per_pair, noise, statements_per_topic, seed, overwrite
+    out_dir, personas, divisive, agreed_ties, pool, per_pair, noise, statements_per_topic, seed, overwrite
 ):
     """A semi-synthetic multi-annotator set from the persona statements: simulated annotators who are fans,
     critics or indifferent on each topic judge "Yes" against "No" with graded strengths and Likert scores;
-    divisive topics split them, so pairs there diverge. Stands in for MultiPref / HelpSteer2 (Diverging
+    divisive topics split them, so pairs there diverge; on --agreed-ties topics nearly everyone is indifferent
+    (high-agreement ties). Stands in for MultiPref / HelpSteer2 (Diverging
     Preferences, Table 3) and for Beyond the Binary's synthetic judgments; see embedkit/data/annotators.py.
 
-    \\b
+    \b
     Then:
       embedkit extract OUT/texts.jsonl --cache CACHE
       embedkit fit-head --model mean-var --pairs OUT/pairs.jsonl --cache CACHE --out HEAD
@@ -321,10 +330,13 @@ def annotators_command(
         raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
     names = tuple(p.strip() for p in personas.split(",") if p.strip())
     cfg = AnnotatorsConfig(
-        personas=names, divisive=divisive, pool=pool, per_pair=per_pair, noise=noise,
+        personas=names, divisive=divisive, agreed_ties=agreed_ties, pool=pool, per_pair=per_pair, noise=noise,
         statements_per_topic=statements_per_topic, seed=seed,
     )  # fmt: skip
-    s = build_annotators(out_dir, cfg)
+    try:
+        s = build_annotators(out_dir, cfg)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(
         f"{s['pairs']} pairs ({s['diverging_pairs']} diverging, {100 * s['diverging_share']:.0f}%) judged by "
         f"{per_pair} of {pool} simulated annotators; {s['texts']} texts to extract; wrote {out_dir}/pairs.jsonl"

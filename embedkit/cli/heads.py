@@ -159,6 +159,12 @@ def _split_options(for_eval: bool):
     type=click.IntRange(min=1),
     help="With --K auto: try K = 1..K_MAX and keep the smallest within noise of the best.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the training summary and metrics as one JSON object (with --K auto, the selection too).",
+)
 @_split_options(for_eval=False)
 @head_config_options
 def fit_head_command(
@@ -170,6 +176,7 @@ def fit_head_command(
     overwrite,
     progress,
     k_max,
+    as_json,
     val_frac,
     test_frac,
     unseen_user_frac,
@@ -206,12 +213,30 @@ def fit_head_command(
         split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed),
         responses=responses,
     )
+    selection = None
     if k_auto:
-        head = _choose_k(model, data, k_max, cfg, progress, out, overwrite)
+        head, selection = _choose_k(model, data, k_max, cfg, progress, out, overwrite, quiet=as_json)
     else:
         head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
         head.save(out, overwrite=overwrite)
     h = head.history_
+    if as_json:
+        from embedkit.heads.metrics import json_ready
+
+        summary = {
+            "model": model,
+            "out": str(out),
+            "config": dataclasses.asdict(head.config),
+            "epochs_run": h["epochs_run"],
+            "best_epoch": h["best_epoch"],
+            "val_metric": head.val_metric,
+            "best_val": h["best_val"],
+            "metrics": head.metrics_,
+        }
+        if selection is not None:
+            summary["k_selection"] = selection.to_dict()
+        click.echo(json.dumps(json_ready(summary), indent=1, allow_nan=False))
+        return
     click.echo(
         f"{model}: {h['epochs_run']} epochs (best at {h['best_epoch']}); validation {head.val_metric} "
         f"{h['best_val']:.4f}; saved to {out}"
@@ -219,28 +244,34 @@ def fit_head_command(
     print_metrics(head.name, head.metrics_)
 
 
-def _choose_k(model, data, k_max, cfg, progress, out, overwrite):
+def _choose_k(model, data, k_max, cfg, progress, out, overwrite, quiet=False):
     """--K auto: fit K = 1..k_max, print the table and the recommendation, save the chosen head with the
     selection next to it (k_selection.json, k_selection.png)."""
+    from embedkit.heads.metrics import json_ready
     from embedkit.heads.select_k import plot_selection, select_k
 
     kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "K"}
     head, sel = select_k(model, data, k_max, progress=progress, **kwargs)
     head.save(out, overwrite=overwrite)
-    (Path(out) / "k_selection.json").write_text(json.dumps(sel.to_dict(), indent=1) + "\n")
+    (Path(out) / "k_selection.json").write_text(
+        json.dumps(json_ready(sel.to_dict()), indent=1, allow_nan=False) + "\n"
+    )
     plotted = plot_selection(sel, Path(out) / "k_selection.png")
-    click.echo("  K  val accuracy (± 1 SE)  test accuracy")
+    if quiet:
+        return head, sel
+    click.echo("  K  val accuracy (± 1 SE)  val loss  test accuracy")
     for r in sel.rows:
         mark = "  <- chosen" if r["K"] == sel.chosen else ""
+        loss = f"{r['val_loss']:.4f}" if r.get("val_loss") is not None else "   -  "
         click.echo(
-            f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {r['test_accuracy']:.4f}{mark}"
+            f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {loss}    {r['test_accuracy']:.4f}{mark}"
         )
     click.echo(sel.message)
     click.echo(
         f"selection: {Path(out) / 'k_selection.json'}"
         + (f", plot {Path(out) / 'k_selection.png'}" if plotted else "")
     )
-    return head
+    return head, sel
 
 
 @click.command("eval")

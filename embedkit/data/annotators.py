@@ -7,7 +7,10 @@ shape from real text, so that distributional reward models can be compared on it
   question with the responses "Yes" and "No" (in random left/right order).
 - **Annotators**: a pool of simulated people. On each topic a person is a fan (+1), a critic (-1) or
   indifferent (0). The first ``divisive`` topics split the population (45% fans, 45% critics, 10%
-  indifferent); on the others nearly everyone agrees (85% fans, 15% indifferent).
+  indifferent); the last ``agreed_ties`` topics leave nearly everyone indifferent (90%; 5% fans, 5%
+  critics), so annotators agree that the two answers are about equal (high-agreement ties, the case
+  Diverging Preferences shows single-value reward models confuse with disagreement); on the others
+  nearly everyone agrees on a side (85% fans, 15% indifferent).
 - **Judgments**: a fan prefers the answer a person with that interest would give (the statement's
   ``answer_matching_behavior``), a critic the other one, with a strength u = stance x intensity + noise
   (intensity uniform on [0.5, 2.5], noise N(0, sigma)). The graded label is u rounded to -2..2 (0 = tie,
@@ -40,6 +43,7 @@ from embedkit.data.texts import join_in_context
 class AnnotatorsConfig:
     personas: tuple[str, ...] = TABLE1_ORDER[:4]
     divisive: int = 2
+    agreed_ties: int = 0
     pool: int = 200
     per_pair: int = 4
     noise: float = 0.5
@@ -51,6 +55,10 @@ class AnnotatorsConfig:
     def validate(self) -> None:
         if not 0 <= self.divisive <= len(self.personas):
             raise ValueError(f"--divisive must be in 0..{len(self.personas)}")
+        if not 0 <= self.agreed_ties <= len(self.personas) - self.divisive:
+            raise ValueError(
+                f"--agreed-ties must be in 0..{len(self.personas) - self.divisive} (topics left after --divisive)"
+            )
         if self.per_pair < 1 or self.pool < self.per_pair:
             raise ValueError("need --per-pair >= 1 annotators per pair and a --pool at least that large")
         if not 0 <= self.val_frac + self.test_frac < 1:
@@ -66,9 +74,16 @@ def build_annotators(
     data = load_personas(persona_dir, list(cfg.personas))
     T = len(cfg.personas)
     stance = np.zeros((cfg.pool, T), dtype=np.int64)
+    kinds = []
     for t in range(T):
-        probs = (0.45, 0.45, 0.10) if t < cfg.divisive else (0.85, 0.0, 0.15)  # fan, critic, indifferent
-        stance[:, t] = rng.choice([1, -1, 0], size=cfg.pool, p=probs)
+        kind = "divisive" if t < cfg.divisive else "agreed_tie" if t >= T - cfg.agreed_ties else "consensual"
+        kinds.append(kind)
+        probs = {
+            "divisive": (0.45, 0.45, 0.10),
+            "agreed_tie": (0.05, 0.05, 0.90),
+            "consensual": (0.85, 0.0, 0.15),
+        }
+        stance[:, t] = rng.choice([1, -1, 0], size=cfg.pool, p=probs[kind])  # fan, critic, indifferent
     rows, texts = [], {}
     for t, name in enumerate(cfg.personas):
         recs = data[name][: cfg.statements_per_topic]
@@ -102,6 +117,7 @@ def build_annotators(
                     "p_star": float(j.mean()),
                     "topic": name,
                     "divisive": t < cfg.divisive,
+                    "topic_kind": kinds[t],
                 }
             )
             texts[q] = None

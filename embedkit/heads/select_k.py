@@ -64,9 +64,7 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, **co
             "val_accuracy": acc,
             "val_pairs": n,
             "val_se": math.sqrt(acc * (1 - acc) / n) if n and math.isfinite(acc) else float("nan"),
-            "val_loss": -float(head.history_.get("best_val", float("nan")))
-            if head.val_metric != "accuracy"
-            else None,
+            "val_loss": head.history_.get("best_val_loss"),
             "test_accuracy": float(seen.get("test", {}).get("accuracy", float("nan"))),
             "epochs": head.history_.get("epochs_run"),
         }

@@ -85,6 +85,8 @@ def train(
     if best_state is not None:
         module.load_state_dict(best_state)
     history.update(best_val=best, best_epoch=best_epoch + 1, epochs_run=len(history["val"]))
+    if isinstance(score, tuple) and math.isfinite(best_key[1]):
+        history["best_val_loss"] = -best_key[1]  # the validation loss at the best epoch (the tie-break)
     return history
 
 
