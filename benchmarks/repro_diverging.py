@@ -6,7 +6,7 @@ statements judged by 4 simulated annotators each (fans, critics and indifferent 
 strengths and Likert-5 scores; of four topics two are divisive, one consensual, and on one nearly everyone is
 indifferent, so its pairs are high-agreement ties), MiniLM features. With the real sets, convert
 them and pass the files instead: ``embedkit convert multipref`` / ``embedkit convert helpsteer2`` write the
-same layout (``--pairs FILE --texts`` skips the build).
+same layout (``--pairs FILE --cache DIR`` skips the build; DIR holds its texts extracted with MiniLM).
 
 Heads (all on the same splits): Bradley-Terry with aggregated labels and with all labels, MSE regression
 and Likert classification (KL) on the per-response scores, mean-variance with the independent-NLL

@@ -226,12 +226,17 @@ def plot(res, ks, k_stars, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(1, 4, figsize=(18, 4))
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4))
     a = res["a"]
-    ax[0].scatter(*np.array(a["true"]).T, s=8, c="grey", label="true ideal points")
-    ax[0].scatter(*np.array(a["true_prototypes"]).T, marker="*", s=150, c="k", label="true prototypes")
-    ax[0].set_title("(a) true (d = 2, K* = 3)")
-    ax[0].legend(fontsize=7)
+    axes[0].scatter(*np.array(a["true"]).T, s=8, c="grey", label="true ideal points")
+    axes[0].scatter(*np.array(a["true_prototypes"]).T, marker="*", s=150, c="k", label="true prototypes")
+    axes[0].set_title("(a) true (d = 2, K* = 3)")
+    axes[0].legend(fontsize=7)
+    axes[1].scatter(*np.array(a["learned"]).T, s=8, c="tab:blue", label="learned ideal points")
+    axes[1].scatter(*np.array(a["learned_prototypes"]).T, marker="*", s=150, c="k", label="learned prototypes")
+    axes[1].set_title("(a) learned, in f's space (K = 3)")
+    axes[1].legend(fontsize=7)
+    ax = axes[1:]
     width = 0.8 / len(k_stars)
     for i, ks_ in enumerate(k_stars):
         m = [res["b"][f"paper|{ks_}|{K}"][0] for K in ks]

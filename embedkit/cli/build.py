@@ -341,3 +341,79 @@ def annotators_command(
         f"{s['pairs']} pairs ({s['diverging_pairs']} diverging, {100 * s['diverging_share']:.0f}%) judged by "
         f"{per_pair} of {pool} simulated annotators; {s['texts']} texts to extract; wrote {out_dir}/pairs.jsonl"
     )
+
+
+@build_group.command("pick-a-filter")
+@click.argument("pairs", type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for pairs.jsonl, images/ and report.json.",
+)
+@click.option(
+    "--mixture-ratio",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="beta: the share of each user's pairs that get a colour filter.",
+)
+@click.option(
+    "--seen-users",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="The most active users of each group who are seen (the rest are new users).",
+)
+@click.option(
+    "--min-labels",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Keep users with more than this many non-tie pairs.",
+)
+@click.option(
+    "--tint",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Filter strength s: pixel -> (1 - s) pixel + s colour (pure blue or pure red).",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shortlists.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT/pairs.jsonl.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def pick_a_filter_command(
+    pairs, out_dir, mixture_ratio, seen_users, min_labels, tint, seed, overwrite, progress
+):
+    """PAL's Pick-a-Filter (section 4.2.2, appendix B) from a converted Pick-a-Pic pair file.
+
+    Keeps non-tie pairs of users with pairs in both train and test and more than --min-labels of them,
+    sorts them by count and alternates them into two equal groups with similar totals: G1 prefers cold tones
+    (blue filter), G2 warm (red). The --seen-users most active of each group are seen. Per user, a share
+    --mixture-ratio of the pairs is shortlisted; half get the group's winning filter on the winner, half the
+    losing filter on the loser; labels are unchanged. Rows record group, filtered (none / winner / loser),
+    user_split and an embedkit split. A Table 5 report is printed and written to OUT/report.json; see
+    embedkit/data/pickapic.py.
+
+    \b
+    Then:
+      embedkit extract OUT/pairs.jsonl --cache CACHE --encoder clip-h14
+      embedkit fit-head --model pal-b --K 2 --pairs OUT/pairs.jsonl --cache CACHE --encoder clip-h14 --out HEAD
+    """
+    from embedkit.data.pickapic import PickAFilterConfig, build_pick_a_filter, table5_lines
+
+    if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
+        raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
+    cfg = PickAFilterConfig(
+        mixture_ratio=mixture_ratio, seen_users=seen_users, min_labels=min_labels, tint=tint, seed=seed
+    )
+    report = build_pick_a_filter(pairs, out_dir, cfg, progress=progress)
+    click.echo(
+        f"{report['users_kept']} users ({report['users_in_train_and_test']} with pairs in train and test), "
+        f"{report['pairs']} pairs ({report['ties_dropped']} ties dropped); filtered: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report["filtered"].items()))
+    )
+    for line in table5_lines(report):
+        click.echo(line)
+    click.echo(f"wrote {out_dir}/pairs.jsonl, images/ and report.json")

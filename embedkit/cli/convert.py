@@ -269,3 +269,44 @@ def helpsteer2_command(input_path, out, overwrite, attribute):
     _check_out(out, overwrite)
     n = write_pairs(from_helpsteer2(input_path, attribute=attribute), out)
     click.echo(f"wrote {n} pairs to {out}")
+
+
+@convert_group.command("pick-a-pic")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for pairs.jsonl and images/ (each image once, by content hash).",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing OUT/pairs.jsonl (images are kept and reused)."
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar over the records."
+)
+def pickapic_command(inputs, out_dir, overwrite, progress):
+    """Pick-a-Pic parquet files (or folders of them) -> an image pair file.
+
+    Reads the Pick-a-Pic layout (caption, jpg_0 / jpg_1 image bytes, label_0 / label_1 with 0.5 / 0.5 for a
+    tie, user_id, image and ranking ids) one record batch at a time, so multi-GB files never sit in memory.
+    Each distinct image is written once under OUT/images/ by SHA-256; OUT/pairs.jsonl has user, prompt =
+    caption, left / right = image paths relative to it, label (left, right or tie) and source_split (from a
+    split column, else from the file name: train, validation or test).
+
+    \b
+    Then:
+      embedkit build pick-a-filter OUT/pairs.jsonl --out FILTERED
+      embedkit extract OUT/pairs.jsonl --cache CACHE --encoder clip-h14
+    """
+    from embedkit.data.pickapic import convert_pickapic, iter_paths
+
+    if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
+        raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")
+    s = convert_pickapic(iter_paths(inputs), out_dir, progress=progress)
+    split = ", ".join(f"{k} {v}" for k, v in s["by_source_split"].items())
+    click.echo(
+        f"wrote {s['pairs']} pairs ({s['ties']} ties; {split}) of {s['users']} users to {out_dir}/pairs.jsonl; "
+        f"{s['images_written']} images written, {s['images_reused']} repeats reused"
+    )

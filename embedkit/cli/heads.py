@@ -311,7 +311,8 @@ def eval_command(
 
     The head's data set-up is used by default: its split fractions and seed, its --responses and its
     encoder namespace, so evaluating on the training files reproduces the training splits exactly. On
-    other files, users the head has not seen are evaluated as new (unseen) users.
+    other files, users the head has not seen are evaluated as new (unseen) users. A file with group /
+    filtered columns (Pick-a-Filter) also gets test metrics per value of each (by.group.*, by.filtered.*).
     """
     from embedkit.heads import load_head, load_pair_data
     from embedkit.heads.setup import reuse_setup
@@ -353,6 +354,10 @@ def eval_command(
         if min(kwargs["shots"]) < 1:
             raise click.BadParameter("shots must be >= 1", param_hint="--shots")
     metrics = head.evaluate(data, **kwargs)
+    if data.tags:  # e.g. Pick-a-Filter's group and filtered columns (PAL Figure 15)
+        from embedkit.heads.api import evaluate_by_tags
+
+        metrics["by"] = evaluate_by_tags(head, data, **kwargs)
     if as_json:
         from embedkit.heads.metrics import json_ready
 
@@ -377,6 +382,8 @@ LEGEND = {
     "chance, 1 = perfect)",
     "pearson": "pearson, l1: agreement of P(A > B) with the annotators' share preferring A",
     "kl": "kl / mse: the training loss on this split",
+    "by": "by.<column>.<value>: test metrics on the test pairs with that value of the file's group / filtered "
+    "column (Pick-a-Filter: colour group; filter on the winner, the loser, or none)",
 }
 
 

@@ -13,6 +13,7 @@ from embedkit.cli.extract import encoders_command, extract_command
 from embedkit.cli.heads import eval_command, fit_head_command
 from embedkit.cli.index import index_group
 from embedkit.cli.score import score_command
+from embedkit.cli.split import split_command
 
 
 @click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,6 +49,7 @@ cli.add_command(fit_head_command)
 cli.add_command(eval_command)
 cli.add_command(score_command)
 cli.add_command(index_group)
+cli.add_command(split_command)
 
 
 def main():  # console-script entry point

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,9 @@ LABEL_BINS = ("B>>A", "B>A", "tie", "A>B", "A>>B")
 """The five preference bins (Diverging Preferences), indexed by graded label + 2. A = left/chosen."""
 LABEL_FIELDS = frozenset(("label", "labels", "soft_label"))
 _WORD_LABELS = {"left": 1, "right": -1, "tie": 0, "chosen": 1, "rejected": -1}
+TAG_FIELDS = ("group", "filtered")
+"""Optional text fields that ``eval`` reports test accuracy by (Pick-a-Filter: the user's colour group,
+and whether the pair got a filter)."""
 
 
 @dataclass
@@ -52,6 +55,8 @@ class PairTable:
     likert_b: np.ndarray | None = None
     responses: str = "in-context"
     """How ``a``/``b`` are embedded: ``in-context`` / ``alone`` (texts) or ``images`` (absolute paths)."""
+    tags: dict[str, np.ndarray] = field(default_factory=dict)
+    """Columns of TAG_FIELDS the file has: (n,) object arrays, "" where a row lacks the field."""
 
     def __len__(self) -> int:
         return len(self.prompt)
@@ -155,6 +160,7 @@ def _parse_row(
         "likert_a": _likert(rec, f"likert_{layout[0]}", path, line),
         "likert_b": _likert(rec, f"likert_{layout[1]}", path, line),
         "responses": mode,
+        "tags": {k: _opt_str(rec, k, path, line) for k in TAG_FIELDS if rec.get(k) is not None},
     }
 
 
@@ -175,6 +181,11 @@ def pair_table(rows: list[dict], responses: str = "in-context") -> PairTable:
         likert_a=np.array(cols["likert_a"], dtype=np.float64).reshape(-1, 5),
         likert_b=np.array(cols["likert_b"], dtype=np.float64).reshape(-1, 5),
         responses=rows[0]["responses"] if rows else responses,
+        tags={
+            k: np.array([r.get("tags", {}).get(k, "") for r in rows], dtype=object)
+            for k in TAG_FIELDS
+            if any(k in r.get("tags", {}) for r in rows)
+        },
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class PairData:
     likert_a: np.ndarray | None = None  # (n, 5) Likert-5 score counts of A, or None
     likert_b: np.ndarray | None = None
     setup: DataSetup | None = None  # where the rows came from (load_pair_data sets it)
+    tags: dict[str, np.ndarray] = field(default_factory=dict)  # TAG_FIELDS columns of the file, (n,) each
 
     def __len__(self) -> int:
         return len(self.a)
@@ -72,10 +73,21 @@ class PairData:
             None if self.likert_a is None else self.likert_a[mask],
             None if self.likert_b is None else self.likert_b[mask],
             self.setup,
+            {k: v[mask] for k, v in self.tags.items()},
         )
 
     def in_split(self, *names: str) -> PairData:
         return self.subset(np.isin(self.split, list(names)))
+
+
+def item_keys(table: PairTable) -> np.ndarray:
+    """Cache keys of every item of the table: prompts, then responses A, then B (3n keys). Texts are keyed by
+    content; image responses by the bytes of their files."""
+    if table.responses == "images":  # prompts are texts, responses image files keyed by their bytes
+        hashes: dict[str, str] = {}
+        image_keys = [hashes.get(p) or hashes.setdefault(p, file_key(p)) for p in table.a + table.b]
+        return np.concatenate([text_keys(table.prompt), as_key_array(image_keys)])
+    return text_keys(table.prompt + table.a + table.b)
 
 
 def resolve_pairs(
@@ -89,12 +101,7 @@ def resolve_pairs(
     """Look every text of ``table`` up in ``namespace``; raise naming what is missing and the complete
     ``embedkit extract`` command that adds it (``inputs``: the pair files, for that command)."""
     texts = table.prompt + table.a + table.b
-    if table.responses == "images":  # prompts are texts, responses image files keyed by their bytes
-        hashes: dict[str, str] = {}
-        image_keys = [hashes.get(p) or hashes.setdefault(p, file_key(p)) for p in table.a + table.b]
-        keys = np.concatenate([text_keys(table.prompt), as_key_array(image_keys)])
-    else:
-        keys = text_keys(texts)
+    keys = item_keys(table)
     uniq, inverse = np.unique(keys, return_inverse=True)
     rows = namespace.lookup(uniq)
     missing = np.nonzero(rows < 0)[0]
@@ -126,6 +133,7 @@ def resolve_pairs(
         split=split,
         likert_a=table.likert_a,
         likert_b=table.likert_b,
+        tags=table.tags,
     )
 
 

@@ -201,3 +201,31 @@ def test_cli_configs_mirror_the_head_registry():
     from embedkit.heads import HEADS
 
     assert {name: h.Config for name, h in HEADS.items()} == _CONFIGS
+
+
+@pytest.mark.parametrize("model", ["pal-b", "bt"])
+def test_eval_reports_test_metrics_by_group_and_filter_columns(run, persona, tmp_path, model):
+    """Pick-a-Filter's Figure 15: accuracy on filtered and original test pairs, and per group."""
+    rows = [json.loads(x) for x in (persona / "data/pairs.jsonl").read_text().splitlines()]
+    for i, r in enumerate(rows):
+        r["filtered"] = ("none", "winner", "loser")[i % 3]
+        r["group"] = "cold" if i % 2 else "warm"
+    tagged = tmp_path / "tagged.jsonl"
+    tagged.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    extra = ("--K", 2) if model.startswith("pal") else ()
+    assert fit(run, persona, tmp_path / "head", "--model", model, *extra).exit_code == 0
+    r = run("eval", tmp_path / "head", "--pairs", tagged, "--cache", persona / "cache", "--json")
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert set(m["by"]) == {"group", "filtered"} and set(m["by"]["filtered"]) == {"none", "winner", "loser"}
+    for tag in ("group", "filtered"):  # the parts add up to the whole test split
+        key = ("seen_test", ("seen", "test")) if model == "pal-b" else ("test", ("test",))
+        whole = m
+        for k in key[1]:
+            whole = whole[k]
+        parts = [v[key[0]] for v in m["by"][tag].values()]
+        assert sum(p["pairs"] for p in parts) == whole["pairs"]
+        acc = sum(p["accuracy"] * p["pairs"] for p in parts) / whole["pairs"]
+        assert acc == pytest.approx(whole["accuracy"], abs=1e-9)
+    r = run("eval", tmp_path / "head", "--pairs", tagged, "--cache", persona / "cache")
+    assert "by.filtered.winner" in r.output and "by.<column>.<value>" in r.output
