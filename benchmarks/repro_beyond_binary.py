@@ -10,8 +10,8 @@ where the population splits) and objective pairs (consensual topics).
 Data: ``embedkit build annotators`` with n = 10 judgments per pair (the paper samples 10 from an LLM), MiniLM
 features; the two models share data, splits, seed and every other setting.
 
-    .venv/bin/python benchmarks/repro_beyond_binary.py           # ~8 minutes on 2 CPU cores (3 seeds)
-    .venv/bin/python benchmarks/repro_beyond_binary.py --quick   # ~3 minutes
+    .venv/bin/python benchmarks/repro_beyond_binary.py           # ~3 minutes on 2 CPU cores (3 seeds)
+    .venv/bin/python benchmarks/repro_beyond_binary.py --quick   # ~1 minute
 
 Writes benchmarks/results/repro_beyond_binary.{json,md,png}.
 """

@@ -14,8 +14,8 @@ baseline (Siththaranjan et al.) and with the KL loss. Diverging AUROC: a pair di
 annotator prefers each side; the score is -|r_A - r_B| for single-value heads, the mean-variance score
 with lambda tuned on val, p(1) p(5) for the classifier (the paper's choices).
 
-    .venv/bin/python benchmarks/repro_diverging.py           # ~15 minutes on 2 CPU cores (3 seeds)
-    .venv/bin/python benchmarks/repro_diverging.py --quick   # ~4 minutes
+    .venv/bin/python benchmarks/repro_diverging.py           # ~5 minutes on 2 CPU cores (3 seeds)
+    .venv/bin/python benchmarks/repro_diverging.py --quick   # ~1-2 minutes
 
 Writes benchmarks/results/repro_diverging.{json,md,png}.
 """

@@ -12,7 +12,7 @@ rates raised to 1e-3 / 5e-2 with early stopping); ``--paper-lr`` uses PAL C.2's 
 MLPs and 5e-3 for the prototypes and user weights instead (slower; shown side by side on panel (a) K = K*).
 
     .venv/bin/python benchmarks/repro_persona.py           # ~1.5 hours on 2 CPU cores
-    .venv/bin/python benchmarks/repro_persona.py --quick   # ~6 minutes
+    .venv/bin/python benchmarks/repro_persona.py --quick   # ~9 minutes
 
 Writes benchmarks/results/repro_persona.{json,md,png}.
 """

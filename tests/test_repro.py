@@ -1,5 +1,7 @@
 """The papers' qualitative results in miniature (seconds each), so a regression breaks the build: the
-full reproductions are benchmarks/repro_*.py and benchmarks/choose_k.py."""
+full reproductions are benchmarks/repro_*.py and benchmarks/choose_k.py. Beyond the Binary's result (the
+margin term raises correlation with p*) has no test here: on the semi-synthetic data it does not hold
+reliably (benchmarks/results/repro_beyond_binary.md), and a test would only pin a lucky seed."""
 
 import json
 
@@ -106,9 +108,8 @@ def annotated(tmp_path_factory, minilm_encoder):
 
     root = tmp_path_factory.mktemp("ann")
     build_annotators(root / "four", AnnotatorsConfig(statements_per_topic=200, agreed_ties=1, seed=1))
-    build_annotators(root / "ten", AnnotatorsConfig(statements_per_topic=500, per_pair=10, seed=2))
     extract(
-        collect_texts([root / "four/texts.jsonl", root / "ten/texts.jsonl"]),
+        collect_texts([root / "four/texts.jsonl"]),
         root / "cache",
         minilm_encoder,
         progress=False,
@@ -123,26 +124,3 @@ def test_mean_variance_flags_diverging_pairs_better_than_bradley_terry(annotated
     kl = create_head("mean-var", loss="kl", device="cpu").fit(data, progress=False).evaluate(data)["test"]
     bt = create_head("bt", labels="aggregate", device="cpu").fit(data, progress=False).evaluate(data)["test"]
     assert kl["diverging_auroc"] > bt["diverging_auroc"] + 0.1, (kl, bt)
-
-
-@pytest.mark.slow
-def test_the_margin_term_raises_correlation_with_the_aggregate_preference(annotated, tmp_path):
-    """Beyond the Binary Table 1: BT with the margin of eq. (4) tracks p* better than plain BT."""
-    import sys
-
-    sys.path.insert(0, str(__import__("tests.conftest", fromlist=["REPO"]).REPO))
-    from benchmarks.repro_beyond_binary import binary_training_file, scores
-
-    binary_training_file(annotated / "ten/pairs.jsonl", tmp_path / "binary.jsonl")
-    rows = [json.loads(x) for x in (tmp_path / "binary.jsonl").read_text().splitlines()]
-    test_rows = [r for r in rows if r["split"] == "test"]
-    data = load_pair_data([tmp_path / "binary.jsonl"], annotated / "cache", encoder="minilm")
-    res = {
-        margin: scores(
-            create_head("bt", labels="all", margin=margin, device="cpu").fit(data, progress=False),
-            data,
-            test_rows,
-        )
-        for margin in (False, True)
-    }
-    assert res[True]["all"]["pearson"] > res[False]["all"]["pearson"], res
