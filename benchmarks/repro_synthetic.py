@@ -233,7 +233,9 @@ def plot(res, ks, k_stars, path):
     axes[0].set_title("(a) true (d = 2, K* = 3)")
     axes[0].legend(fontsize=7)
     axes[1].scatter(*np.array(a["learned"]).T, s=8, c="tab:blue", label="learned ideal points")
-    axes[1].scatter(*np.array(a["learned_prototypes"]).T, marker="*", s=150, c="k", label="learned prototypes")
+    axes[1].scatter(
+        *np.array(a["learned_prototypes"]).T, marker="*", s=150, c="k", label="learned prototypes"
+    )
     axes[1].set_title("(a) learned, in f's space (K = 3)")
     axes[1].legend(fontsize=7)
     ax = axes[1:]

@@ -59,7 +59,9 @@ from embedkit.cli.common import cache_option
     help="How text responses were extracted (image responses are detected).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
-def split_command(pairs, other, cache_dir, encoder, threshold, fields, approximate, responses, out_dir, overwrite):
+def split_command(
+    pairs, other, cache_dir, encoder, threshold, fields, approximate, responses, out_dir, overwrite
+):
     """Split PAIRS into pairs that share items with --dedup-against (leakage) and pairs that do not.
 
     Prompts are compared with the other file's prompts and responses with its responses: exactly by content
