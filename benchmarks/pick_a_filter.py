@@ -223,7 +223,8 @@ def main():
                 )
                 extract(collect_items([out / "pairs.jsonl"]), workdir / "cache", enc, progress=False)
                 data = load_pair_data([out / "pairs.jsonl"], workdir / "cache", encoder=enc.fingerprint)
-                row = {"seed": seed, "beta": beta, "users": rep["users"], "pairs": rep["pairs"], **gen}
+                row = {"seed": seed, "beta": beta, "users": rep["users"], "pairs": rep["pairs"]}
+                row.update({f"generated_{k}": v for k, v in gen.items()})
                 for K in (1, 2):
                     head = create_head("pal-b", K=K, device=args.device, seed=seed).fit(data, progress=False)
                     m = head.evaluate(data)
