@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
 from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.data.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
 from embedkit.data.texts import collect_texts  # noqa: E402
@@ -118,12 +118,8 @@ def main():
 
 
 def plot(results, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(2, (len(results) + 1) // 2, figsize=(4.2 * ((len(results) + 1) // 2), 6.8))
     ax = ax.ravel()

@@ -68,3 +68,29 @@ def write_results(name: str, payload: dict, table_rows: list[tuple], header: tup
     lines += [""] + [f"- {n}" for n in notes] + [""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
     return RESULTS / f"{name}.md"
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend, or None when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def random_open_clip_checkpoint(arch: str, workdir: Path) -> str:
+    """A real open_clip architecture with random weights (seed 0), saved as safetensors under ``workdir``:
+    no CLIP weights can be downloaded here, and embedkit loads checkpoints from disk only."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=None)
+    path = workdir / f"{arch}-random.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return str(path)

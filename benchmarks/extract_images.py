@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, timed, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, random_open_clip_checkpoint, timed, write_results  # noqa: E402
 from embedkit.cache import EmbeddingCache  # noqa: E402
 from embedkit.cache.keys import file_key  # noqa: E402
 from embedkit.data.texts import collect_items  # noqa: E402
@@ -147,15 +147,7 @@ def main():
     try:
         ckpt = args.pretrained
         if ckpt is None:
-            import open_clip
-            import torch
-            from safetensors.torch import save_file
-
-            torch.manual_seed(0)
-            model = open_clip.create_model(args.arch, pretrained=None)
-            ckpt = str(workdir / f"{args.arch}-random.safetensors")
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, ckpt)
-            del model
+            ckpt = random_open_clip_checkpoint(args.arch, workdir)
         enc = create_encoder(f"open_clip:{args.arch}:{ckpt}", device=args.device)
         enc.load()
         workers = default_workers() if args.workers is None else args.workers

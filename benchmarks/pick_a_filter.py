@@ -47,7 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, random_open_clip_checkpoint, write_results  # noqa: E402
 from embedkit.data.pickapic import PickAFilterConfig, build_pick_a_filter, convert_pickapic  # noqa: E402
 from embedkit.data.texts import collect_items  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -188,15 +188,7 @@ def main():
     try:
         ckpt = args.pretrained
         if ckpt is None:
-            import open_clip
-            import torch
-            from safetensors.torch import save_file
-
-            torch.manual_seed(0)
-            model = open_clip.create_model(args.arch, pretrained=None)
-            ckpt = str(workdir / f"{args.arch}-random.safetensors")
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, ckpt)
-            del model
+            ckpt = random_open_clip_checkpoint(args.arch, workdir)
         enc = create_encoder(f"open_clip:{args.arch}:{ckpt}", device=args.device)
         for seed in seeds:
             src = workdir / f"src{seed}"
@@ -339,12 +331,8 @@ def _mean_of(by: dict, parts) -> float:
 
 
 def plot(summary, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     x = np.arange(len(BETAS))

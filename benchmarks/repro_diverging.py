@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
 from embedkit.data.annotators import AnnotatorsConfig, build_annotators  # noqa: E402
 from embedkit.data.texts import collect_texts  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -184,12 +184,8 @@ def main():
 
 
 def plot(summary, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     names = list(summary)
     fig, ax = plt.subplots(1, 2, figsize=(12, 4))

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
 from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.data.texts import collect_texts  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -202,12 +202,8 @@ def main():
 
 
 def plot(res, k_stars, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(1, 4, figsize=(18, 4))
     Ks = sorted({int(k.split("|")[1]) for k in res["a"]})

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
 from embedkit.data.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
 
@@ -219,12 +219,8 @@ def main():
 
 
 def plot(res, ks, k_stars, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 5, figsize=(22, 4))
     a = res["a"]

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baselines.per_sample_files import train_per_sample, write_sample_files  # noqa: E402
-from benchmarks.common import RESULTS, machine, timed, write_results  # noqa: E402
+from benchmarks.common import RESULTS, machine, pyplot, timed, write_results  # noqa: E402
 from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.data.texts import collect_texts  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -227,12 +227,8 @@ def main():
 
 
 def _plot(res, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, label in (

@@ -210,3 +210,33 @@ def test_pick_a_filter_cli_prints_table5_and_refuses_too_few_users(converted, tm
     )
     assert r.exit_code != 0 and "--min-labels" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "x/pairs.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_pick_a_filter_output_goes_through_extract_fit_and_eval(converted, tmp_path, tiny_clip_checkpoint):
+    """The built folder is self-contained: extract (a real random-init open_clip), fit-head and eval run on it,
+    and eval splits the test accuracy by filtered / original pairs and by group."""
+    runner = CliRunner()
+    paf = tmp_path / "paf"
+    r = runner.invoke(
+        cli,
+        ["build", "pick-a-filter", str(converted), "--out", str(paf), "--seen-users", "3", "--min-labels", "15",
+         "--mixture-ratio", "0.75", "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    spec = f"open_clip:ViT-S-32:{tiny_clip_checkpoint}"
+    r = runner.invoke(cli, ["extract", str(paf / "pairs.jsonl"), "--cache", str(tmp_path / "c"), "--encoder", spec,
+                            "--no-progress"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        cli,
+        ["fit-head", "--model", "pal-b", "--K", "2", "--pairs", str(paf / "pairs.jsonl"), "--cache", str(tmp_path / "c"),
+         "--encoder", "open_clip", "--out", str(tmp_path / "head"), "--hidden-dim", "32", "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["eval", str(tmp_path / "head"), "--pairs", str(paf / "pairs.jsonl"), "--cache",
+                            str(tmp_path / "c"), "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert set(m["by"]["group"]) == {"cold", "warm"} and "none" in m["by"]["filtered"]
+    assert {"winner", "loser"} & set(m["by"]["filtered"])
