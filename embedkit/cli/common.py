@@ -67,3 +67,28 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+SPLIT_FIELDS = ("val_frac", "test_frac", "unseen_user_frac", "fewshot_frac")
+
+
+def split_fraction_options(helps: dict[str, str], for_eval: bool = False):
+    """--val-frac, --test-frac, --unseen-user-frac, --fewshot-frac (in [0, 1)), one help text each from
+    ``helps``; defaults from :class:`SplitConfig`, or None for eval (the head's stored values)."""
+    from embedkit.data.splits import SplitConfig
+
+    defaults = SplitConfig()
+
+    def deco(f):
+        for name in reversed(SPLIT_FIELDS):
+            f = click.option(
+                "--" + name.replace("_", "-"),
+                name,
+                type=click.FloatRange(0, 1, max_open=True),
+                default=None if for_eval else getattr(defaults, name),
+                show_default=not for_eval,
+                help=helps[name],
+            )(f)
+        return f
+
+    return deco

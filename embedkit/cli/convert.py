@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from embedkit.cli.common import split_fraction_options
 from embedkit.data.ratings import DEFAULT_PROMPT
 
 
@@ -133,33 +134,13 @@ def columns_command(input_path, out, overwrite, prompt, left, right, label, labe
 @click.option(
     "--skip-bad", is_flag=True, help="Skip bad rows (listed in the report) instead of stopping at the first."
 )
-@click.option(
-    "--val-frac",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Split column: seen annotators' pairs for validation.",
-)
-@click.option(
-    "--test-frac",
-    default=0.2,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Split column: seen annotators' pairs for test.",
-)
-@click.option(
-    "--unseen-user-frac",
-    default=0.2,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Split column: annotators held out as new users.",
-)
-@click.option(
-    "--fewshot-frac",
-    default=0.5,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Split column: share of a new annotator's pairs for few-shot.",
+@split_fraction_options(
+    {
+        "val_frac": "Split column: seen annotators' pairs for validation.",
+        "test_frac": "Split column: seen annotators' pairs for test.",
+        "unseen_user_frac": "Split column: annotators held out as new users.",
+        "fewshot_frac": "Split column: share of a new annotator's pairs for few-shot.",
+    }
 )
 def ratings_command(
     input_path, out, overwrite, user, item, text, score, prefer, prompt, prompt_field, pairs_per_user, ties,

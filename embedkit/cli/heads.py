@@ -8,11 +8,9 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, split_fraction_options
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.config import BTConfig, MeanVarConfig, PALAConfig, PALBConfig, TrainConfig
-
-_SPLIT_DEFAULTS = SplitConfig()
 
 # Head name -> config class: the options of fit-head. It mirrors embedkit.heads.api.HEADS (a test checks)
 # without importing the heads, which would pull torch into every `--help`.
@@ -98,18 +96,13 @@ def _split_options(for_eval: bool):
     """The split options. fit-head shows the defaults; eval defaults to the head's stored set-up."""
 
     def deco(f):
-        for name in reversed(list(_SPLIT_HELP)):
-            text = f"Without a split column: {_SPLIT_HELP[name]}."
-            if for_eval:
-                text += " Default: the head's own (fit-head's) value; the seed is always the head's."
-            f = click.option(
-                "--" + name.replace("_", "-"),
-                name,
-                type=click.FloatRange(0, 1, max_open=True),
-                default=None if for_eval else getattr(_SPLIT_DEFAULTS, name),
-                show_default=not for_eval,
-                help=text,
-            )(f)
+        helps = {name: f"Without a split column: {text}." for name, text in _SPLIT_HELP.items()}
+        if for_eval:
+            helps = {
+                k: v + " Default: the head's own (fit-head's) value; the seed is always the head's."
+                for k, v in helps.items()
+            }
+        f = split_fraction_options(helps, for_eval)(f)
         return click.option(
             "--responses",
             type=click.Choice(["in-context", "alone", "images"]),

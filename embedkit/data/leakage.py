@@ -59,7 +59,6 @@ def find_matches(
     other,
     cache,
     encoder="minilm",
-    threshold: float = 0.98,
     exact_index: bool = True,
     responses="in-context",
 ) -> tuple:
@@ -114,7 +113,7 @@ def split_leakage(
     """Write ``out_dir/leakage.jsonl``, ``out_dir/no_leakage.jsonl`` and ``out_dir/report.json``."""
     if not 0 < threshold <= 1:
         raise ValueError(f"--threshold must be in (0, 1], got {threshold}")
-    ta, tb, mt = find_matches(pairs, other, cache, encoder, threshold, exact_index, responses=responses)
+    ta, tb, mt = find_matches(pairs, other, cache, encoder, exact_index, responses=responses)
     n = len(ta)
     dup = mt.exact | (np.nan_to_num(mt.cosine, nan=-1.0) >= threshold)
     per_field = {"prompt": dup[:n], "responses": dup[n : 2 * n] | dup[2 * n :]}
