@@ -190,7 +190,8 @@ def bench_reads(workdir, rows, dim, batch, repeats, shard_size):
         for s in range(0, rows, shard_size):
             n = min(shard_size, rows - s)
             block = rng.standard_normal((n, dim), dtype=np.float32).astype(np.float16)
-            keys = np.array([f"{i:064x}" for i in range(s, s + n)], dtype="S64")  # distinct hex keys
+            # content keys as extract makes them: SHA-256 hex of each item
+            keys = text_keys([f"item {i}" for i in range(s, s + n)])
             w.add(keys, block)
             npy[s : s + n] = block
     npy.flush()
@@ -200,6 +201,7 @@ def bench_reads(workdir, rows, dim, batch, repeats, shard_size):
     batches = [rng.integers(0, rows, batch) for _ in range(repeats)]
     for b in batches[:3]:
         assert np.array_equal(ns.get_rows(b), mm[b])
+        assert np.array_equal(ns.get(ns.keys[b]), mm[b])
     # Map every page of both before timing: otherwise first-touch page faults, not reads, dominate
     for arr in [mm] + [s.embeddings for s in ns.shards]:
         for i in range(0, arr.shape[0], 65536):
@@ -304,6 +306,7 @@ def main():
         "pair file faster by >= 0.9x the duplication factor": pair_res["speedup"]
         >= 0.9 * pair_res["duplication_factor"],
         "random reads >= 0.8x .npy memmap speed": read_res["rows_vs_npy_speed"] >= 0.8,
+        "reads by key >= 0.8x .npy memmap speed": read_res["keys_vs_npy_speed"] >= 0.8,
         "LLM extract >= 0.95x a plain transformers loop": llm_res["extract_vs_plain_throughput"] >= 0.95,
     }
     res["targets"] = checks
@@ -362,7 +365,7 @@ def main():
             "(e) embedkit by key (lookup + read)",
             f"{r['embedkit_keys_ms']:.2f} ms",
             "",
-            f"{r['keys_vs_npy_speed']:.2f}x memmap speed",
+            f"{r['keys_vs_npy_speed']:.2f}x memmap speed (target >= 0.8)",
         ),
         (
             "(f) plain transformers loop, SmolLM2-135M",

@@ -53,20 +53,34 @@ def as_key_array(keys) -> np.ndarray:
 class KeyIndex:
     """Vectorised lookup of hex keys to row numbers, for millions of keys.
 
-    Keys are reduced to their first 64 bits (uint64) and looked up with a sorted ``searchsorted``;
-    every hit is then confirmed on the full key, so a prefix collision can never return a wrong row.
+    Each key is hashed to 128 bits over all of its bytes (two odd-multiplier sums of its eight 64-bit
+    words, each through the splitmix64 finaliser). The index is a table of (hash1, hash2, row) sorted by
+    hash1, plus a bucket table on the top bits of hash1 that sends each query straight to its one or two
+    candidates: no binary search, about two cache misses per key. A hit needs both hashes to match, so a key
+    that is absent could only be taken for a stored one by a 128-bit hash collision (odds below 2^-88
+    for a million keys queried against a million stored, far rarer than a memory error). Should two
+    stored keys share both hashes, or a key be stored twice, the index falls back to an exact dictionary.
     """
 
     def __init__(self, keys: np.ndarray):
         keys = as_key_array(keys)
         self.keys = keys
-        prefix = _prefix64(keys)
-        self._order = np.argsort(prefix, kind="stable")
-        self._sorted = prefix[self._order]
-        self._unique_prefixes = bool(len(prefix) < 2 or np.all(np.diff(self._sorted) != 0))
+        n = len(keys)
+        h1, h2 = _hash128(keys)
+        order = np.argsort(h1)
+        self._table = np.empty((n, 3), dtype=np.uint64)  # one row per key: adjacent in memory
+        self._table[:, 0] = h1[order]
+        self._table[:, 1] = h2[order]
+        self._table[:, 2] = order
         self._fallback: dict[bytes, int] | None = None
-        if not self._unique_prefixes:  # astronomically rare with SHA-256; stay exact anyway
-            self._fallback = {bytes(k): i for i, k in enumerate(keys.tolist())}
+        if n > 1:
+            same = self._table[1:, 0] == self._table[:-1, 0]
+            if np.any(same & (self._table[1:, 1] == self._table[:-1, 1])):
+                self._fallback = {bytes(k): i for i, k in enumerate(keys.tolist())}
+        bits = max(1, int(np.ceil(np.log2(max(n, 2)))))  # about one key per bucket
+        self._shift = np.uint64(64 - bits)
+        counts = np.bincount((self._table[:, 0] >> self._shift).astype(np.intp), minlength=1 << bits)
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -79,21 +93,38 @@ class KeyIndex:
         out = np.full(len(query), -1, dtype=np.int64)
         if len(self.keys) == 0 or len(query) == 0:
             return out
-        qp = _prefix64(query)
-        pos = np.searchsorted(self._sorted, qp)
-        pos_clipped = np.minimum(pos, len(self._sorted) - 1)
-        cand = self._order[pos_clipped]
-        hit = (self._sorted[pos_clipped] == qp) & (self.keys[cand] == query)
-        out[hit] = cand[hit]
+        q1, q2 = _hash128(query)
+        bucket = (q1 >> self._shift).astype(np.intp)
+        pos, end = np.take(self._starts, bucket), np.take(self._starts, bucket + 1)
+        todo = np.arange(len(query))
+        last = len(self._table) - 1
+        while len(todo):  # one step per position in the bucket; a bucket holds ~1 key, rarely > 4
+            live = pos < end
+            todo, pos, end = todo[live], pos[live], end[live]
+            cand = np.take(self._table, np.minimum(pos, last), axis=0)  # much faster than table[pos]
+            match = (cand[:, 0] == q1[todo]) & (cand[:, 1] == q2[todo])
+            out[todo[match]] = cand[match, 2].astype(np.int64)
+            todo, pos, end = todo[~match], pos[~match] + 1, end[~match]
         return out
 
 
-def _prefix64(keys: np.ndarray) -> np.ndarray:
-    """First 16 hex characters of each key as uint64, vectorised."""
+_MULTIPLIERS = (
+    np.random.default_rng(20261124).integers(0, 2**63, (8, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+)
+"""Odd (hence invertible mod 2^64) multipliers of a key's eight 64-bit words, one column per hash."""
+
+
+def _hash128(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit hashes of each 64-byte key over all its bytes, vectorised. Keys that differ in one
+    word only (such as sequential ids) never collide: each step is a bijection of that word."""
     if len(keys) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    head = np.frombuffer(np.ascontiguousarray(keys).tobytes(), dtype=np.uint8).reshape(len(keys), 64)[:, :16]
-    # hex digit values: '0'-'9' -> 0-9, 'a'-'f' -> 10-15 (keys are lower-case hex)
-    nibbles = np.where(head >= ord("a"), head - (ord("a") - 10), head - ord("0")).astype(np.uint64)
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    return (nibbles << shifts).sum(axis=1, dtype=np.uint64)
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
+    words = np.ascontiguousarray(keys, dtype=KEY_DTYPE).view(np.uint64).reshape(len(keys), 8)
+    with np.errstate(over="ignore"):
+        x = words @ _MULTIPLIERS  # (n, 2), wraps modulo 2^64
+        x ^= x >> np.uint64(30)  # splitmix64 finaliser: a bijection that spreads every bit
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])

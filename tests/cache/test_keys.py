@@ -48,3 +48,40 @@ def test_key_index_stays_exact_when_64bit_prefixes_collide():
 def test_key_index_empty():
     assert KeyIndex(np.zeros(0, KEY_DTYPE)).lookup([text_key("x")]).tolist() == [-1]
     assert KeyIndex(text_keys(["x"])).lookup(np.zeros(0, KEY_DTYPE)).tolist() == []
+
+
+def test_key_index_on_sequential_keys_keeps_the_fast_path():
+    """Keys that differ only in their last characters (the old prefix index fell back to a dict)."""
+    stored = np.array([f"{i:064x}" for i in range(20_000)], dtype=KEY_DTYPE)
+    index = KeyIndex(stored)
+    assert index._fallback is None
+    rows = np.random.default_rng(0).integers(0, 20_000, 3000)
+    absent = np.array([f"{i:064x}" for i in range(20_000, 20_500)], dtype=KEY_DTYPE)
+    got = index.lookup(np.concatenate([stored[rows], absent]))
+    assert got.tolist() == rows.tolist() + [-1] * 500
+
+
+def test_key_index_with_crowded_buckets_matches_a_dict(monkeypatch):
+    """Force many keys into few buckets (a weak hash) so the in-bucket scan is exercised; then a hash
+    shared by two keys, which must switch to the exact fallback."""
+    import embedkit.cache.keys as keys_mod
+
+    real = keys_mod._hash128
+
+    def crowded(k):  # 16 buckets; the first hash alone often ties, the second tells keys apart
+        h1, h2 = real(k)
+        return h1 & np.uint64(0xF0000000000000FF), h2
+
+    monkeypatch.setattr(keys_mod, "_hash128", crowded)
+    stored = text_keys([f"t{i}" for i in range(3000)])
+    index = KeyIndex(stored)
+    assert index._fallback is None
+    assert len(np.unique(index._table[:, 0])) < 3000  # first hashes do tie
+    queries = text_keys([f"t{i}" for i in range(0, 6000, 3)])
+    expected = {k: i for i, k in enumerate(stored.tolist())}
+    assert index.lookup(queries).tolist() == [expected.get(k, -1) for k in queries.tolist()]
+
+    monkeypatch.setattr(keys_mod, "_hash128", lambda k: tuple(h & np.uint64(0xFF) for h in real(k)))
+    index = KeyIndex(stored)
+    assert index._fallback is not None
+    assert index.lookup(queries).tolist() == [expected.get(k, -1) for k in queries.tolist()]
