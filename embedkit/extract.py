@@ -18,6 +18,7 @@ from embedkit.data.readers import write_jsonl
 from embedkit.data.texts import Items
 from embedkit.encoders.base import Encoder
 from embedkit.errors import EmbedkitError, InputError
+from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def extract(
     progress: bool = True,
     workers: int | None = None,
     skip_bad: bool = False,
+    wait_lock: float = 0.0,
 ) -> ExtractResult:
     """Embed the items the cache lacks under ``encoder.fingerprint`` and append them as shards.
 
@@ -72,7 +74,9 @@ def extract(
     runs; an unreadable image raises :class:`InputError` naming it before the shard it belongs to is
     written (with ``skip_bad`` it is reported in the result and the rest is cached). Each shard is
     durable when written, so an interrupted run loses at most one shard of work and a re-run resumes;
-    items already cached are never recomputed, and the namespace holds each item exactly once.
+    items already cached are never recomputed, and the namespace holds each item exactly once. One
+    writer at a time: another extraction into the same cache is refused with :class:`CacheLockedError`
+    (after waiting up to ``wait_lock`` seconds for it to finish).
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError("batch_size and shard_size must be positive")
@@ -92,7 +96,7 @@ def extract(
     keys, image_keys = items.key_array(), items.image_key_array()
     truncated_before = encoder.truncated
     run = _Run(encoder, batch_size)
-    with cache.writer(fp, spec=encoder.spec) as writer:
+    with cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer:
         missing = np.nonzero(~writer.contains(keys))[0]
         lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
         todo = missing[np.argsort(-lengths, kind="stable")]
@@ -170,6 +174,7 @@ class _Run:
             )
             self.seconds += time.perf_counter() - t0
             bar.update(len(chunk))
+            crash_point("encode")
         return emb
 
     def images(self, paths: list[Path], workers: int, skip_bad: bool, bar) -> tuple[np.ndarray, np.ndarray]:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from embedkit.cache.shards import ShardInfo, fsync_path
 from embedkit.errors import CacheError
+from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "embedkit-cache"
 MANIFEST_SCHEMA_VERSION = 1
+SHARD_FILE = re.compile(r"shard-[A-Za-z0-9_-]+\.h5")
+"""What a shard's file name may be: a plain name in its namespace folder, never a path."""
 
 
 @dataclass
@@ -50,11 +54,14 @@ class Manifest:
                 raise ValueError(f"schema version {raw['schema_version']} is newer than this embedkit")
             namespaces = {}
             for ns, entry in raw["namespaces"].items():
-                namespaces[ns] = NamespaceEntry(
-                    fingerprint=Fingerprint.from_dict(entry["fingerprint"]),
-                    shards=[ShardInfo(**s) for s in entry["shards"]],
-                    spec=str(entry.get("spec", "")),
-                )
+                fingerprint = Fingerprint.from_dict(entry["fingerprint"])
+                if ns != fingerprint.namespace:  # also keeps every path inside the cache directory
+                    raise ValueError(f"namespace {ns!r} does not match its fingerprint ({fingerprint.namespace})")
+                shards = [ShardInfo(**s) for s in entry["shards"]]
+                for s in shards:
+                    if not isinstance(s.file, str) or not SHARD_FILE.fullmatch(s.file):
+                        raise ValueError(f"namespace {ns}: {s.file!r} is not a shard file name (shard-*.h5)")
+                namespaces[ns] = NamespaceEntry(fingerprint, shards, spec=str(entry.get("spec", "")))
         except (ValueError, KeyError, TypeError) as e:
             raise CacheError(f"{path}: unreadable cache manifest ({e})") from e
         return cls(namespaces)
@@ -81,6 +88,7 @@ class Manifest:
                 json.dump(data, fh, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())
+            crash_point("manifest-tmp")
             os.replace(tmp, path)
             fsync_path(root)
         except BaseException:

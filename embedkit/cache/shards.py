@@ -25,6 +25,7 @@ import numpy as np
 from embedkit import __version__
 from embedkit.cache.keys import KEY_DTYPE, as_key_array
 from embedkit.errors import CorruptShardError
+from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
 
 SHARD_FORMAT = "embedkit-shard"
@@ -98,6 +99,8 @@ def write_shard(
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("embeddings", data=stored)  # contiguous, uncompressed: memory-mappable
+            f.flush()
+            crash_point("shard-data")
             f.create_dataset("keys", data=keys, dtype=KEY_DTYPE)
             attrs = {
                 "format": SHARD_FORMAT,
@@ -117,8 +120,10 @@ def write_shard(
                 f.attrs[k] = v
             f.flush()
         fsync_path(tmp)
+        crash_point("shard-written")
         os.replace(tmp, path)
         fsync_path(path.parent)
+        crash_point("shard-renamed")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -168,6 +173,13 @@ class Shard:
             for name in ("embeddings", "keys"):
                 if name not in f:
                     raise CorruptShardError(self.path, f"missing dataset /{name}")
+                # Data must live in this file: an external link, external raw storage or a virtual
+                # dataset would make a reader open other files (a booby-trapped shard could point at any)
+                link = f.get(name, getlink=True)
+                if not isinstance(link, h5py.HardLink):
+                    raise CorruptShardError(self.path, f"/{name} is a {type(link).__name__}, not data in this file")
+                if f[name].external or f[name].is_virtual:
+                    raise CorruptShardError(self.path, f"/{name} stores its data in other files; refused")
             self.fingerprint = Fingerprint.from_json(f.attrs["fingerprint"])
             self.rows = int(f.attrs["rows"])
             self.dim = int(f.attrs["dim"])

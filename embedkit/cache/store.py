@@ -17,9 +17,12 @@ Typical use::
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.cache.keys import KEY_DTYPE, KeyIndex, as_key_array
-from embedkit.cache.manifest import Manifest, NamespaceEntry
-from embedkit.cache.shards import Shard, ShardInfo, write_shard
+from embedkit.cache.manifest import MANIFEST_NAME, Manifest, NamespaceEntry
+from embedkit.cache.shards import Shard, ShardInfo, utc_now, write_shard
 from embedkit.errors import (
     CacheError,
     CacheLockedError,
@@ -36,6 +39,7 @@ from embedkit.errors import (
     MissingKeysError,
     NamespaceNotFoundError,
 )
+from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
 from embedkit.hints import extract_command
 
@@ -53,6 +57,21 @@ class Problem:
     path: str
     problem: str
     severity: str  # "error" (rows unusable) or "warning" (stray file, nothing lost)
+
+
+@dataclass
+class RepairResult:
+    """What :meth:`EmbeddingCache.repair` did."""
+
+    dropped: list[tuple[Problem, Path]]
+    """The shards dropped from the manifest: what was wrong, and where the file went in quarantine/
+    (a missing file is only dropped)."""
+    quarantined: list[Path]
+    """Damaged shards that interrupted runs left unrecorded, moved to quarantine/."""
+    adopted: list[Path]
+    """Complete unrecorded shards of interrupted runs, checked and listed."""
+    remaining: list[Problem]
+    """What is still wrong afterwards (e.g. an item stored twice), for a person to look at."""
 
 
 class EmbeddingCache:
@@ -74,13 +93,21 @@ class EmbeddingCache:
         return fingerprint.namespace in self.manifest().namespaces
 
     def namespace(
-        self, fingerprint: Fingerprint | None = None, *, encoder: str | None = None, strict: bool = False
+        self,
+        fingerprint: Fingerprint | None = None,
+        *,
+        encoder: str | None = None,
+        strict: bool = False,
+        verify: bool = False,
     ) -> Namespace:
         """Open a namespace by exact fingerprint, or by encoder name when that is unambiguous.
 
         Raises :class:`NamespaceNotFoundError` (listing what the cache holds) when nothing matches: an
-        embedding that was never extracted is an error, never a silent recompute. With ``strict``, a
-        corrupt shard raises instead of being skipped with a warning.
+        embedding that was never extracted is an error, never a silent recompute. Opening checks each
+        shard's structure, size and fingerprint; ``verify`` also recomputes every checksum (reads all
+        the data once: what training and index building do, so that flipped bytes are caught). A
+        corrupt shard is skipped with a warning naming it (its rows count as missing), or with
+        ``strict`` raises :class:`CorruptShardError`.
         """
         manifest = self.manifest()
         if fingerprint is None and encoder is None:
@@ -88,7 +115,7 @@ class EmbeddingCache:
         if fingerprint is not None:
             entry = manifest.namespaces.get(fingerprint.namespace)
             if entry is not None:
-                return Namespace(self.root, fingerprint.namespace, entry, strict=strict)
+                return Namespace(self.root, fingerprint.namespace, entry, strict=strict, verify=verify)
             raise NamespaceNotFoundError(
                 self._lacks(manifest, f"embeddings for {fingerprint.describe()}"),
                 "Run `" + extract_command(["INPUT..."], self.root, fingerprint) + "` first",
@@ -109,7 +136,7 @@ class EmbeddingCache:
                 "by its namespace id: " + "; ".join(f"{ns} = {e.fingerprint.describe()}" for ns, e in matches)
             )
         ns, entry = matches[0]
-        return Namespace(self.root, ns, entry, strict=strict)
+        return Namespace(self.root, ns, entry, strict=strict, verify=verify)
 
     def _lacks(self, manifest: Manifest, what: str) -> str:
         """What is missing, and what the cache holds instead."""
@@ -122,10 +149,11 @@ class EmbeddingCache:
         )
 
     # --- writing -------------------------------------------------------------------------------------
-    def writer(self, fingerprint: Fingerprint, spec: str = "") -> CacheWriter:
+    def writer(self, fingerprint: Fingerprint, spec: str = "", *, wait: float = 0.0) -> CacheWriter:
         """Exclusive writer for one namespace (a context manager holding the cache lock). ``spec``: the
-        ``--encoder`` value that created the encoder, recorded in the manifest for hints."""
-        return CacheWriter(self, fingerprint, spec=spec)
+        ``--encoder`` value that created the encoder, recorded in the manifest for hints. ``wait``:
+        seconds to wait for another writer to finish before refusing with :class:`CacheLockedError`."""
+        return CacheWriter(self, fingerprint, spec=spec, wait=wait)
 
     # --- checking ------------------------------------------------------------------------------------
     def verify(self, *, checksums: bool = True) -> list[Problem]:
@@ -152,19 +180,36 @@ class EmbeddingCache:
                     problems.append(
                         Problem(ns, str(self.root / ns), f"{n_dup} keys stored more than once", "error")
                     )
-        for path in sorted(self.root.glob("*/*.h5")) + sorted(self.root.glob("*/.*.tmp")):
+        strays = sorted(self.root.glob("*/*.h5")) + sorted(self.root.glob("*/.*.tmp"))
+        for path in strays + sorted(self.root.glob(f".{MANIFEST_NAME}.*.tmp")):
             if path.parent.name == QUARANTINE_DIR or path.resolve() in listed:
                 continue
-            what = "unfinished temporary file" if path.name.endswith(".tmp") else "shard not in the manifest"
-            problems.append(
-                Problem(
-                    path.parent.name,
-                    str(path),
-                    f"{what} (left by an interrupted write; ignored by readers, safe to delete)",
-                    "warning",
-                )
+            what = (
+                "unfinished temporary file (left by an interrupted write; ignored by readers, deleted by "
+                "the next extract)"
+                if path.name.endswith(".tmp")
+                else "shard not in the manifest (left by an interrupted run; ignored by readers, checked "
+                "and adopted by the next extract)"
             )
+            problems.append(Problem(path.parent.name, str(path), what, "warning"))
         return problems
+
+    def repair(self) -> RepairResult:
+        """Make the cache whole again, keeping every good row: shards that fail :meth:`verify` (damaged,
+        truncated, missing, from another encoder) leave the manifest and go to ``quarantine/``, so that
+        the next extract re-encodes exactly their items; temporaries of interrupted writes are deleted
+        and complete shards they left unrecorded are checked and adopted. Holds the writer lock."""
+        with _CacheLock(self.root):
+            found = self.verify(checksums=True)
+            damaged = [p for p in found if p.severity == "error" and p.path.endswith(".h5")]
+            dropped = [(p, dest) for p in damaged for dest in self._quarantine_locked([p.path])]
+        adopted: list[Path] = []
+        moved: list[Path] = []
+        for entry in self.manifest().namespaces.values():
+            with CacheWriter(self, entry.fingerprint, spec=entry.spec) as w:  # cleans and adopts on entry
+                adopted += w.adopted
+                moved += w.quarantined
+        return RepairResult(dropped, moved, adopted, self.verify(checksums=False))
 
     def quarantine(self, paths: list[str]) -> list[Path]:
         """Move corrupt shards out of the manifest into ``quarantine/``; the next extract re-encodes them."""
@@ -173,8 +218,6 @@ class EmbeddingCache:
 
     def _quarantine_locked(self, paths: list[str]) -> list[Path]:
         manifest = self.manifest()
-        qdir = self.root / QUARANTINE_DIR
-        qdir.mkdir(exist_ok=True)
         moved = []
         targets = {Path(p).resolve() for p in paths}
         for ns, entry in manifest.namespaces.items():
@@ -182,13 +225,7 @@ class EmbeddingCache:
             for info in entry.shards:
                 path = (self.root / ns / info.file).resolve()
                 if path in targets:
-                    dest = qdir / f"{ns}__{info.file}"
-                    n = 1
-                    while dest.exists():  # never overwrite an earlier quarantined file
-                        dest = qdir / f"{ns}__{info.file}.{n}"
-                        n += 1
-                    if path.exists():
-                        shutil.move(str(path), dest)
+                    dest = _move_to_quarantine(self.root, ns, path)
                     moved.append(dest)
                 else:
                     keep.append(info)
@@ -198,10 +235,27 @@ class EmbeddingCache:
         return moved
 
 
+def _move_to_quarantine(root: Path, namespace: str, path: Path) -> Path:
+    """Move a shard file to ``quarantine/<namespace>__<file>`` (never over an earlier one); a file that
+    is already gone is only named. Returns the destination."""
+    qdir = root / QUARANTINE_DIR
+    qdir.mkdir(exist_ok=True)
+    dest = qdir / f"{namespace}__{path.name}"
+    n = 1
+    while dest.exists():
+        dest = qdir / f"{namespace}__{path.name}.{n}"
+        n += 1
+    if path.exists():
+        shutil.move(str(path), dest)
+    return dest
+
+
 class Namespace:
     """Read access to the embeddings of one fingerprint, across all its shards."""
 
-    def __init__(self, root: Path, name: str, entry: NamespaceEntry, *, strict: bool = False):
+    def __init__(
+        self, root: Path, name: str, entry: NamespaceEntry, *, strict: bool = False, verify: bool = False
+    ):
         self.root = root
         self.name = name
         self.fingerprint = entry.fingerprint
@@ -210,13 +264,18 @@ class Namespace:
         self.corrupt: list[CorruptShardError] = []
         for info in entry.shards:
             try:
-                self.shards.append(
-                    Shard(root / name / info.file, expected=info, fingerprint=entry.fingerprint)
-                )
+                shard = Shard(root / name / info.file, expected=info, fingerprint=entry.fingerprint)
+                if verify:
+                    shard.verify()
+                self.shards.append(shard)
             except CorruptShardError as e:
                 if strict:
                     raise
-                log.warning("%s; its rows are treated as missing (run `embedkit cache verify`)", e)
+                log.warning(
+                    "%s; its rows are treated as missing (`embedkit cache repair` drops it so that the "
+                    "next extract re-encodes them)",
+                    e,
+                )
                 self.corrupt.append(e)
         self._offsets = np.cumsum([0] + [len(s) for s in self.shards])
         self._index: KeyIndex | None = None
@@ -302,23 +361,51 @@ class Namespace:
 
 
 class _CacheLock:
-    """Exclusive, non-blocking lock on a cache directory (flock; released when the process dies)."""
+    """Exclusive lock on a cache directory: ``flock`` on ``.lock``, which the kernel releases when the
+    holder dies, so the lock of a killed process is taken over by the next writer with no clean-up.
+    The holder writes its pid, host and start time into the file so that a refusal can say who holds it.
+    ``wait``: seconds to wait for the lock before refusing (0: refuse at once).
+    """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, wait: float = 0.0):
         self.root = root
+        self.wait = wait
         self.fh = None
 
     def __enter__(self):
         self.root.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.root / LOCK_NAME, "a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise CacheLockedError(
-                f"cache {self.root} is being written by another process; wait for it to finish"
-            ) from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = self._holder()
+                    self.fh.close()
+                    waited = f" (waited {self.wait:g}s)" if self.wait else ""
+                    raise CacheLockedError(
+                        f"cache {self.root} is being written by another process{holder}{waited}; wait for it "
+                        "to finish, or pass --wait-lock SECONDS to queue behind it. Readers are not "
+                        "affected: they only ever see complete shards"
+                    ) from None
+                time.sleep(0.2)
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}) + "\n"
+        )
+        self.fh.flush()
         return self
+
+    def _holder(self) -> str:
+        try:
+            self.fh.seek(0)
+            info = json.loads(self.fh.read() or "{}")
+            return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+        except (ValueError, KeyError, TypeError):
+            return ""
 
     def __exit__(self, *exc):
         fcntl.flock(self.fh, fcntl.LOCK_UN)
@@ -330,20 +417,22 @@ class CacheWriter:
     shard being written. Corrupt shards found on entry are quarantined so their rows get re-encoded.
     """
 
-    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint, spec: str = ""):
+    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint, spec: str = "", wait: float = 0.0):
         self.cache = cache
         self.fingerprint = fingerprint
         self.spec = spec
         self.dir = cache.root / fingerprint.namespace
-        self._lock = _CacheLock(cache.root)
+        self._lock = _CacheLock(cache.root, wait=wait)
         self.shards_written = 0
         self.quarantined: list[Path] = []
+        self.adopted: list[Path] = []
 
     def __enter__(self) -> CacheWriter:
         self._lock.__enter__()
         try:
             self.dir.mkdir(exist_ok=True)
-            for tmp in self.dir.glob(".*.tmp"):  # unfinished writes of a crashed run: never recorded
+            # unfinished writes of a crashed run (shards and manifests): never recorded, never read
+            for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
                 tmp.unlink()
             entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
             ns = Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
@@ -351,12 +440,49 @@ class CacheWriter:
                 for e in ns.corrupt:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
                 self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
-            self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
+            held = ns.index.keys if ns is not None else np.zeros(0, KEY_DTYPE)
+            self._existing = KeyIndex(self._adopt_orphans(held))
             self._added: list[np.ndarray] = []
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
         return self
+
+    def _adopt_orphans(self, held: np.ndarray) -> np.ndarray:
+        """List the complete shards an interrupted run wrote but never recorded (a crash between rename
+        and manifest update, or a Ray run whose driver died before its one manifest commit), after
+        checking each in full. A damaged one goes to quarantine/, one repeating items already held (a
+        retried Ray task) is deleted. Returns the keys held afterwards."""
+        manifest = self.cache.manifest()
+        entry = manifest.namespaces.get(self.fingerprint.namespace)
+        listed = {s.file for s in entry.shards} if entry else set()
+        orphans = sorted(p for p in self.dir.glob("shard-*.h5") if p.name not in listed)
+        parts = [held]
+        for path in orphans:
+            try:
+                shard = Shard(path, fingerprint=self.fingerprint)
+                shard.verify()
+                keys = shard.read_keys()
+            except CorruptShardError as e:
+                log.warning("%s; it was left by an interrupted run: moved to quarantine/", e)
+                self.quarantined.append(_move_to_quarantine(self.cache.root, self.fingerprint.namespace, path))
+                continue
+            if len(np.unique(keys)) != len(keys) or KeyIndex(np.concatenate(parts)).lookup(keys).max() >= 0:
+                log.info("deleting %s: an interrupted run's copy of items the cache already holds", path)
+                path.unlink()
+                continue
+            entry = manifest.namespaces.setdefault(
+                self.fingerprint.namespace, NamespaceEntry(self.fingerprint, spec=self.spec)
+            )
+            entry.shards.append(
+                ShardInfo(path.name, shard.rows, shard.checksum, str(shard.attrs.get("created_at", "")))
+            )
+            parts.append(keys)
+            self.adopted.append(path)
+        if self.adopted:
+            manifest.save(self.cache.root)
+            log.info("adopted %d complete shard(s) left by an interrupted run", len(self.adopted))
+        return np.concatenate(parts)
 
     def __exit__(self, *exc):
         self._lock.__exit__(*exc)
@@ -389,6 +515,7 @@ class CacheWriter:
         info = write_shard(self.dir / f"shard-{seq:06d}.h5", keys, embeddings, self.fingerprint, extra_attrs)
         entry.shards.append(info)
         manifest.save(self.cache.root)
+        crash_point("manifest-saved")
         self._added.append(keys)
         self.shards_written += 1
         return info

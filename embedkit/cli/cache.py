@@ -12,7 +12,7 @@ from embedkit.cli.common import cache_option, human_bytes
 
 @click.group("cache")
 def cache_group():
-    """Inspect and check an embedding cache."""
+    """Inspect, check and repair an embedding cache."""
 
 
 @cache_group.command("ls")
@@ -93,6 +93,45 @@ def verify_command(cache_dir, quick, quarantine):
         f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(problems) - len(errors)} warning(s)"
     )
     sys.exit(1 if errors and not quarantine else 0)
+
+
+@cache_group.command("repair")
+@cache_option()
+def repair_command(cache_dir):
+    """Drop damaged shards from the manifest so that a re-run of `embedkit extract` re-encodes just
+    their items; every good row is kept.
+
+    \b
+    Checks every shard in full (as `cache verify` does). A shard that is truncated, fails its checksum,
+    is missing, or belongs to another encoder leaves the manifest and moves to CACHE/quarantine/
+    (nothing is deleted). Temporary files of interrupted writes are removed, and complete shards an
+    interrupted run wrote but never recorded are checked and adopted. Exits 1 if something is still
+    wrong afterwards (it is listed).
+
+    \b
+    Example:
+      embedkit cache repair --cache runs/cache && embedkit extract data.jsonl --cache runs/cache
+    """
+    from embedkit.cache.store import EmbeddingCache
+
+    result = EmbeddingCache(_existing_cache(cache_dir)).repair()
+    for p, dest in result.dropped:
+        where = f"moved to {dest}" if dest.exists() else "the file was missing"
+        click.echo(f"dropped {p.path}: {p.problem}; {where}", err=True)
+    for dest in result.quarantined:
+        click.echo(f"moved a damaged shard that an interrupted run left unrecorded to {dest}", err=True)
+    for path in result.adopted:
+        click.echo(f"adopted {path} (complete, left unrecorded by an interrupted run)", err=True)
+    for p in result.remaining:
+        click.echo(f"{p.severity.upper()}: {p.path}: {p.problem}", err=True)
+    errors = [p for p in result.remaining if p.severity == "error"]
+    rows = len(result.dropped)
+    click.echo(
+        f"{rows} damaged shard(s) dropped, {len(result.adopted)} adopted; "
+        + (f"{len(errors)} problem(s) remain" if errors else "the cache is consistent")
+        + ("; re-run `embedkit extract` on your inputs to re-encode the dropped items" if rows else "")
+    )
+    sys.exit(1 if errors else 0)
 
 
 def _existing_cache(cache_dir):

@@ -114,6 +114,15 @@ from embedkit.cli.common import cache_option
     default=None,
     help="Where --skip-bad lists the skipped rows. Default: CACHE/bad-rows-<time>.jsonl.",
 )
+@click.option(
+    "--wait-lock",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="If another extraction is writing to the cache, wait up to this long for it to finish instead "
+    "of stopping at once (a lock left by a killed process is taken over immediately).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def extract_command(
     inputs,
@@ -136,6 +145,7 @@ def extract_command(
     shard_size,
     skip_bad,
     bad_rows_report,
+    wait_lock,
     progress,
 ):
     """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; folders of images) into
@@ -192,6 +202,7 @@ def extract_command(
         progress=progress,
         workers=workers,
         skip_bad=skip_bad,
+        wait_lock=wait_lock,
     )
     if result.bad_images:
         report = write_bad_rows_report(result.bad_images, bad_rows_report or _default_report(cache_dir))

@@ -35,7 +35,7 @@ def build_command(cache_dir, encoder, out, metric, kind, overwrite):
     from embedkit.cache.store import EmbeddingCache
     from embedkit.index.namespace import NamespaceIndex
 
-    ns = EmbeddingCache(cache_dir).namespace(encoder=encoder)
+    ns = EmbeddingCache(cache_dir).namespace(encoder=encoder, verify=True)
     idx = NamespaceIndex.build(ns, metric=metric, kind=kind)
     path = idx.save(out, overwrite=overwrite)
     where = "GPU" if idx.index.gpu else "CPU"

@@ -209,7 +209,9 @@ def load_pair_data(
     split = split or SplitConfig()
     try:
         ns = (
-            cache.namespace(encoder) if isinstance(encoder, Fingerprint) else cache.namespace(encoder=encoder)
+            cache.namespace(encoder, verify=True)
+            if isinstance(encoder, Fingerprint)
+            else cache.namespace(encoder=encoder, verify=True)
         )
     except NamespaceNotFoundError as e:
         if not e.hint:  # ambiguous: nothing to extract

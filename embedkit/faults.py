@@ -1,0 +1,46 @@
+"""Crash points, for proving crash safety: ``EMBEDKIT_CRASH_AT=POINT:N`` kills the process with SIGKILL
+the N-th time it reaches ``POINT`` (N defaults to 1). Unset, a crash point costs one dictionary lookup.
+
+The points, in the order an extraction passes them:
+
+    encode          after a chunk of a shard is encoded (the shard is not written yet)
+    shard-data      mid-write of a shard's temporary file (embeddings written, keys and attributes not)
+    shard-written   the temporary shard file is complete and synced, not yet renamed
+    shard-renamed   the shard has its final name, the manifest does not list it yet
+    manifest-tmp    the new manifest is written to its temporary file, not yet renamed over the old one
+    manifest-saved  the manifest lists the new shard
+    ray-shard       a Ray worker has written a shard and not yet handed it to the driver
+
+The crash-safety tests (tests/cache/test_crash_safety.py) kill extractions at every point and check
+that a resumed run ends with exactly what an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "EMBEDKIT_CRASH_AT"
+POINTS = (
+    "encode",
+    "shard-data",
+    "shard-written",
+    "shard-renamed",
+    "manifest-tmp",
+    "manifest-saved",
+    "ray-shard",
+)
+_passed: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process if ``EMBEDKIT_CRASH_AT`` names this point and this is its N-th pass."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    point, _, n = spec.partition(":")
+    if point != name:
+        return
+    _passed[name] = _passed.get(name, 0) + 1
+    if _passed[name] == int(n or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
