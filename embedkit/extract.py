@@ -112,7 +112,7 @@ def extract(
         ) as bar:
             for s0 in range(0, len(todo), shard_size):
                 shard_idx = todo[s0 : s0 + shard_size]
-                emb = run.texts(items, shard_idx, bar)
+                emb = run.texts([items.texts[i] for i in shard_idx], [items.parts[i] for i in shard_idx], bar)
                 writer.add(keys[shard_idx], emb, extra_attrs=run.attrs("text"))
             if len(todo_img):
                 workers = default_workers() if workers is None else workers
@@ -161,23 +161,20 @@ class _Run:
             "modality": modality,
         }
 
-    def texts(self, items: Items, idx: np.ndarray, bar) -> np.ndarray:
-        emb = np.empty((len(idx), self.encoder.dim), dtype=np.float32)
+    def texts(self, texts: list[str], parts: list[tuple], bar=None) -> np.ndarray:
+        emb = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
         step = self.batch_size * 8  # texts per encode call: one progress update every 8 batches
-        for c0 in range(0, len(idx), step):
-            chunk = idx[c0 : c0 + step]
+        for c0 in range(0, len(texts), step):
+            chunk = slice(c0, c0 + step)
             t0 = time.perf_counter()
-            emb[c0 : c0 + len(chunk)] = self.encoder.encode(
-                [items.texts[i] for i in chunk],
-                batch_size=self.batch_size,
-                parts=[items.parts[i] for i in chunk],
-            )
+            emb[chunk] = self.encoder.encode(texts[chunk], batch_size=self.batch_size, parts=parts[chunk])
             self.seconds += time.perf_counter() - t0
-            bar.update(len(chunk))
+            if bar is not None:
+                bar.update(len(texts[chunk]))
             crash_point("encode")
         return emb
 
-    def images(self, paths: list[Path], workers: int, skip_bad: bool, bar) -> tuple[np.ndarray, np.ndarray]:
+    def images(self, paths: list[Path], workers: int, skip_bad: bool, bar=None) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``paths`` that were embedded, their embeddings)."""
         enc = self.encoder
         emb = np.empty((len(paths), enc.dim), dtype=np.float32)
@@ -200,7 +197,8 @@ class _Run:
             if pixels is not None:
                 emb[good] = enc.encode_pixels(pixels)
                 ok[good] = True
-            bar.update(len(idx))
+            if bar is not None:
+                bar.update(len(idx))
         self.seconds += time.perf_counter() - t0
         return np.nonzero(ok)[0], emb[ok]
 

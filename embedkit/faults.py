@@ -1,5 +1,6 @@
 """Crash points, for proving crash safety: ``EMBEDKIT_CRASH_AT=POINT:N`` kills the process with SIGKILL
-the N-th time it reaches ``POINT`` (N defaults to 1). Unset, a crash point costs one dictionary lookup.
+the N-th time it reaches ``POINT`` (N defaults to 1); with ``EMBEDKIT_CRASH_ONCE=PATH`` only the first
+process to get there dies. Unset, a crash point costs one dictionary lookup.
 
 The points, in the order an extraction passes them:
 
@@ -21,6 +22,9 @@ import os
 import signal
 
 ENV = "EMBEDKIT_CRASH_AT"
+ONCE_ENV = "EMBEDKIT_CRASH_ONCE"
+"""If set to a path: crash only in the one process that creates that file first (a restarted Ray worker
+starts counting from zero again and would otherwise die forever)."""
 POINTS = (
     "encode",
     "shard-data",
@@ -43,4 +47,10 @@ def crash_point(name: str) -> None:
         return
     _passed[name] = _passed.get(name, 0) + 1
     if _passed[name] == int(n or 1):
+        once = os.environ.get(ONCE_ENV)
+        if once:
+            try:
+                os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
         os.kill(os.getpid(), signal.SIGKILL)

@@ -431,22 +431,31 @@ class CacheWriter:
         self._lock.__enter__()
         try:
             self.dir.mkdir(exist_ok=True)
-            # unfinished writes of a crashed run (shards and manifests): never recorded, never read
-            for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
-                tmp.unlink()
             entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
             ns = Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
             if ns is not None and ns.corrupt:  # opened once: its index covers the good shards only
                 for e in ns.corrupt:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
                 self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
-            held = ns.index.keys if ns is not None else np.zeros(0, KEY_DTYPE)
-            self._existing = KeyIndex(self._adopt_orphans(held))
+            self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
             self._added: list[np.ndarray] = []
+            self.tidy()
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
         return self
+
+    def tidy(self) -> None:
+        """Clear what interrupted writers left in this namespace: delete temporary files (never recorded,
+        never read) and adopt complete unrecorded shards (see :meth:`_adopt_orphans`). Runs on entry,
+        and after a Ray run has committed what its workers reported."""
+        for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
+            tmp.unlink(missing_ok=True)
+        held = np.concatenate([self._existing.keys, *self._added])
+        n_adopted = len(self.adopted)
+        held_after = self._adopt_orphans(held)
+        if len(self.adopted) > n_adopted:
+            self._existing, self._added = KeyIndex(held_after), []
 
     def _adopt_orphans(self, held: np.ndarray) -> np.ndarray:
         """List the complete shards an interrupted run wrote but never recorded (a crash between rename
@@ -458,6 +467,7 @@ class CacheWriter:
         listed = {s.file for s in entry.shards} if entry else set()
         orphans = sorted(p for p in self.dir.glob("shard-*.h5") if p.name not in listed)
         parts = [held]
+        n_adopted = len(self.adopted)
         for path in orphans:
             try:
                 shard = Shard(path, fingerprint=self.fingerprint)
@@ -479,9 +489,9 @@ class CacheWriter:
             )
             parts.append(keys)
             self.adopted.append(path)
-        if self.adopted:
+        if len(self.adopted) > n_adopted:
             manifest.save(self.cache.root)
-            log.info("adopted %d complete shard(s) left by an interrupted run", len(self.adopted))
+            log.info("adopted %d complete shard(s) left by an interrupted run", len(self.adopted) - n_adopted)
         return np.concatenate(parts)
 
     def __exit__(self, *exc):
@@ -494,6 +504,38 @@ class CacheWriter:
         if self._added:
             held |= np.isin(keys, np.concatenate(self._added))
         return held
+
+    def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
+        """Record shards that other processes wrote into this namespace's folder (Ray workers), in one
+        manifest update. Each is opened and checked against its info and the fingerprint; a shard
+        repeating items already held (the copy of a retried task) is deleted instead. Returns what was
+        recorded."""
+        if not infos:
+            return []
+        parts = [Shard(self.dir / i.file, expected=i, fingerprint=self.fingerprint).read_keys() for i in infos]
+        allk = np.concatenate(parts)
+        owner = np.repeat(np.arange(len(infos)), [len(k) for k in parts])
+        repeated = np.ones(len(allk), dtype=bool)
+        repeated[np.unique(allk, return_index=True)[1]] = False
+        repeated |= self.contains(allk)
+        copies = set(owner[repeated].tolist())
+        manifest = self.cache.manifest()
+        entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
+        entry.spec = self.spec or entry.spec
+        recorded = []
+        for n, (info, keys) in enumerate(zip(infos, parts, strict=True)):
+            if n in copies:
+                log.info("deleting %s: a second copy of items already cached (a retried task)", info.file)
+                (self.dir / info.file).unlink()
+                continue
+            entry.shards.append(info)
+            self._added.append(keys)
+            recorded.append(info)
+        if recorded:
+            manifest.save(self.cache.root)
+            crash_point("manifest-saved")
+            self.shards_written += len(recorded)
+        return recorded
 
     def add(self, keys, embeddings: np.ndarray, extra_attrs: dict | None = None) -> ShardInfo:
         """Write one shard and record it in the manifest. Keys must be new to the namespace."""

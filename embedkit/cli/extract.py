@@ -11,7 +11,7 @@ from embedkit.cli.common import cache_option
 
 
 @click.command("extract")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, type=click.Path())
 @cache_option()
 @click.option(
     "--encoder",
@@ -115,6 +115,24 @@ from embedkit.cli.common import cache_option
     help="Where --skip-bad lists the skipped rows. Default: CACHE/bad-rows-<time>.jsonl.",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Spread the encoding over a Ray cluster (Ray Data, one worker per GPU): `--ray` alone starts Ray "
+    "on this machine, `--ray auto` joins the cluster started with `ray start`, `--ray HOST:PORT` or "
+    "`--ray ray://HOST:10001` a given one. The cache folder must be on storage every node sees. Put "
+    "--ray after the inputs (or give it a value), or it takes the next input for an address.",
+)
+@click.option(
+    "--ray-workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="With --ray: encoder workers (default: one per GPU in the cluster, else one per 4 CPUs).",
+)
+@click.option(
     "--wait-lock",
     default=0.0,
     show_default=True,
@@ -145,6 +163,8 @@ def extract_command(
     shard_size,
     skip_bad,
     bad_rows_report,
+    ray_address,
+    ray_workers,
     wait_lock,
     progress,
 ):
@@ -161,6 +181,7 @@ def extract_command(
       embedkit extract pairs.jsonl --cache runs/cache --device cuda --fp16 --batch-size 256
       embedkit extract photos/ image_pairs.jsonl --encoder clip-h14 --cache runs/cache
       embedkit extract pairs.jsonl --encoder smollm2 --template chat --cache runs/cache
+      embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
     from embedkit.cache.store import EmbeddingCache
     from embedkit.data.texts import collect_items
@@ -168,14 +189,22 @@ def extract_command(
     from embedkit.errors import InputError
     from embedkit.extract import extract, write_bad_rows_report
 
+    if ray_address is not None and Path(ray_address).exists():
+        raise click.UsageError(
+            f"--ray took {ray_address!r} (an input) for a cluster address: put --ray after the inputs, or "
+            "write `--ray local`"
+        )
+    if not inputs:
+        raise click.UsageError("Missing argument 'INPUTS...'.")
+    if ray_workers is not None and ray_address is None:
+        raise click.UsageError("--ray-workers needs --ray")
     for path in inputs:
         if not Path(path).exists():
             raise InputError("no such file or folder", file=path)
     items = collect_items(
         inputs, text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad
     )
-    enc = create_encoder(
-        encoder,
+    options = dict(
         device=device,
         normalize=normalize,
         fp16=fp16,
@@ -186,6 +215,7 @@ def extract_command(
         template=template,
         max_length=max_length,
     )
+    enc = create_encoder(encoder, **options)
     if items.bad:
         report = write_bad_rows_report(items.bad, bad_rows_report or _default_report(cache_dir))
         click.echo(
@@ -193,17 +223,34 @@ def extract_command(
         )
     if not len(items):
         raise click.ClickException("no usable texts or images in the input")
-    result = extract(
-        items,
-        EmbeddingCache(cache_dir),
-        enc,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        progress=progress,
-        workers=workers,
-        skip_bad=skip_bad,
-        wait_lock=wait_lock,
-    )
+    if ray_address is not None:
+        from embedkit.ray_extract import extract_ray
+
+        result = extract_ray(
+            items,
+            EmbeddingCache(cache_dir),
+            encoder,
+            {k: v for k, v in options.items() if v is not None},
+            address=ray_address,
+            workers=ray_workers,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress,
+            skip_bad=skip_bad,
+            wait_lock=wait_lock,
+        )
+    else:
+        result = extract(
+            items,
+            EmbeddingCache(cache_dir),
+            enc,
+            batch_size=batch_size,
+            shard_size=shard_size,
+            progress=progress,
+            workers=workers,
+            skip_bad=skip_bad,
+            wait_lock=wait_lock,
+        )
     if result.bad_images:
         report = write_bad_rows_report(result.bad_images, bad_rows_report or _default_report(cache_dir))
         click.echo(

@@ -1,0 +1,300 @@
+"""``embedkit extract --ray``: the same extraction, spread over a Ray cluster with Ray Data.
+
+The driver (the process running ``embedkit extract``) holds the cache lock, reads the inputs, and
+filters out every item the cache already holds, so nothing cached is ever re-encoded. What is left
+becomes a Ray dataset (longest texts first, as in single-node mode) that ``map_batches`` sends to a
+pool of actors, one per GPU (or per few CPUs): each actor builds the encoder once, encodes one shard's
+worth of items per batch and writes the shard itself, into the shared cache folder, under a name that
+carries the writer (``shard-<host>-<pid>-<random>-<n>.h5``) so workers never collide. The driver
+gathers what each worker wrote and records it all in one manifest update at the end.
+
+Crashes: a worker killed mid-shard leaves a temporary file that readers never see and the next
+writer deletes; Ray restarts the actor and retries the batch. A worker killed after writing a shard
+but before reporting it leaves a complete, unrecorded shard: the retry writes another copy, and the
+copy is deleted (at the commit, or by the next writer, which checks such shards in full and adopts
+those that hold items the cache lacks). If the driver itself dies, the shards written so far are
+adopted by the next run, so a re-run resumes instead of starting over.
+
+The cache folder must be reachable at the same path from every node (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from embedkit.cache.shards import ShardInfo, write_shard
+from embedkit.cache.store import EmbeddingCache
+from embedkit.data.texts import Items
+from embedkit.errors import EmbedkitError, InputError
+from embedkit.extract import ExtractResult, _Run
+from embedkit.faults import ENV, ONCE_ENV, crash_point
+from embedkit.fingerprint import Fingerprint
+
+log = logging.getLogger(__name__)
+
+CPUS_PER_CPU_WORKER = 4
+"""CPUs an actor takes when it encodes on CPU (torch uses that many threads)."""
+
+
+class ShardWorker:
+    """A Ray actor: builds the encoder once, then turns each batch of items into one shard (two when a
+    batch mixes texts and images). Returns one row per shard written."""
+
+    def __init__(self, spec, options, root, fingerprint_json, batch_size, skip_bad):
+        from embedkit.encoders.registry import create_encoder
+
+        self.fingerprint = Fingerprint.from_json(fingerprint_json)
+        self.encoder = create_encoder(spec, **options)
+        if self.encoder.fingerprint != self.fingerprint:
+            raise EmbedkitError(
+                f"on {socket.gethostname()}, --encoder {spec} is {self.encoder.fingerprint.describe()}, but "
+                f"the driver's is {self.fingerprint.describe()}: every node needs the same model files"
+            )
+        self.encoder.load()
+        self.run = _Run(self.encoder, batch_size)
+        self.dir = Path(root) / self.fingerprint.namespace
+        host = re.sub(r"[^A-Za-z0-9]+", "-", socket.gethostname())[:24]
+        self.writer = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.seq = 0
+        self.skip_bad = skip_bad
+
+    def __call__(self, batch: dict) -> dict:
+        out = {k: [] for k in ("file", "rows", "content_sha256", "created_at", "seconds", "bad", "truncated")}
+        is_image = np.asarray(batch["is_image"], dtype=bool)
+        keys = np.asarray(batch["key"]).astype("S64")
+        for image in (False, True):
+            sel = np.nonzero(is_image == image)[0]
+            if not len(sel):
+                continue
+            t0, trunc0 = self.run.seconds, self.encoder.truncated
+            bad: list[str] = []
+            if image:
+                paths = [Path(batch["path"][i]) for i in sel]
+                good, emb = self.run.images(paths, workers=0, skip_bad=self.skip_bad)
+                bad = [str(e) for e in self.run.bad]
+                self.run.bad.clear()
+                sel = sel[good]
+            else:
+                texts = [str(batch["text"][i]) for i in sel]
+                parts = [
+                    (str(batch["prompt"][i]), str(batch["response"][i])) if batch["response"][i] else (t, None)
+                    for i, t in zip(sel, texts, strict=True)
+                ]
+                emb = self.run.texts(texts, parts)
+            if len(sel):
+                info = write_shard(
+                    self.dir / f"shard-{self.writer}-{self.seq:06d}.h5",
+                    keys[sel],
+                    emb,
+                    self.fingerprint,
+                    {**self.run.attrs("image" if image else "text"), "writer": self.writer},
+                )
+                self.seq += 1
+                crash_point("ray-shard")
+                out["file"].append(info.file)
+                out["rows"].append(info.rows)
+                out["content_sha256"].append(info.content_sha256)
+                out["created_at"].append(info.created_at)
+            else:
+                out["file"].append("")
+                out["rows"].append(0)
+                out["content_sha256"].append("")
+                out["created_at"].append("")
+            out["seconds"].append(self.run.seconds - t0)
+            out["bad"].append("\n".join(bad))
+            out["truncated"].append(self.encoder.truncated - trunc0)
+        return out
+
+
+def extract_ray(
+    items: Items,
+    cache: EmbeddingCache | str | os.PathLike,
+    spec: str,
+    options: dict | None = None,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    batch_size: int = 64,
+    shard_size: int = 10_000,
+    progress: bool = True,
+    skip_bad: bool = False,
+    wait_lock: float = 0.0,
+) -> ExtractResult:
+    """Embed what the cache lacks on a Ray cluster; see the module docstring.
+
+    ``spec``/``options``: what :func:`embedkit.encoders.registry.create_encoder` takes; each actor builds
+    its own encoder from them (``device="auto"`` uses the GPU Ray gives the actor). ``address``: an
+    existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or None / ``local`` to start Ray on
+    this machine. ``workers``: actors (default: one per GPU in the cluster, else one per 4 CPUs).
+    ``shard_size``: items per shard, which is also the unit of work of one actor call (and what a
+    worker crash can cost).
+    """
+    import ray
+
+    from embedkit.encoders.registry import create_encoder
+
+    options = dict(options or {})
+    cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
+    if items.images and "image" not in encoder.modalities:
+        raise EmbedkitError(f"{len(items.images)} of the inputs are images, and --encoder {spec} embeds texts only")
+    fp = encoder.fingerprint
+    start = time.perf_counter()
+    keys, image_keys = items.key_array(), items.image_key_array()
+    started_ray = False
+    with cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer:
+        todo = np.nonzero(~writer.contains(keys))[0]
+        todo = todo[np.argsort(-np.array([len(items.texts[i]) for i in todo], dtype=np.int64), kind="stable")]
+        todo_img = np.nonzero(~writer.contains(image_keys))[0]
+        n_todo = len(todo) + len(todo_img)
+        infos: list[ShardInfo] = []
+        bad: list[InputError] = []
+        encode_seconds, truncated = 0.0, 0
+        if n_todo:
+            if not ray.is_initialized():
+                _init_ray(ray, address)
+                started_ray = True
+            try:
+                ds = _dataset(ray, items, todo, todo_img, keys, image_keys, shard_size)
+                n_workers = workers or default_workers(ray, options.get("device", "auto"))
+                gpus = _gpus_per_worker(ray, options.get("device", "auto"))
+                cpus = min(CPUS_PER_CPU_WORKER, max(1, _cluster(ray, "CPU") // n_workers))
+                ds = ds.map_batches(
+                    ShardWorker,
+                    fn_constructor_kwargs={
+                        "spec": encoder.spec,
+                        "options": options,
+                        "root": str(cache.root.resolve()),
+                        "fingerprint_json": fp.to_json(),
+                        "batch_size": batch_size,
+                        "skip_bad": skip_bad,
+                    },
+                    batch_size=shard_size,
+                    compute=ray.data.ActorPoolStrategy(size=n_workers),
+                    num_gpus=gpus,
+                    num_cpus=0 if gpus else cpus,
+                    batch_format="numpy",
+                    **_crash_test_env(),
+                )
+                with tqdm(
+                    total=n_todo,
+                    unit="item",
+                    desc=f"encoding on Ray ({n_workers} worker(s), {fp.encoder})",
+                    disable=not progress,
+                    dynamic_ncols=True,
+                ) as bar:
+                    try:
+                        for row in ds.iter_rows():
+                            if row["file"]:
+                                infos.append(
+                                    ShardInfo(
+                                        str(row["file"]),
+                                        int(row["rows"]),
+                                        str(row["content_sha256"]),
+                                        str(row["created_at"]),
+                                    )
+                                )
+                            bad += [InputError(msg) for msg in str(row["bad"]).split("\n") if msg]
+                            encode_seconds += float(row["seconds"])
+                            truncated += int(row["truncated"])
+                            bar.update(int(row["rows"]) + len([m for m in str(row["bad"]).split("\n") if m]))
+                    except Exception as e:
+                        writer.commit(infos)  # keep what finished: a re-run resumes from there
+                        raise _user_error(e) from e
+                recorded = writer.commit(infos)
+                writer.tidy()  # what killed workers left: temporaries, unreported copies
+            finally:
+                if started_ray:
+                    ray.shutdown()
+        else:
+            recorded = []
+        quarantined = writer.quarantined
+    return ExtractResult(
+        fingerprint=fp,
+        items=len(keys) + len(image_keys),
+        cached_before=len(keys) + len(image_keys) - n_todo,
+        encoded=sum(i.rows for i in recorded),
+        shards_written=len(recorded),
+        seconds=time.perf_counter() - start,
+        encode_seconds=encode_seconds,
+        quarantined=quarantined,
+        images=len(image_keys),
+        truncated=truncated,
+        bad_images=bad,
+    )
+
+
+def _init_ray(ray, address: str | None) -> None:
+    if address in (None, "", "local"):
+        ray.init(include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except ConnectionError as e:
+            raise EmbedkitError(
+                f"cannot reach a Ray cluster at {address} ({e}); start one with `ray start --head` or give "
+                "--ray with no address to run Ray on this machine"
+            ) from None
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours counts items, not blocks
+    for name in ("ray.data", "ray"):  # Ray Data's per-run INFO lines; `embedkit -v` shows them
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+
+
+def _crash_test_env() -> dict:
+    """The crash points of the crash-safety tests, passed on to the workers (nothing otherwise)."""
+    env = {k: os.environ[k] for k in (ENV, ONCE_ENV) if k in os.environ}
+    return {"runtime_env": {"env_vars": env}} if env else {}
+
+
+def _cluster(ray, resource: str) -> int:
+    return int(ray.cluster_resources().get(resource, 0))
+
+
+def _gpus_per_worker(ray, device: str) -> int:
+    return 1 if device != "cpu" and _cluster(ray, "GPU") > 0 else 0
+
+
+def default_workers(ray, device: str = "auto") -> int:
+    """One actor per GPU in the cluster; on CPUs only, one per 4 CPUs (at least one)."""
+    if _gpus_per_worker(ray, device):
+        return _cluster(ray, "GPU")
+    return max(1, _cluster(ray, "CPU") // CPUS_PER_CPU_WORKER)
+
+
+def _dataset(ray, items: Items, todo, todo_img, keys, image_keys, shard_size: int):
+    """The items to encode as a Ray dataset, one Arrow block per shard (so that the blocks spread over
+    the actors): texts longest first, then images."""
+    import pyarrow as pa
+
+    parts = [items.parts[i] for i in todo]
+    table = pa.table(
+        {
+            "key": pa.array([k.decode() for k in keys[todo]] + [k.decode() for k in image_keys[todo_img]]),
+            "is_image": pa.array([False] * len(todo) + [True] * len(todo_img)),
+            "text": pa.array([items.texts[i] for i in todo] + [""] * len(todo_img)),
+            "prompt": pa.array([p[0] if p[1] is not None else "" for p in parts] + [""] * len(todo_img)),
+            "response": pa.array([p[1] or "" for p in parts] + [""] * len(todo_img)),
+            "path": pa.array([""] * len(todo) + [str(items.images[i].resolve()) for i in todo_img]),
+        }
+    )
+    return ray.data.from_arrow([table.slice(s, shard_size) for s in range(0, len(table), shard_size)])
+
+
+def _user_error(e: BaseException) -> BaseException:
+    """The embedkit error inside a Ray task failure, if there is one (so the CLI prints one line)."""
+    seen = e
+    while seen is not None:
+        if isinstance(seen, EmbedkitError):
+            return seen
+        cause = getattr(seen, "cause", None)
+        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+    return e

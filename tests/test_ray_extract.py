@@ -1,0 +1,123 @@
+"""`embedkit extract --ray`: a local Ray with CPU workers gives exactly the single-node result, and
+survives a worker killed mid-run."""
+
+import logging
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from embedkit.cache.manifest import Manifest
+from embedkit.cache.store import EmbeddingCache
+from embedkit.data.texts import collect_items
+from embedkit.encoders.registry import create_encoder
+from embedkit.extract import extract
+from embedkit.faults import ENV, ONCE_ENV
+from tests.conftest import make_image
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    texts = d / "texts.jsonl"
+    texts.write_text(
+        "".join(f'{{"text": "statement {i} {"x" * (i % 11)}"}}\n' for i in range(130))
+        + '{"text": "statement 3 xxx"}\n'
+    )
+    for i, color in enumerate([(200, 30, 30), (30, 30, 200), (30, 200, 30)]):
+        make_image(d / "img" / f"{i}.png", color=color, seed=i)
+    make_image(d / "img" / "copy.png", color=(200, 30, 30), seed=0)  # same bytes as 0.png: one item
+    return [str(texts), str(d / "img")]
+
+
+def _contents(root):
+    keys, mat = EmbeddingCache(root).namespace(encoder="fake").load()
+    assert len(np.unique(keys)) == len(keys), "an item is stored twice"
+    return {k: row.tobytes() for k, row in zip(keys.tolist(), mat, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def single_node(inputs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("single")
+    extract(collect_items(inputs), root, create_encoder("fake"), batch_size=4, shard_size=12, progress=False)
+    return _contents(root)
+
+
+def test_ray_extract_equals_single_node_with_one_manifest_commit(
+    local_ray, inputs, single_node, tmp_path, monkeypatch
+):
+    from embedkit.ray_extract import extract_ray
+
+    saves = []
+    real_save = Manifest.save
+    monkeypatch.setattr(Manifest, "save", lambda self, root: (saves.append(1), real_save(self, root)))
+    r = extract_ray(
+        collect_items(inputs), tmp_path, "fake", workers=2, batch_size=4, shard_size=12, progress=False
+    )
+    assert len(saves) == 1  # workers write shards, the driver records them all at once
+    assert r.encoded == len(single_node) == 133 and r.images == 3 and r.shards_written == 13
+    assert _contents(tmp_path) == single_node  # same keys, same vectors, nothing twice
+    files = [s.file for s in EmbeddingCache(tmp_path).manifest().namespaces[r.namespace].shards]
+    assert all(re.fullmatch(r"shard-[A-Za-z0-9-]+-\d+-[0-9a-f]{6}-\d{6}\.h5", f) for f in files), files
+    assert EmbeddingCache(tmp_path).verify() == []
+
+    again = extract_ray(collect_items(inputs), tmp_path, "fake", workers=2, progress=False)
+    assert again.encoded == 0 and again.cached_before == 133  # filtered before any encoding
+
+
+@pytest.mark.parametrize("point", ["shard-data", "ray-shard"])
+def test_a_worker_killed_mid_run_costs_nothing(local_ray, inputs, single_node, tmp_path, monkeypatch, point):
+    """Killed mid-shard-write (a temporary file) or after writing a shard it never reported (a complete
+    orphan whose batch Ray retries): the run still ends with exactly the single-node result."""
+    from embedkit.ray_extract import extract_ray
+
+    monkeypatch.setenv(ENV, f"{point}:2")
+    monkeypatch.setenv(ONCE_ENV, str(tmp_path / "killed-one"))
+    root = tmp_path / "cache"
+    r = extract_ray(
+        collect_items(inputs), root, "fake", workers=2, batch_size=4, shard_size=12, progress=False
+    )
+    assert (tmp_path / "killed-one").exists()  # a worker did die
+    assert r.encoded == 133
+    assert _contents(root) == single_node
+    assert EmbeddingCache(root).verify() == []  # its temporary file and unreported copy are gone
+
+
+def test_cli_ray_flag(local_ray, inputs, tmp_path, single_node):
+    from embedkit.cli.main import cli
+
+    out = CliRunner().invoke(
+        cli,
+        [
+            "extract",
+            *inputs,
+            "--encoder",
+            "fake",
+            "--cache",
+            str(tmp_path),
+            "--shard-size",
+            "12",
+            "--no-progress",
+            "--ray",
+            "--ray-workers",
+            "2",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "133 unique" in out.output and "133 encoded" in out.output
+    assert _contents(tmp_path) == single_node
+    out = CliRunner().invoke(
+        cli, ["extract", "--ray", inputs[0], "--encoder", "fake", "--cache", str(tmp_path)]
+    )
+    assert out.exit_code == 2 and "put --ray after the inputs" in out.output
