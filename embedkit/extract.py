@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -174,7 +175,9 @@ class _Run:
             crash_point("encode")
         return emb
 
-    def images(self, paths: list[Path], workers: int, skip_bad: bool, bar=None) -> tuple[np.ndarray, np.ndarray]:
+    def images(
+        self, paths: list[Path], workers: int, skip_bad: bool, bar=None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``paths`` that were embedded, their embeddings)."""
         enc = self.encoder
         emb = np.empty((len(paths), enc.dim), dtype=np.float32)
@@ -188,17 +191,18 @@ class _Run:
             size_hint=enc.image_size,
             pin_memory=str(enc.device).startswith("cuda"),
         )
-        for idx, good, pixels, errors in batches:
-            for i, err in errors:
-                e = InputError(f"cannot embed this image: {err}", file=str(paths[i]))
-                if not skip_bad:
-                    raise e
-                self.bad.append(e)
-            if pixels is not None:
-                emb[good] = enc.encode_pixels(pixels)
-                ok[good] = True
-            if bar is not None:
-                bar.update(len(idx))
+        with contextlib.closing(batches):  # an error below shuts the decoding workers down at once
+            for idx, good, pixels, errors in batches:
+                for i, err in errors:
+                    e = InputError(f"cannot embed this image: {err}", file=str(paths[i]))
+                    if not skip_bad:
+                        raise e
+                    self.bad.append(e)
+                if pixels is not None:
+                    emb[good] = enc.encode_pixels(pixels)
+                    ok[good] = True
+                if bar is not None:
+                    bar.update(len(idx))
         self.seconds += time.perf_counter() - t0
         return np.nonzero(ok)[0], emb[ok]
 

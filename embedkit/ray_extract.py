@@ -86,7 +86,9 @@ class ShardWorker:
             else:
                 texts = [str(batch["text"][i]) for i in sel]
                 parts = [
-                    (str(batch["prompt"][i]), str(batch["response"][i])) if batch["response"][i] else (t, None)
+                    (str(batch["prompt"][i]), str(batch["response"][i]))
+                    if batch["response"][i]
+                    else (t, None)
                     for i, t in zip(sel, texts, strict=True)
                 ]
                 emb = self.run.texts(texts, parts)
@@ -146,7 +148,9 @@ def extract_ray(
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
     if items.images and "image" not in encoder.modalities:
-        raise EmbedkitError(f"{len(items.images)} of the inputs are images, and --encoder {spec} embeds texts only")
+        raise EmbedkitError(
+            f"{len(items.images)} of the inputs are images, and --encoder {spec} embeds texts only"
+        )
     fp = encoder.fingerprint
     start = time.perf_counter()
     keys, image_keys = items.key_array(), items.image_key_array()

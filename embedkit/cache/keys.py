@@ -108,9 +108,9 @@ class KeyIndex:
         return out
 
 
-_MULTIPLIERS = (
-    np.random.default_rng(20261124).integers(0, 2**63, (8, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-)
+_MULTIPLIERS = np.random.default_rng(20261124).integers(0, 2**63, (8, 2), dtype=np.uint64) * np.uint64(
+    2
+) + np.uint64(1)
 """Odd (hence invertible mod 2^64) multipliers of a key's eight 64-bit words, one column per hash."""
 
 

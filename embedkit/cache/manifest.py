@@ -56,7 +56,9 @@ class Manifest:
             for ns, entry in raw["namespaces"].items():
                 fingerprint = Fingerprint.from_dict(entry["fingerprint"])
                 if ns != fingerprint.namespace:  # also keeps every path inside the cache directory
-                    raise ValueError(f"namespace {ns!r} does not match its fingerprint ({fingerprint.namespace})")
+                    raise ValueError(
+                        f"namespace {ns!r} does not match its fingerprint ({fingerprint.namespace})"
+                    )
                 shards = [ShardInfo(**s) for s in entry["shards"]]
                 for s in shards:
                     if not isinstance(s.file, str) or not SHARD_FILE.fullmatch(s.file):

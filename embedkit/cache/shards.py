@@ -177,7 +177,9 @@ class Shard:
                 # dataset would make a reader open other files (a booby-trapped shard could point at any)
                 link = f.get(name, getlink=True)
                 if not isinstance(link, h5py.HardLink):
-                    raise CorruptShardError(self.path, f"/{name} is a {type(link).__name__}, not data in this file")
+                    raise CorruptShardError(
+                        self.path, f"/{name} is a {type(link).__name__}, not data in this file"
+                    )
                 if f[name].external or f[name].is_virtual:
                     raise CorruptShardError(self.path, f"/{name} stores its data in other files; refused")
             self.fingerprint = Fingerprint.from_json(f.attrs["fingerprint"])

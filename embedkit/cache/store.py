@@ -475,7 +475,9 @@ class CacheWriter:
                 keys = shard.read_keys()
             except CorruptShardError as e:
                 log.warning("%s; it was left by an interrupted run: moved to quarantine/", e)
-                self.quarantined.append(_move_to_quarantine(self.cache.root, self.fingerprint.namespace, path))
+                self.quarantined.append(
+                    _move_to_quarantine(self.cache.root, self.fingerprint.namespace, path)
+                )
                 continue
             if len(np.unique(keys)) != len(keys) or KeyIndex(np.concatenate(parts)).lookup(keys).max() >= 0:
                 log.info("deleting %s: an interrupted run's copy of items the cache already holds", path)
@@ -512,7 +514,9 @@ class CacheWriter:
         recorded."""
         if not infos:
             return []
-        parts = [Shard(self.dir / i.file, expected=i, fingerprint=self.fingerprint).read_keys() for i in infos]
+        parts = [
+            Shard(self.dir / i.file, expected=i, fingerprint=self.fingerprint).read_keys() for i in infos
+        ]
         allk = np.concatenate(parts)
         owner = np.repeat(np.arange(len(infos)), [len(k) for k in parts])
         repeated = np.ones(len(allk), dtype=bool)

@@ -137,4 +137,10 @@ def iter_image_batches(
         prefetch_factor=4 if workers else None,
         persistent_workers=False,
     )
-    yield from loader
+    batches = iter(loader)
+    try:
+        yield from batches
+    finally:  # stopped early (an unreadable image): stop the workers now, not whenever GC gets to it
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()

@@ -23,6 +23,7 @@ import numpy as np
 from embedkit.cache import EmbeddingCache
 from embedkit.data.pairs import read_pairs
 from embedkit.data.readers import iter_records, write_jsonl
+from embedkit.errors import InputError
 
 FIELDS = ("prompt", "responses")
 
@@ -132,6 +133,8 @@ def split_leakage(
     leaking, clean, shown = [], [], []
     src = Path(pairs)
     for i, (_, rec) in enumerate(iter_records(src)):
+        if isinstance(rec, InputError):
+            raise rec
         rec = dict(rec)
         if store is not None:  # image paths must stay under the output file's folder: link them there
             layout = ("left", "right") if "left" in rec else ("chosen", "rejected")

@@ -329,6 +329,8 @@ def build_pick_a_filter(
     out = Path(out_dir)
     rows = []
     for line, rec in iter_records(src):
+        if isinstance(rec, InputError):
+            raise rec
         for f in ("user", "left", "right", "label", "source_split"):
             if rec.get(f) in (None, ""):
                 raise InputError(

@@ -44,17 +44,24 @@ def file_format(path: str | os.PathLike) -> str:
 
 
 def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict | InputError]]:
-    """Yield ``(line, record_or_error)`` for every non-blank record of a file."""
+    """Yield ``(line, record_or_error)`` for every non-blank record of a file; a file without any
+    record yields one error (``line`` None) saying so."""
     path = Path(path)
     fmt = file_format(path)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", file=str(path))
     if fmt == "jsonl":
-        yield from _iter_jsonl(path)
+        records = _iter_jsonl(path)
     elif fmt in ("csv", "tsv"):
-        yield from _iter_csv(path, delimiter="\t" if fmt == "tsv" else ",")
+        records = _iter_csv(path, delimiter="\t" if fmt == "tsv" else ",")
     else:
-        yield from _iter_parquet(path)
+        records = _iter_parquet(path)
+    empty = True
+    for item in records:
+        empty = False
+        yield item
+    if empty:
+        yield None, InputError("no records found (empty file?)", file=str(path))
 
 
 def _iter_jsonl(path: Path):

@@ -90,7 +90,9 @@ def test_repair_of_a_sound_cache_changes_nothing(tmp_path):
     _extract(tmp_path)
     before = (tmp_path / "manifest.json").read_bytes()
     out = CliRunner().invoke(cli, ["cache", "repair", "--cache", str(tmp_path)])
-    assert out.exit_code == 0 and "0 damaged shard(s) dropped, 0 adopted; the cache is consistent" in out.output
+    assert (
+        out.exit_code == 0 and "0 damaged shard(s) dropped, 0 adopted; the cache is consistent" in out.output
+    )
     assert (tmp_path / "manifest.json").read_bytes() == before
 
 
@@ -130,7 +132,17 @@ def test_two_extractions_at_once_never_corrupt_the_cache(tmp_path, capfd):
     texts = tmp_path / "t.jsonl"
     texts.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(400)))
     root = tmp_path / "cache"
-    argv = ["extract", str(texts), "--encoder", "fake", "--cache", str(root), "--shard-size", "5", "--no-progress"]
+    argv = [
+        "extract",
+        str(texts),
+        "--encoder",
+        "fake",
+        "--cache",
+        str(root),
+        "--shard-size",
+        "5",
+        "--no-progress",
+    ]
     for extra, want in (([], {0, 1}), (["--wait-lock", "60"], {0})):
         shutil.rmtree(root, ignore_errors=True)
         procs = [FORK.Process(target=_cli_in_child, args=(argv + extra,)) for _ in range(2)]
