@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 100_000
 DEFAULT_BATCH_SIZE = 64
+STREAM_WINDOW = 200_000
+"""Unique items `embedkit extract` reads before encoding them: what bounds its memory on large inputs."""
 
 
 @dataclass
@@ -46,6 +50,14 @@ class ExtractResult:
     """Texts cut to the encoder's maximum length (LLM encoders)."""
     bad_images: list[InputError] = field(default_factory=list)
     """Unreadable images skipped with ``skip_bad`` (nothing of them is cached)."""
+    texts: int = 0
+    """Of ``items``, how many were texts."""
+    records: int = 0
+    """Records read from the inputs (rows, and images of folders)."""
+    occurrences: int = 0
+    """Items in those records before de-duplication (a prompt of ten pairs counts ten times)."""
+    bad_rows: list[InputError] = field(default_factory=list)
+    """Bad records skipped with ``skip_bad``."""
 
     @property
     def namespace(self) -> str:
@@ -57,7 +69,7 @@ class ExtractResult:
 
 
 def extract(
-    items: Items | list[str],
+    items: Items | list[str] | Iterable[Items],
     cache: EmbeddingCache | str | os.PathLike,
     encoder: Encoder,
     *,
@@ -70,74 +82,103 @@ def extract(
 ) -> ExtractResult:
     """Embed the items the cache lacks under ``encoder.fingerprint`` and append them as shards.
 
-    Texts are sorted by length (longest first) so batches pad little. Images are decoded and
-    preprocessed in ``workers`` DataLoader processes (default: up to 4, one per CPU) while the model
-    runs; an unreadable image raises :class:`InputError` naming it before the shard it belongs to is
-    written (with ``skip_bad`` it is reported in the result and the rest is cached). Each shard is
-    durable when written, so an interrupted run loses at most one shard of work and a re-run resumes;
-    items already cached are never recomputed, and the namespace holds each item exactly once. One
-    writer at a time: another extraction into the same cache is refused with :class:`CacheLockedError`
-    (after waiting up to ``wait_lock`` seconds for it to finish).
+    ``items``: an :class:`Items`, a list of texts, or an iterator of :class:`Items` windows (see
+    :func:`embedkit.data.texts.iter_item_windows`: memory then holds one window, however large the
+    input). Texts are sorted by length (longest first, within a window) so batches pad little. Images
+    are decoded and preprocessed in ``workers`` DataLoader processes (default: up to 4, one per CPU)
+    while the model runs; an unreadable image raises :class:`InputError` naming it before the shard it
+    belongs to is written (with ``skip_bad`` it is reported in the result and the rest is cached). Each
+    shard is durable when written, so an interrupted run loses at most one shard of work and a re-run
+    resumes; items already cached are never recomputed, and the namespace holds each item exactly once.
+    One writer at a time: another extraction into the same cache is refused with
+    :class:`CacheLockedError` (after waiting up to ``wait_lock`` seconds for it to finish).
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError("batch_size and shard_size must be positive")
-    if not isinstance(items, Items):
-        texts = items
-        items = Items()
-        for t in texts:
-            items.add(t)
+    if isinstance(items, Items):
+        windows: Iterable[Items] = [items]
+    elif isinstance(items, list) and all(isinstance(t, str) for t in items):
+        windows = [Items()]
+        for t in items:
+            windows[0].add(t)
+    else:
+        windows = items
+    windows = iter(windows)
+    first = next(windows, Items())
+    _check_modalities(first, encoder)  # before the cache folder is even created
+    windows = itertools.chain([first], windows)
+    cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    fp = encoder.fingerprint
+    start = time.perf_counter()
+    truncated_before = encoder.truncated
+    run = _Run(encoder, batch_size)
+    result = ExtractResult(fp, 0, 0, 0, 0, 0.0, 0.0)
+    with (
+        cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer,
+        tqdm(
+            total=0,
+            unit="item",
+            desc=f"encoding ({fp.encoder})",
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
+        for window in windows:
+            _extract_window(window, writer, run, result, bar, shard_size, workers, skip_bad)
+        result.quarantined = writer.quarantined
+        result.shards_written = writer.shards_written
+    result.seconds = time.perf_counter() - start
+    result.encode_seconds = run.seconds
+    result.truncated = encoder.truncated - truncated_before
+    result.bad_images = run.bad
+    result.encoded -= len(run.bad)
+    return result
+
+
+def _extract_window(items: Items, writer, run: _Run, result: ExtractResult, bar, shard_size, workers, skip_bad):
+    """Encode and write what one window of items adds to the cache; count it into ``result``."""
+    encoder = run.encoder
+    _check_modalities(items, encoder)
+    keys, image_keys = items.key_array(), items.image_key_array()
+    held = writer.contains(keys), writer.contains(image_keys)
+    before = writer.cached_before(keys), writer.cached_before(image_keys)
+    repeats = int((held[0] & ~before[0]).sum() + (held[1] & ~before[1]).sum())  # seen in an earlier window
+    missing = np.nonzero(~held[0])[0]
+    lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
+    todo = missing[np.argsort(-lengths, kind="stable")]
+    todo_img = np.nonzero(~held[1])[0]
+    result.items += len(keys) + len(image_keys) - repeats
+    result.images += len(image_keys) - int((held[1] & ~before[1]).sum())
+    result.texts += len(keys) - int((held[0] & ~before[0]).sum())
+    result.cached_before += int(before[0].sum() + before[1].sum())
+    result.records += items.records
+    result.occurrences += items.occurrences
+    result.bad_rows += items.bad
+    if not len(todo) and not len(todo_img):
+        return
+    encoder.load()  # before the bar moves, so its rate is the encoding rate (a no-op once loaded)
+    bar.total += len(todo) + len(todo_img)
+    bar.refresh()
+    for s0 in range(0, len(todo), shard_size):
+        shard_idx = todo[s0 : s0 + shard_size]
+        emb = run.texts([items.texts[i] for i in shard_idx], [items.parts[i] for i in shard_idx], bar)
+        writer.add(keys[shard_idx], emb, extra_attrs=run.attrs("text"))
+    if len(todo_img):
+        workers = default_workers() if workers is None else workers
+        for s0 in range(0, len(todo_img), shard_size):
+            shard_idx = todo_img[s0 : s0 + shard_size]
+            good, emb = run.images([items.images[i] for i in shard_idx], workers, skip_bad, bar)
+            if len(good):
+                writer.add(image_keys[shard_idx[good]], emb, extra_attrs=run.attrs("image"))
+    result.encoded += len(todo) + len(todo_img)
+
+
+def _check_modalities(items: Items, encoder: Encoder) -> None:
     if items.images and "image" not in encoder.modalities:
         raise EmbedkitError(
             f"{len(items.images)} of the inputs are images, and --encoder {encoder.spec or encoder.fingerprint.encoder} "
             "embeds texts only; use an image encoder: clip-h14 or open_clip:ARCH:PRETRAINED"
         )
-    cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
-    fp = encoder.fingerprint
-    start = time.perf_counter()
-    keys, image_keys = items.key_array(), items.image_key_array()
-    truncated_before = encoder.truncated
-    run = _Run(encoder, batch_size)
-    with cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer:
-        missing = np.nonzero(~writer.contains(keys))[0]
-        lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
-        todo = missing[np.argsort(-lengths, kind="stable")]
-        todo_img = np.nonzero(~writer.contains(image_keys))[0]
-        if len(todo) or len(todo_img):
-            encoder.load()  # before the progress bar starts, so its rate is the encoding rate
-        with tqdm(
-            total=len(todo) + len(todo_img),
-            unit="item",
-            desc=f"encoding ({fp.encoder})",
-            disable=not progress or not (len(todo) + len(todo_img)),
-            dynamic_ncols=True,
-        ) as bar:
-            for s0 in range(0, len(todo), shard_size):
-                shard_idx = todo[s0 : s0 + shard_size]
-                emb = run.texts([items.texts[i] for i in shard_idx], [items.parts[i] for i in shard_idx], bar)
-                writer.add(keys[shard_idx], emb, extra_attrs=run.attrs("text"))
-            if len(todo_img):
-                workers = default_workers() if workers is None else workers
-                for s0 in range(0, len(todo_img), shard_size):
-                    shard_idx = todo_img[s0 : s0 + shard_size]
-                    good, emb = run.images([items.images[i] for i in shard_idx], workers, skip_bad, bar)
-                    if len(good):
-                        writer.add(image_keys[shard_idx[good]], emb, extra_attrs=run.attrs("image"))
-        quarantined = writer.quarantined
-        shards = writer.shards_written
-    n_todo = len(todo) + len(todo_img)
-    return ExtractResult(
-        fingerprint=fp,
-        items=len(keys) + len(image_keys),
-        cached_before=len(keys) + len(image_keys) - n_todo,
-        encoded=n_todo - len(run.bad),
-        shards_written=shards,
-        seconds=time.perf_counter() - start,
-        encode_seconds=run.seconds,
-        quarantined=quarantined,
-        images=len(image_keys),
-        truncated=encoder.truncated - truncated_before,
-        bad_images=run.bad,
-    )
 
 
 def default_workers() -> int:

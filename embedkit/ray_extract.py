@@ -234,6 +234,10 @@ def extract_ray(
         images=len(image_keys),
         truncated=truncated,
         bad_images=bad,
+        texts=len(keys),
+        records=items.records,
+        occurrences=items.occurrences,
+        bad_rows=items.bad,
     )
 
 

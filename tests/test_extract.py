@@ -105,3 +105,35 @@ def test_corrupt_shard_is_quarantined_and_re_encoded(tmp_path):
     assert r.encoded == 200 and len(r.quarantined) == 1 and r.quarantined[0].exists()
     cache = EmbeddingCache(tmp_path)
     assert cache.verify() == [] and len(cache.namespace(fp)) == 500
+
+
+def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(tmp_path, monkeypatch):
+    """Large inputs are read in windows (memory holds one): items repeated across windows are still
+    encoded once and counted once, and a bad record in a late window stops the run before any write."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedkit.cli.main import cli
+
+    monkeypatch.setattr("embedkit.extract.STREAM_WINDOW", 50)
+    lines = [json.dumps({"text": f"text {i % 120}"}) for i in range(300)]
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    args = ["--encoder", "fake", "--cache", str(tmp_path / "c"), "--shard-size", "7", "--no-progress"]
+    r = runner.invoke(cli, ["extract", str(good), *args])
+    assert r.exit_code == 0, r.output
+    assert "300 records, 300 items, 120 unique (120 texts); 0 already cached, 120 encoded" in r.output
+    fp = FakeEncoder(dim=32).fingerprint
+    keys, mat = EmbeddingCache(tmp_path / "c").namespace(fp).load()
+    assert sorted(keys.tolist()) == sorted(text_keys([f"text {i}" for i in range(120)]).tolist())
+    ref = EmbeddingCache(tmp_path / "ref")
+    extract([f"text {i}" for i in range(120)], ref, FakeEncoder(dim=32), progress=False)
+    assert ref.namespace(fp).get(keys).tobytes() == mat.tobytes()
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + '\n{"text": 42}\n')
+    r = runner.invoke(cli, ["extract", str(bad), "--encoder", "fake", "--cache", str(tmp_path / "c2")])
+    assert r.exit_code == 1 and "bad.jsonl:301" in r.output
+    assert not (tmp_path / "c2").exists()

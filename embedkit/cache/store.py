@@ -412,6 +412,29 @@ class _CacheLock:
         self.fh.close()
 
 
+class _GrowingKeySet:
+    """Membership in a set of keys that grows shard by shard: runs of :class:`KeyIndex` merged so that
+    each is at least twice the next (log-structured), so adding n keys costs O(n log n) in all, and a
+    lookup visits at most log2(n) runs, whatever the shard size."""
+
+    def __init__(self):
+        self.runs: list[KeyIndex] = []
+
+    def add(self, keys: np.ndarray) -> None:
+        while self.runs and len(self.runs[-1]) <= 2 * len(keys):
+            keys = np.concatenate([self.runs.pop().keys, keys])
+        self.runs.append(KeyIndex(keys))
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        held = np.zeros(len(keys), dtype=bool)
+        for run in self.runs:
+            held |= run.lookup(keys) >= 0
+        return held
+
+    def keys(self) -> np.ndarray:
+        return np.concatenate([r.keys for r in self.runs]) if self.runs else np.zeros(0, KEY_DTYPE)
+
+
 class CacheWriter:
     """Appends shards to one namespace. Each ``add`` is durable on return; a crash loses at most the
     shard being written. Corrupt shards found on entry are quarantined so their rows get re-encoded.
@@ -438,7 +461,7 @@ class CacheWriter:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
                 self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
             self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
-            self._added: list[np.ndarray] = []
+            self._added = _GrowingKeySet()
             self.tidy()
         except BaseException:
             self._lock.__exit__(None, None, None)
@@ -451,11 +474,11 @@ class CacheWriter:
         and after a Ray run has committed what its workers reported."""
         for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
             tmp.unlink(missing_ok=True)
-        held = np.concatenate([self._existing.keys, *self._added])
+        held = np.concatenate([self._existing.keys, self._added.keys()])
         n_adopted = len(self.adopted)
         held_after = self._adopt_orphans(held)
         if len(self.adopted) > n_adopted:
-            self._existing, self._added = KeyIndex(held_after), []
+            self._existing, self._added = KeyIndex(held_after), _GrowingKeySet()
 
     def _adopt_orphans(self, held: np.ndarray) -> np.ndarray:
         """List the complete shards an interrupted run wrote but never recorded (a crash between rename
@@ -499,12 +522,15 @@ class CacheWriter:
     def __exit__(self, *exc):
         self._lock.__exit__(*exc)
 
+    def cached_before(self, keys) -> np.ndarray:
+        """Which keys the namespace held when this writer opened (or adopted then). (m,) bool."""
+        return self._existing.lookup(as_key_array(keys)) >= 0
+
     def contains(self, keys) -> np.ndarray:
         """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
         keys = as_key_array(keys)
         held = self._existing.lookup(keys) >= 0
-        if self._added:
-            held |= np.isin(keys, np.concatenate(self._added))
+        held |= self._added.contains(keys)
         return held
 
     def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
@@ -533,7 +559,7 @@ class CacheWriter:
                 (self.dir / info.file).unlink()
                 continue
             entry.shards.append(info)
-            self._added.append(keys)
+            self._added.add(keys)
             recorded.append(info)
         if recorded:
             manifest.save(self.cache.root)
@@ -562,6 +588,6 @@ class CacheWriter:
         entry.shards.append(info)
         manifest.save(self.cache.root)
         crash_point("manifest-saved")
-        self._added.append(keys)
+        self._added.add(keys)
         self.shards_written += 1
         return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 from pathlib import Path
 
 import click
@@ -184,10 +185,10 @@ def extract_command(
       embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
     from embedkit.cache.store import EmbeddingCache
-    from embedkit.data.texts import collect_items
+    from embedkit.data.texts import collect_items, iter_item_windows
     from embedkit.encoders.registry import create_encoder
     from embedkit.errors import InputError
-    from embedkit.extract import extract, write_bad_rows_report
+    from embedkit.extract import STREAM_WINDOW, extract, write_bad_rows_report
 
     if ray_address is not None and Path(ray_address).exists():
         raise click.UsageError(
@@ -201,9 +202,6 @@ def extract_command(
     for path in inputs:
         if not Path(path).exists():
             raise InputError("no such file or folder", file=path)
-    items = collect_items(
-        inputs, text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad
-    )
     options = dict(
         device=device,
         normalize=normalize,
@@ -216,16 +214,13 @@ def extract_command(
         max_length=max_length,
     )
     enc = create_encoder(encoder, **options)
-    if items.bad:
-        report = write_bad_rows_report(items.bad, bad_rows_report or _default_report(cache_dir))
-        click.echo(
-            f"skipped {len(items.bad)} bad row(s), listed in {report}; first: {items.bad[0]}", err=True
-        )
-    if not len(items):
-        raise click.ClickException("no usable texts or images in the input")
-    if ray_address is not None:
+    read = dict(text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad)
+    if ray_address is not None:  # the driver hands Ray the whole list of what is missing
         from embedkit.ray_extract import extract_ray
 
+        items = collect_items(inputs, **read)
+        if not len(items):
+            raise click.ClickException("no usable texts or images in the input")
         result = extract_ray(
             items,
             EmbeddingCache(cache_dir),
@@ -240,8 +235,16 @@ def extract_command(
             wait_lock=wait_lock,
         )
     else:
+        windows = iter_item_windows(inputs, window=STREAM_WINDOW, **read)
+        first, second = next(windows), next(windows, None)
+        if second is None and not len(first):
+            raise click.ClickException("no usable texts or images in the input")
+        if second is not None and not skip_bad:
+            # More than one window: check every record now, so that bad input still stops the run
+            # before anything is written (nothing is kept: memory stays at one window)
+            next(iter_item_windows(inputs, check_only=True, **read))
         result = extract(
-            items,
+            itertools.chain([first], [] if second is None else [second], windows),
             EmbeddingCache(cache_dir),
             enc,
             batch_size=batch_size,
@@ -251,18 +254,19 @@ def extract_command(
             skip_bad=skip_bad,
             wait_lock=wait_lock,
         )
-    if result.bad_images:
-        report = write_bad_rows_report(result.bad_images, bad_rows_report or _default_report(cache_dir))
+    bad = result.bad_rows + result.bad_images
+    if bad:
+        report = write_bad_rows_report(bad, bad_rows_report or _default_report(cache_dir))
         click.echo(
-            f"skipped {len(result.bad_images)} unreadable image(s), listed in {report}; first: "
-            f"{result.bad_images[0]}",
+            f"skipped {len(result.bad_rows)} bad row(s) and {len(result.bad_images)} unreadable image(s), "
+            f"listed in {report}; first: {bad[0]}",
             err=True,
         )
     for q in result.quarantined:
         click.echo(f"moved corrupt shard to {q}; its rows were re-encoded", err=True)
-    what = f"{len(items.texts)} texts" + (f" + {len(items.images)} images" if items.images else "")
+    what = f"{result.texts} texts" + (f" + {result.images} images" if result.images else "")
     click.echo(
-        f"{items.records} records, {items.occurrences} items, {result.items} unique ({what}); "
+        f"{result.records} records, {result.occurrences} items, {result.items} unique ({what}); "
         f"{result.cached_before} already cached, {result.encoded} encoded "
         f"into {result.shards_written} shard(s)"
     )

@@ -17,7 +17,7 @@ Texts are keyed by the hash of the text, images by the hash of the file's bytes,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,28 @@ def collect_items(
     text, malformed line, an image path that is missing or leaves its file's folder) unless ``skip_bad``,
     which collects them in ``Items.bad`` instead. Images are checked for readability when encoded.
     """
+    windows = iter_item_windows(
+        paths, text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad
+    )
+    return next(windows)
+
+
+def iter_item_windows(
+    paths: Iterable[str | os.PathLike],
+    *,
+    text_field: str | None = None,
+    image_field: str | None = None,
+    responses: str = "in-context",
+    skip_bad: bool = False,
+    window: int | None = None,
+    check_only: bool = False,
+) -> Iterator[Items]:
+    """:func:`collect_items` in windows of about ``window`` unique items (all at once when None), read
+    as the files stream by, so that memory holds one window however large the input. An item is unique
+    within its window; one repeated across windows is left to the cache to recognise. With
+    ``check_only`` nothing is kept or hashed: the files are only checked, and one empty window carrying
+    the counts and bad records is yielded.
+    """
     if responses not in RESPONSE_MODES:
         raise ValueError(f"responses must be one of {RESPONSE_MODES}, got {responses!r}")
     items = Items()
@@ -143,12 +165,14 @@ def collect_items(
                 raise InputError("a folder input must hold images (none found under it)", file=path)
             for img in found:
                 items.records += 1
-                items.add_image(img)
+                if not check_only:
+                    items.add_image(img)
+                if window and len(items) >= window:
+                    yield items
+                    items = Items()
             continue
         mode: tuple | None = None
-        seen_in_file = 0
         for line, rec in iter_records(path):
-            seen_in_file += 1
             try:
                 if isinstance(rec, InputError):
                     raise rec
@@ -161,13 +185,16 @@ def collect_items(
                 items.bad.append(e)
                 continue
             items.records += 1
+            if check_only:
+                continue
             for t, part in texts:
                 items.add(t, part)
             for img in images:
                 items.add_image(img)
-        if not seen_in_file:
-            raise InputError("no records found (empty file?)", file=path)
-    return items
+            if window and len(items) >= window:
+                yield items
+                items = Items()
+    yield items
 
 
 def collect_texts(paths, *, text_field=None, responses="in-context", skip_bad=False) -> Items:

@@ -115,7 +115,7 @@ def test_unreadable_images_are_named_and_the_cache_untouched(tmp_path, kind):
         ["extract", str(tmp_path / "imgs"), "--cache", str(tmp_path / "c"), "--encoder", "fake", "--skip-bad",
          "--bad-rows-report", str(tmp_path / "report.jsonl")],
     )  # fmt: skip
-    assert r.exit_code == 0 and "skipped 1 unreadable image" in r.output
+    assert r.exit_code == 0 and "skipped 0 bad row(s) and 1 unreadable image(s)" in r.output
     report = [json.loads(x) for x in (tmp_path / "report.jsonl").read_text().splitlines()]
     assert report[0]["file"].endswith("bad.png")
     ns = EmbeddingCache(tmp_path / "c").namespace(encoder="fake")
