@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +71,20 @@ def write_results(name: str, payload: dict, table_rows: list[tuple], header: tup
     lines += [""] + [f"- {n}" for n in notes] + [""]
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
     return RESULTS / f"{name}.md"
+
+
+def run_measured(cmd: list[str], what: str) -> dict:
+    """Run ``cmd`` as a child process: wall seconds, the child's peak RSS (MB) and its stdout."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # files: no pipe to fill up
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{what} failed: {err.read().decode()[-2000:]}")
+        return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": out.read().decode()}
 
 
 def pyplot():

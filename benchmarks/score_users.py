@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import PERSONA_DIR, RESULTS, machine, timed, write_results  # noqa: E402
+from benchmarks.common import PERSONA_DIR, RESULTS, machine, run_measured, timed, write_results  # noqa: E402
 from embedkit.data.persona import PersonaConfig, build_persona, load_personas  # noqa: E402
 from embedkit.data.texts import collect_texts  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -94,14 +92,8 @@ def run_cli(head: Path, cache: Path, fewshot: Path, candidates: Path, out: Path)
     cmd = [str(Path(sys.executable).with_name("embedkit")), "score", str(head), "--cache", str(cache),
            "--fewshot", str(fewshot), "--candidates", str(candidates), "--out", str(out), "--json", "--no-progress",
            "--overwrite"]  # fmt: skip
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"embedkit score failed: {stderr.decode()[-2000:]}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "summary": json.loads(stdout)}
+    r = run_measured(cmd, "embedkit score")
+    return {"seconds": r["seconds"], "peak_rss_mb": r["peak_rss_mb"], "summary": json.loads(r["stdout"])}
 
 
 def per_user_loop(head_dir: Path, cache: Path, fewshot: Path, candidates: Path, n_users: int) -> dict:
