@@ -7,7 +7,7 @@ nothing written until the end, nothing to resume). Both use the same encoder (th
 one by default: the point is what extraction itself costs, not the model; `--encoder minilm` works, at
 ~350 texts/s). Measured: wall time, items/s and the child's peak RSS.
 
-embedkit reads large inputs in windows of 200k unique items (`embedkit.extract.STREAM_WINDOW`), so its
+embedkit reads large inputs in windows of 100k unique items (`embedkit.extract.STREAM_WINDOW`), so its
 memory should stop growing past that size, while the baseline's grows with the input.
 
     .venv/bin/python benchmarks/scale.py           # 10k, 100k, 1M (~5 minutes with the fake encoder)

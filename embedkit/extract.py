@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 100_000
 DEFAULT_BATCH_SIZE = 64
-STREAM_WINDOW = 200_000
+STREAM_WINDOW = 100_000
 """Unique items `embedkit extract` reads before encoding them: what bounds its memory on large inputs."""
 
 
@@ -107,6 +107,7 @@ def extract(
     first = next(windows, Items())
     _check_modalities(first, encoder)  # before the cache folder is even created
     windows = itertools.chain([first], windows)
+    del first
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     fp = encoder.fingerprint
     start = time.perf_counter()
@@ -123,8 +124,9 @@ def extract(
             dynamic_ncols=True,
         ) as bar,
     ):
-        for window in windows:
+        while (window := next(windows, None)) is not None:
             _extract_window(window, writer, run, result, bar, shard_size, workers, skip_bad)
+            del window  # before the next window is read: memory holds one at a time
         result.quarantined = writer.quarantined
         result.shards_written = writer.shards_written
     result.seconds = time.perf_counter() - start

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedkit.cache.keys import KEY_DTYPE, KeyIndex, as_key_array
+from embedkit.cache.keys import KEY_DTYPE, KeyIndex, _hash128, as_key_array
 from embedkit.cache.manifest import MANIFEST_NAME, Manifest, NamespaceEntry
 from embedkit.cache.shards import Shard, ShardInfo, utc_now, write_shard
 from embedkit.errors import (
@@ -413,26 +413,39 @@ class _CacheLock:
 
 
 class _GrowingKeySet:
-    """Membership in a set of keys that grows shard by shard: runs of :class:`KeyIndex` merged so that
-    each is at least twice the next (log-structured), so adding n keys costs O(n log n) in all, and a
-    lookup visits at most log2(n) runs, whatever the shard size."""
+    """Membership in a set of keys that grows shard by shard, in 16 bytes per key: sorted runs of the
+    keys' 128-bit hashes (as :class:`KeyIndex` uses them), merged so that each run is at least twice
+    the next (log-structured), so adding n keys costs O(n log n) in all and a lookup searches at most
+    log2(n) runs, whatever the shard size."""
 
     def __init__(self):
-        self.runs: list[KeyIndex] = []
+        self.runs: list[np.ndarray] = []  # each (n, 2) uint64, sorted by the first column
 
     def add(self, keys: np.ndarray) -> None:
-        while self.runs and len(self.runs[-1]) <= 2 * len(keys):
-            keys = np.concatenate([self.runs.pop().keys, keys])
-        self.runs.append(KeyIndex(keys))
+        run = np.stack(_hash128(as_key_array(keys)), axis=1)
+        while self.runs and len(self.runs[-1]) <= 2 * len(run):
+            run = np.concatenate([self.runs.pop(), run])
+        self.runs.append(run[np.argsort(run[:, 0], kind="stable")])
 
-    def contains(self, keys: np.ndarray) -> np.ndarray:
+    def contains(self, keys) -> np.ndarray:
+        keys = as_key_array(keys)
         held = np.zeros(len(keys), dtype=bool)
+        if not self.runs or not len(keys):
+            return held
+        h1, h2 = _hash128(keys)
         for run in self.runs:
-            held |= run.lookup(keys) >= 0
+            pos = np.searchsorted(run[:, 0], h1)
+            todo = np.arange(len(keys))
+            while len(todo):  # equal first hashes sit side by side: step through them
+                p = pos[todo]
+                live = p < len(run)
+                todo, p = todo[live], p[live]
+                same = run[p, 0] == h1[todo]
+                todo, p = todo[same], p[same]
+                held[todo[run[p, 1] == h2[todo]]] = True
+                todo = todo[run[p, 1] != h2[todo]]
+                pos[todo] += 1
         return held
-
-    def keys(self) -> np.ndarray:
-        return np.concatenate([r.keys for r in self.runs]) if self.runs else np.zeros(0, KEY_DTYPE)
 
 
 class CacheWriter:
@@ -461,7 +474,8 @@ class CacheWriter:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
                 self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
             self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
-            self._added = _GrowingKeySet()
+            self._added = _GrowingKeySet()  # keys this writer wrote
+            self._adopted = _GrowingKeySet()  # keys of shards it adopted
             self.tidy()
         except BaseException:
             self._lock.__exit__(None, None, None)
@@ -474,22 +488,17 @@ class CacheWriter:
         and after a Ray run has committed what its workers reported."""
         for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
             tmp.unlink(missing_ok=True)
-        held = np.concatenate([self._existing.keys, self._added.keys()])
-        n_adopted = len(self.adopted)
-        held_after = self._adopt_orphans(held)
-        if len(self.adopted) > n_adopted:
-            self._existing, self._added = KeyIndex(held_after), _GrowingKeySet()
+        self._adopt_orphans()
 
-    def _adopt_orphans(self, held: np.ndarray) -> np.ndarray:
+    def _adopt_orphans(self) -> None:
         """List the complete shards an interrupted run wrote but never recorded (a crash between rename
         and manifest update, or a Ray run whose driver died before its one manifest commit), after
         checking each in full. A damaged one goes to quarantine/, one repeating items already held (a
-        retried Ray task) is deleted. Returns the keys held afterwards."""
+        retried Ray task) is deleted."""
         manifest = self.cache.manifest()
         entry = manifest.namespaces.get(self.fingerprint.namespace)
         listed = {s.file for s in entry.shards} if entry else set()
         orphans = sorted(p for p in self.dir.glob("shard-*.h5") if p.name not in listed)
-        parts = [held]
         n_adopted = len(self.adopted)
         for path in orphans:
             try:
@@ -502,7 +511,7 @@ class CacheWriter:
                     _move_to_quarantine(self.cache.root, self.fingerprint.namespace, path)
                 )
                 continue
-            if len(np.unique(keys)) != len(keys) or KeyIndex(np.concatenate(parts)).lookup(keys).max() >= 0:
+            if len(np.unique(keys)) != len(keys) or self.contains(keys).any():
                 log.info("deleting %s: an interrupted run's copy of items the cache already holds", path)
                 path.unlink()
                 continue
@@ -512,26 +521,25 @@ class CacheWriter:
             entry.shards.append(
                 ShardInfo(path.name, shard.rows, shard.checksum, str(shard.attrs.get("created_at", "")))
             )
-            parts.append(keys)
+            self._adopted.add(keys)
             self.adopted.append(path)
         if len(self.adopted) > n_adopted:
             manifest.save(self.cache.root)
             log.info("adopted %d complete shard(s) left by an interrupted run", len(self.adopted) - n_adopted)
-        return np.concatenate(parts)
 
     def __exit__(self, *exc):
         self._lock.__exit__(*exc)
 
     def cached_before(self, keys) -> np.ndarray:
-        """Which keys the namespace held when this writer opened (or adopted then). (m,) bool."""
-        return self._existing.lookup(as_key_array(keys)) >= 0
+        """Which keys the namespace held before this writer wrote anything (adopted shards included).
+        (m,) bool."""
+        keys = as_key_array(keys)
+        return (self._existing.lookup(keys) >= 0) | self._adopted.contains(keys)
 
     def contains(self, keys) -> np.ndarray:
         """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
         keys = as_key_array(keys)
-        held = self._existing.lookup(keys) >= 0
-        held |= self._added.contains(keys)
-        return held
+        return self.cached_before(keys) | self._added.contains(keys)
 
     def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
         """Record shards that other processes wrote into this namespace's folder (Ray workers), in one

@@ -243,8 +243,10 @@ def extract_command(
             # More than one window: check every record now, so that bad input still stops the run
             # before anything is written (nothing is kept: memory stays at one window)
             next(iter_item_windows(inputs, check_only=True, **read))
+        windows = itertools.chain([first], [] if second is None else [second], windows)
+        del first, second  # held by the chain only, so each window is freed once encoded
         result = extract(
-            itertools.chain([first], [] if second is None else [second], windows),
+            windows,
             EmbeddingCache(cache_dir),
             enc,
             batch_size=batch_size,

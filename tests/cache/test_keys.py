@@ -85,3 +85,22 @@ def test_key_index_with_crowded_buckets_matches_a_dict(monkeypatch):
     index = KeyIndex(stored)
     assert index._fallback is not None
     assert index.lookup(queries).tolist() == [expected.get(k, -1) for k in queries.tolist()]
+
+
+def test_growing_key_set_matches_a_python_set(monkeypatch):
+    """The writer's record of what it added: log-structured runs of 128-bit hashes. Checked against a
+    set, with first hashes forced to collide so that the step through equal ones is exercised."""
+    import embedkit.cache.keys as keys_mod
+    import embedkit.cache.store as store
+
+    real = keys_mod._hash128
+    monkeypatch.setattr(store, "_hash128", lambda k: (real(k)[0] & np.uint64(0xF), real(k)[1]))
+    grown, truth = store._GrowingKeySet(), set()
+    rng = np.random.default_rng(0)
+    for step in range(40):
+        batch = text_keys([f"k{step}-{i}" for i in range(int(rng.integers(1, 60)))])
+        grown.add(batch)
+        truth.update(batch.tolist())
+    assert len(grown.runs) <= 8
+    query = text_keys([f"k{s}-{i}" for s in range(45) for i in range(0, 60, 5)])
+    assert grown.contains(query).tolist() == [k in truth for k in query.tolist()]
