@@ -355,9 +355,12 @@ class Namespace:
 
         from embedkit.device import resolve_device
 
-        device = resolve_device(device)  # a clear message where the device does not exist
+        device = torch.device(resolve_device(device))  # a clear message where the device does not exist
         keys, mat = self.load(dtype=dtype)
-        return keys, torch.from_numpy(mat).to(device)
+        host = torch.from_numpy(mat)
+        if device.type == "cuda":  # one DMA copy from page-locked memory instead of staged pageable copies
+            return keys, host.pin_memory().to(device, non_blocking=True)
+        return keys, host.to(device)
 
 
 class _CacheLock:
