@@ -35,7 +35,7 @@ from embedkit.cache.shards import ShardInfo, write_shard
 from embedkit.cache.store import EmbeddingCache
 from embedkit.data.texts import Items
 from embedkit.errors import EmbedkitError, InputError
-from embedkit.extract import ExtractResult, _Run
+from embedkit.extract import ExtractResult, _check_modalities, _Run
 from embedkit.faults import ENV, ONCE_ENV, crash_point
 from embedkit.fingerprint import Fingerprint
 
@@ -147,10 +147,7 @@ def extract_ray(
     options = dict(options or {})
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
-    if items.images and "image" not in encoder.modalities:
-        raise EmbedkitError(
-            f"{len(items.images)} of the inputs are images, and --encoder {spec} embeds texts only"
-        )
+    _check_modalities(items, encoder)
     fp = encoder.fingerprint
     start = time.perf_counter()
     keys, image_keys = items.key_array(), items.image_key_array()
