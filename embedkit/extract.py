@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 from embedkit.cache.store import EmbeddingCache
 from embedkit.data.images import iter_image_batches
 from embedkit.data.readers import write_jsonl
-from embedkit.data.texts import Items
+from embedkit.data.texts import Items, put_back
 from embedkit.encoders.base import Encoder
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.faults import crash_point
@@ -106,8 +105,8 @@ def extract(
     windows = iter(windows)
     first = next(windows, Items())
     _check_modalities(first, encoder)  # before the cache folder is even created
-    windows = itertools.chain([first], windows)
-    del first
+    windows = put_back(first, windows)
+    del first  # held by put_back only, which lets go of it once it is encoded
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     fp = encoder.fingerprint
     start = time.perf_counter()
@@ -137,25 +136,13 @@ def extract(
     return result
 
 
-def _extract_window(items: Items, writer, run: _Run, result: ExtractResult, bar, shard_size, workers, skip_bad):
+def _extract_window(
+    items: Items, writer, run: _Run, result: ExtractResult, bar, shard_size, workers, skip_bad
+):
     """Encode and write what one window of items adds to the cache; count it into ``result``."""
     encoder = run.encoder
     _check_modalities(items, encoder)
-    keys, image_keys = items.key_array(), items.image_key_array()
-    held = writer.contains(keys), writer.contains(image_keys)
-    before = writer.cached_before(keys), writer.cached_before(image_keys)
-    repeats = int((held[0] & ~before[0]).sum() + (held[1] & ~before[1]).sum())  # seen in an earlier window
-    missing = np.nonzero(~held[0])[0]
-    lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
-    todo = missing[np.argsort(-lengths, kind="stable")]
-    todo_img = np.nonzero(~held[1])[0]
-    result.items += len(keys) + len(image_keys) - repeats
-    result.images += len(image_keys) - int((held[1] & ~before[1]).sum())
-    result.texts += len(keys) - int((held[0] & ~before[0]).sum())
-    result.cached_before += int(before[0].sum() + before[1].sum())
-    result.records += items.records
-    result.occurrences += items.occurrences
-    result.bad_rows += items.bad
+    keys, image_keys, todo, todo_img = plan_window(items, writer, result)
     if not len(todo) and not len(todo_img):
         return
     encoder.load()  # before the bar moves, so its rate is the encoding rate (a no-op once loaded)
@@ -173,6 +160,32 @@ def _extract_window(items: Items, writer, run: _Run, result: ExtractResult, bar,
             if len(good):
                 writer.add(image_keys[shard_idx[good]], emb, extra_attrs=run.attrs("image"))
     result.encoded += len(todo) + len(todo_img)
+
+
+def plan_window(items: Items, writer, result: ExtractResult, queued=None):
+    """What of one window must be encoded: ``(keys, image_keys, todo, todo_img)``, the rows of
+    ``items.texts`` (longest first, so batches pad little) and of ``items.images`` that neither the cache
+    (``writer``) nor an earlier window holds. ``queued``: keys of earlier windows that are on their way
+    into the cache but not in ``writer`` yet (a :class:`GrowingKeySet`; Ray runs). Counts the window into
+    ``result`` (an item repeated from an earlier window is counted once)."""
+    keys, image_keys = items.key_array(), items.image_key_array()
+    held = writer.contains(keys), writer.contains(image_keys)
+    if queued is not None:
+        held = held[0] | queued.contains(keys), held[1] | queued.contains(image_keys)
+    before = writer.cached_before(keys), writer.cached_before(image_keys)
+    repeats = int((held[0] & ~before[0]).sum()), int((held[1] & ~before[1]).sum())  # earlier windows'
+    missing = np.nonzero(~held[0])[0]
+    lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
+    todo = missing[np.argsort(-lengths, kind="stable")]
+    todo_img = np.nonzero(~held[1])[0]
+    result.items += len(keys) + len(image_keys) - sum(repeats)
+    result.texts += len(keys) - repeats[0]
+    result.images += len(image_keys) - repeats[1]
+    result.cached_before += int(before[0].sum() + before[1].sum())
+    result.records += items.records
+    result.occurrences += items.occurrences
+    result.bad_rows += items.bad
+    return keys, image_keys, todo, todo_img
 
 
 def _check_modalities(items: Items, encoder: Encoder) -> None:

@@ -26,16 +26,17 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from embedkit.cache.shards import ShardInfo, write_shard
-from embedkit.cache.store import EmbeddingCache
-from embedkit.data.texts import Items
+from embedkit.cache.store import EmbeddingCache, GrowingKeySet
+from embedkit.data.texts import Items, put_back
 from embedkit.errors import EmbedkitError, InputError
-from embedkit.extract import ExtractResult, _check_modalities, _Run
+from embedkit.extract import ExtractResult, _check_modalities, _Run, plan_window
 from embedkit.faults import ENV, ONCE_ENV, crash_point
 from embedkit.fingerprint import Fingerprint
 
@@ -118,7 +119,7 @@ class ShardWorker:
 
 
 def extract_ray(
-    items: Items,
+    items: Items | Iterable[Items],
     cache: EmbeddingCache | str | os.PathLike,
     spec: str,
     options: dict | None = None,
@@ -133,6 +134,10 @@ def extract_ray(
 ) -> ExtractResult:
     """Embed what the cache lacks on a Ray cluster; see the module docstring.
 
+    ``items``: an :class:`Items`, or an iterator of windows of them
+    (:func:`embedkit.data.texts.iter_item_windows`): the driver then holds one window at a time, and
+    what each window adds goes into Ray's object store (which spills to disk) before any encoding
+    starts, so every record is read, and a bad one stops the run, before anything is written.
     ``spec``/``options``: what :func:`embedkit.encoders.registry.create_encoder` takes; each actor builds
     its own encoder from them (``device="auto"`` uses the GPU Ray gives the actor). ``address``: an
     existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or None / ``local`` to start Ray on
@@ -147,95 +152,121 @@ def extract_ray(
     options = dict(options or {})
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
-    _check_modalities(items, encoder)
+    windows = iter([items] if isinstance(items, Items) else items)
+    first = next(windows, Items())
+    _check_modalities(first, encoder)  # before the cache folder is even created
+    windows = put_back(first, windows)
+    del first
     fp = encoder.fingerprint
     start = time.perf_counter()
-    keys, image_keys = items.key_array(), items.image_key_array()
+    result = ExtractResult(fp, 0, 0, 0, 0, 0.0, 0.0)
     started_ray = False
     with cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer:
-        todo = np.nonzero(~writer.contains(keys))[0]
-        todo = todo[np.argsort(-np.array([len(items.texts[i]) for i in todo], dtype=np.int64), kind="stable")]
-        todo_img = np.nonzero(~writer.contains(image_keys))[0]
-        n_todo = len(todo) + len(todo_img)
-        infos: list[ShardInfo] = []
-        bad: list[InputError] = []
-        encode_seconds, truncated = 0.0, 0
-        if n_todo:
-            if not ray.is_initialized():
-                _init_ray(ray, address)
-                started_ray = True
-            try:
-                ds = _dataset(ray, items, todo, todo_img, keys, image_keys, shard_size)
-                n_workers = workers or default_workers(ray, options.get("device", "auto"))
-                gpus = _gpus_per_worker(ray, options.get("device", "auto"))
-                cpus = min(CPUS_PER_CPU_WORKER, max(1, _cluster(ray, "CPU") // n_workers))
-                ds = ds.map_batches(
-                    ShardWorker,
-                    fn_constructor_kwargs={
-                        "spec": encoder.spec,
-                        "options": options,
-                        "root": str(cache.root.resolve()),
-                        "fingerprint_json": fp.to_json(),
-                        "batch_size": batch_size,
-                        "skip_bad": skip_bad,
-                    },
-                    batch_size=shard_size,
-                    compute=ray.data.ActorPoolStrategy(size=n_workers),
-                    num_gpus=gpus,
-                    num_cpus=0 if gpus else cpus,
-                    batch_format="numpy",
-                    **_crash_test_env(),
-                )
-                with tqdm(
-                    total=n_todo,
-                    unit="item",
-                    desc=f"encoding on Ray ({n_workers} worker(s), {fp.encoder})",
-                    disable=not progress,
-                    dynamic_ncols=True,
-                ) as bar:
-                    try:
-                        for row in ds.iter_rows():
-                            if row["file"]:
-                                infos.append(
-                                    ShardInfo(
-                                        str(row["file"]),
-                                        int(row["rows"]),
-                                        str(row["content_sha256"]),
-                                        str(row["created_at"]),
-                                    )
-                                )
-                            bad += [InputError(msg) for msg in str(row["bad"]).split("\n") if msg]
-                            encode_seconds += float(row["seconds"])
-                            truncated += int(row["truncated"])
-                            bar.update(int(row["rows"]) + len([m for m in str(row["bad"]).split("\n") if m]))
-                    except Exception as e:
-                        writer.commit(infos)  # keep what finished: a re-run resumes from there
-                        raise _user_error(e) from e
-                recorded = writer.commit(infos)
+        queued = GrowingKeySet()  # what earlier windows handed to Ray
+        blocks: list = []  # object refs of Arrow tables, one shard's worth each
+        n_todo = 0
+        try:
+            for window in windows:
+                _check_modalities(window, encoder)
+                keys, image_keys, todo, todo_img = plan_window(window, writer, result, queued)
+                if len(todo) or len(todo_img):
+                    if not ray.is_initialized():
+                        _init_ray(ray, address)
+                        started_ray = True
+                    blocks += [
+                        ray.put(t) for t in _tables(window, todo, todo_img, keys, image_keys, shard_size)
+                    ]
+                    queued.add(keys[todo])
+                    queued.add(image_keys[todo_img])
+                    n_todo += len(todo) + len(todo_img)
+                del window, keys, image_keys, todo, todo_img  # memory holds one window at a time
+            recorded: list[ShardInfo] = []
+            if n_todo:
+                recorded = _encode_on_pool(
+                    ray, blocks, n_todo, writer, encoder, options, result,
+                    workers=workers, batch_size=batch_size, shard_size=shard_size, skip_bad=skip_bad,
+                    progress=progress,
+                )  # fmt: skip
+                del blocks
                 writer.tidy()  # what killed workers left: temporaries, unreported copies
-            finally:
-                if started_ray:
-                    ray.shutdown()
-        else:
-            recorded = []
-        quarantined = writer.quarantined
-    return ExtractResult(
-        fingerprint=fp,
-        items=len(keys) + len(image_keys),
-        cached_before=len(keys) + len(image_keys) - n_todo,
-        encoded=sum(i.rows for i in recorded),
-        shards_written=len(recorded),
-        seconds=time.perf_counter() - start,
-        encode_seconds=encode_seconds,
-        quarantined=quarantined,
-        images=len(image_keys),
-        truncated=truncated,
-        bad_images=bad,
-        texts=len(keys),
-        records=items.records,
-        occurrences=items.occurrences,
-        bad_rows=items.bad,
+        finally:
+            if started_ray:
+                ray.shutdown()
+        result.quarantined = writer.quarantined
+    result.shards_written = len(recorded)
+    result.encoded = sum(i.rows for i in recorded)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _encode_on_pool(
+    ray,
+    blocks,
+    n_todo,
+    writer,
+    encoder,
+    options,
+    result,
+    *,
+    workers,
+    batch_size,
+    shard_size,
+    skip_bad,
+    progress,
+) -> list[ShardInfo]:
+    """Encode ``blocks`` (``n_todo`` items) on a pool of :class:`ShardWorker` actors and record the
+    shards they write in one manifest commit (also when the run fails, so that a re-run resumes from
+    there); returns what was recorded. Adds to ``result``'s bad images, encoding time and truncations."""
+    fp = encoder.fingerprint
+    infos: list[ShardInfo] = []
+    ds = ray.data.from_arrow_refs(blocks)
+    n_workers = workers or default_workers(ray, options.get("device", "auto"))
+    gpus = _gpus_per_worker(ray, options.get("device", "auto"))
+    cpus = min(CPUS_PER_CPU_WORKER, max(1, _cluster(ray, "CPU") // n_workers))
+    ds = ds.map_batches(
+        ShardWorker,
+        fn_constructor_kwargs={
+            "spec": encoder.spec,
+            "options": options,
+            "root": str(writer.cache.root.resolve()),
+            "fingerprint_json": fp.to_json(),
+            "batch_size": batch_size,
+            "skip_bad": skip_bad,
+        },
+        batch_size=shard_size,
+        compute=ray.data.ActorPoolStrategy(size=n_workers),
+        num_gpus=gpus,
+        num_cpus=0 if gpus else cpus,
+        batch_format="numpy",
+        **_crash_test_env(),
     )
+    with tqdm(
+        total=n_todo,
+        unit="item",
+        desc=f"encoding on Ray ({n_workers} worker(s), {fp.encoder})",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+        try:
+            for row in ds.iter_rows():
+                if row["file"]:
+                    infos.append(
+                        ShardInfo(
+                            str(row["file"]),
+                            int(row["rows"]),
+                            str(row["content_sha256"]),
+                            str(row["created_at"]),
+                        )
+                    )
+                bad = [InputError(msg) for msg in str(row["bad"]).split("\n") if msg]
+                result.bad_images += bad
+                result.encode_seconds += float(row["seconds"])
+                result.truncated += int(row["truncated"])
+                bar.update(int(row["rows"]) + len(bad))
+        except Exception as e:
+            writer.commit(infos)  # keep what finished: a re-run resumes from there
+            raise _user_error(e) from e
+    return writer.commit(infos)
 
 
 def _init_ray(ray, address: str | None) -> None:
@@ -275,8 +306,8 @@ def default_workers(ray, device: str = "auto") -> int:
     return max(1, _cluster(ray, "CPU") // CPUS_PER_CPU_WORKER)
 
 
-def _dataset(ray, items: Items, todo, todo_img, keys, image_keys, shard_size: int):
-    """The items to encode as a Ray dataset, one Arrow block per shard (so that the blocks spread over
+def _tables(items: Items, todo, todo_img, keys, image_keys, shard_size: int) -> list:
+    """What one window adds, as Arrow tables of one shard's worth each (so that the blocks spread over
     the actors): texts longest first, then images."""
     import pyarrow as pa
 
@@ -291,7 +322,7 @@ def _dataset(ray, items: Items, todo, todo_img, keys, image_keys, shard_size: in
             "path": pa.array([""] * len(todo) + [str(items.images[i].resolve()) for i in todo_img]),
         }
     )
-    return ray.data.from_arrow([table.slice(s, shard_size) for s in range(0, len(table), shard_size)])
+    return [table.slice(s, shard_size) for s in range(0, len(table), shard_size)]
 
 
 def _user_error(e: BaseException) -> BaseException:

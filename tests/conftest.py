@@ -95,3 +95,20 @@ def smollm2():
     enc = create_encoder("smollm2", device="cpu")
     enc.load()
     return enc
+
+
+def windows_freed_as_they_go(windows):
+    """Yield ``windows`` (``Items``), checking before each one is read that every window yielded so far
+    has been let go of (no reference left anywhere): what keeps memory at one window however large the
+    input."""
+    import gc
+    import weakref
+
+    refs = []
+    for w in windows:
+        gc.collect()
+        held = [i for i, r in enumerate(refs) if r() is not None]
+        assert not held, f"windows {held} are still referenced when window {len(refs)} is read"
+        refs.append(weakref.ref(w))
+        yield w
+        del w

@@ -1,3 +1,5 @@
+import weakref
+
 import numpy as np
 import pytest
 
@@ -5,6 +7,7 @@ from embedkit.cache.keys import text_keys
 from embedkit.cache.store import EmbeddingCache
 from embedkit.encoders.fake import FakeEncoder
 from embedkit.extract import extract
+from tests.conftest import windows_freed_as_they_go
 
 
 class Interrupted(Exception):
@@ -137,3 +140,28 @@ def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(
     r = runner.invoke(cli, ["extract", str(bad), "--encoder", "fake", "--cache", str(tmp_path / "c2")])
     assert r.exit_code == 1 and "bad.jsonl:301" in r.output
     assert not (tmp_path / "c2").exists()
+
+
+def test_a_window_is_let_go_of_once_encoded(tmp_path):
+    """extract() holds one window at a time: each is freed before the next is read (a window put back
+    with itertools.chain would stay referenced until the end of the run)."""
+    from embedkit.data.texts import Items, put_back
+
+    def windows():
+        for w in range(4):
+            items = Items()
+            for i in range(30):
+                items.add(f"window {w} text {i}")
+            yield items
+
+    r = extract(windows_freed_as_they_go(windows()), tmp_path, FakeEncoder(dim=8), progress=False)
+    assert r.encoded == 120 and len(EmbeddingCache(tmp_path).namespace(r.fingerprint)) == 120
+
+    first = Items()
+    first.add("first")
+    rest = put_back(first, iter([Items()]))
+    ref = weakref.ref(first)
+    del first
+    next(rest)
+    next(rest)
+    assert ref() is None

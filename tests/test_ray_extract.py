@@ -76,6 +76,25 @@ def test_ray_extract_equals_single_node_with_one_manifest_commit(
     assert again.encoded == 0 and again.cached_before == 133  # filtered before any encoding
 
 
+def test_ray_reads_large_inputs_in_windows_it_lets_go_of(
+    local_ray, inputs, single_node, tmp_path, monkeypatch
+):
+    """Windows of 40 items: the driver holds one at a time (what it hands Ray waits in the object
+    store), a text repeated in a later window is encoded once, and it is still one manifest commit."""
+    from embedkit.data.texts import iter_item_windows
+    from embedkit.ray_extract import extract_ray
+    from tests.conftest import windows_freed_as_they_go
+
+    saves = []
+    real_save = Manifest.save
+    monkeypatch.setattr(Manifest, "save", lambda self, root: (saves.append(1), real_save(self, root)))
+    windows = windows_freed_as_they_go(iter_item_windows(inputs, window=40))
+    r = extract_ray(windows, tmp_path, "fake", workers=2, batch_size=4, shard_size=12, progress=False)
+    assert len(saves) == 1
+    assert r.items == r.encoded == 133 and r.texts == 130 and r.images == 3 and r.occurrences == 135
+    assert _contents(tmp_path) == single_node
+
+
 @pytest.mark.parametrize("point", ["shard-data", "ray-shard"])
 def test_a_worker_killed_mid_run_costs_nothing(local_ray, inputs, single_node, tmp_path, monkeypatch, point):
     """Killed mid-shard-write (a temporary file) or after writing a shard it never reported (a complete

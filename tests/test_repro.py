@@ -107,7 +107,10 @@ def annotated(tmp_path_factory, minilm_encoder):
     from embedkit.extract import extract
 
     root = tmp_path_factory.mktemp("ann")
-    build_annotators(root / "four", AnnotatorsConfig(statements_per_topic=300, agreed_ties=1, seed=1))
+    # 600 statements per topic: at 300 the margin passed on earlier installs and failed on a fresh one
+    # (+0.03 at data seed 1; -0.11 with head seed 1 on data seed 3); at 600 each of data seeds 1-3 x
+    # head seeds 0-1 clears it (+0.09 to +0.16)
+    build_annotators(root / "four", AnnotatorsConfig(statements_per_topic=600, agreed_ties=1, seed=1))
     extract(
         collect_texts([root / "four/texts.jsonl"]),
         root / "cache",
@@ -123,4 +126,4 @@ def test_mean_variance_flags_diverging_pairs_better_than_bradley_terry(annotated
     data = load_pair_data([annotated / "four/pairs.jsonl"], annotated / "cache", encoder="minilm")
     kl = create_head("mean-var", loss="kl", device="cpu").fit(data, progress=False).evaluate(data)["test"]
     bt = create_head("bt", labels="aggregate", device="cpu").fit(data, progress=False).evaluate(data)["test"]
-    assert kl["diverging_auroc"] > bt["diverging_auroc"] + 0.05, (kl, bt)  # seeds 1-3: +0.07 to +0.12
+    assert kl["diverging_auroc"] > bt["diverging_auroc"] + 0.05, (kl, bt)

@@ -415,7 +415,7 @@ class _CacheLock:
         self.fh.close()
 
 
-class _GrowingKeySet:
+class GrowingKeySet:
     """Membership in a set of keys that grows shard by shard, in 16 bytes per key: sorted runs of the
     keys' 128-bit hashes (as :class:`KeyIndex` uses them), merged so that each run is at least twice
     the next (log-structured), so adding n keys costs O(n log n) in all and a lookup searches at most
@@ -477,8 +477,8 @@ class CacheWriter:
                     log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
                 self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
             self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
-            self._added = _GrowingKeySet()  # keys this writer wrote
-            self._adopted = _GrowingKeySet()  # keys of shards it adopted
+            self._added = GrowingKeySet()  # keys this writer wrote
+            self._adopted = GrowingKeySet()  # keys of shards it adopted
             self.tidy()
         except BaseException:
             self._lock.__exit__(None, None, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 from pathlib import Path
 
 import click
@@ -185,7 +184,7 @@ def extract_command(
       embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
     from embedkit.cache.store import EmbeddingCache
-    from embedkit.data.texts import collect_items, iter_item_windows
+    from embedkit.data.texts import iter_item_windows, put_back
     from embedkit.encoders.registry import create_encoder
     from embedkit.errors import InputError
     from embedkit.extract import STREAM_WINDOW, extract, write_bad_rows_report
@@ -215,14 +214,22 @@ def extract_command(
     )
     enc = create_encoder(encoder, **options)
     read = dict(text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad)
-    if ray_address is not None:  # the driver hands Ray the whole list of what is missing
+    windows = iter_item_windows(inputs, window=STREAM_WINDOW, **read)
+    first = next(windows)
+    if first.last and not len(first):
+        raise click.ClickException("no usable texts or images in the input")
+    if not first.last and not skip_bad and ray_address is None:
+        # More than one window: check every record now, so that bad input still stops the run before
+        # anything is written (the check keeps nothing: memory holds the first window only). Ray runs
+        # need no such pass: they read every window before any encoding starts.
+        next(iter_item_windows(inputs, check_only=True, **read))
+    windows = put_back(first, windows)
+    del first  # held by put_back only, so each window is freed once it is encoded (or queued for Ray)
+    if ray_address is not None:
         from embedkit.ray_extract import extract_ray
 
-        items = collect_items(inputs, **read)
-        if not len(items):
-            raise click.ClickException("no usable texts or images in the input")
         result = extract_ray(
-            items,
+            windows,
             EmbeddingCache(cache_dir),
             encoder,
             {k: v for k, v in options.items() if v is not None},
@@ -235,16 +242,6 @@ def extract_command(
             wait_lock=wait_lock,
         )
     else:
-        windows = iter_item_windows(inputs, window=STREAM_WINDOW, **read)
-        first, second = next(windows), next(windows, None)
-        if second is None and not len(first):
-            raise click.ClickException("no usable texts or images in the input")
-        if second is not None and not skip_bad:
-            # More than one window: check every record now, so that bad input still stops the run
-            # before anything is written (nothing is kept: memory stays at one window)
-            next(iter_item_windows(inputs, check_only=True, **read))
-        windows = itertools.chain([first], [] if second is None else [second], windows)
-        del first, second  # held by the chain only, so each window is freed once encoded
         result = extract(
             windows,
             EmbeddingCache(cache_dir),

@@ -85,6 +85,9 @@ class Items:
     records: int = 0
     occurrences: int = 0
     bad: list[InputError] = field(default_factory=list)
+    last: bool = True
+    """False for a window of :func:`iter_item_windows` that was yielded because it was full: more of
+    the input may follow (True for the final window, and for a whole input)."""
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, text: str, part: tuple | None = None) -> None:
@@ -150,8 +153,9 @@ def iter_item_windows(
 ) -> Iterator[Items]:
     """:func:`collect_items` in windows of about ``window`` unique items (all at once when None), read
     as the files stream by, so that memory holds one window however large the input. An item is unique
-    within its window; one repeated across windows is left to the cache to recognise. With
-    ``check_only`` nothing is kept or hashed: the files are only checked, and one empty window carrying
+    within its window; one repeated across windows is left to the cache to recognise. A window's
+    ``last`` tells whether it ends the input (False: more may follow), so that a caller can tell a
+    one-window input from a larger one without reading ahead. With ``check_only`` nothing is kept or hashed: the files are only checked, and one empty window carrying
     the counts and bad records is yielded.
     """
     if responses not in RESPONSE_MODES:
@@ -168,6 +172,7 @@ def iter_item_windows(
                 if not check_only:
                     items.add_image(img)
                 if window and len(items) >= window:
+                    items.last = False
                     yield items
                     items = Items()
             continue
@@ -192,9 +197,20 @@ def iter_item_windows(
             for img in images:
                 items.add_image(img)
             if window and len(items) >= window:
+                items.last = False
                 yield items
                 items = Items()
     yield items
+
+
+def put_back(first: Items, rest: Iterator[Items]) -> Iterator[Items]:
+    """``first``, then the windows of ``rest``: a window read ahead (to look at it), put back in front.
+    Unlike ``itertools.chain([first], rest)``, which keeps its arguments until the end, this lets go
+    of ``first`` once it is consumed, so memory still holds one window at a time."""
+    held = [first]
+    del first
+    yield held.pop()
+    yield from rest
 
 
 def collect_texts(paths, *, text_field=None, responses="in-context", skip_bad=False) -> Items:

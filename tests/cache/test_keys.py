@@ -95,7 +95,7 @@ def test_growing_key_set_matches_a_python_set(monkeypatch):
 
     real = keys_mod._hash128
     monkeypatch.setattr(store, "_hash128", lambda k: (real(k)[0] & np.uint64(0xF), real(k)[1]))
-    grown, truth = store._GrowingKeySet(), set()
+    grown, truth = store.GrowingKeySet(), set()
     rng = np.random.default_rng(0)
     for step in range(40):
         batch = text_keys([f"k{step}-{i}" for i in range(int(rng.integers(1, 60)))])
