@@ -10,8 +10,10 @@ loop (tokenize a batch, forward, gather the last real token) with the same loade
 
     .venv/bin/python benchmarks/extract.py            # full run, ~3 minutes on 2 CPU cores
     .venv/bin/python benchmarks/extract.py --quick    # scaled down, to check it runs
+    .venv/bin/python benchmarks/extract.py --device cuda --fp16 --batch-size 256   # a GPU: extract-cuda.*
 
-Writes benchmarks/results/extract.{json,md,png}.
+Writes benchmarks/results/extract.{json,md,png} (extract-cuda.* for a GPU run, so CPU and GPU numbers sit side
+by side).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from embedkit.extract import extract  # noqa: E402
 from embedkit.fingerprint import Fingerprint  # noqa: E402
 
 
-def bench_encode(texts, batch_size, workdir, device):
-    enc = create_encoder("minilm", device=device)
+def bench_encode(texts, batch_size, workdir, device, fp16=False):
+    enc = create_encoder("minilm", device=device, fp16=fp16)
     enc.load()
     model = enc.model  # the same stripped model embedkit uses
     model.encode(texts[:256], batch_size=batch_size)  # warm-up: first-call allocations hit neither side
@@ -47,7 +49,9 @@ def bench_encode(texts, batch_size, workdir, device):
         model.encode, texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
     )
     t_cold, cold = timed(extract, texts, workdir / "cache", enc, batch_size=batch_size, progress=False)
-    fresh = create_encoder("minilm", device=device)  # not loaded: a warm re-run must not need the model
+    fresh = create_encoder(
+        "minilm", device=device, fp16=fp16
+    )  # not loaded: a warm re-run must not need the model
     t_warm, warm = timed(extract, texts, workdir / "cache", fresh, batch_size=batch_size, progress=False)
     assert warm.encoded == 0 and fresh._model is None
     stored = (
@@ -69,7 +73,7 @@ def bench_encode(texts, batch_size, workdir, device):
     }, enc
 
 
-def bench_cli(workdir, n_files):
+def bench_cli(workdir, n_files, device, fp16=False):
     """End to end through the CLI, cold then warm, as a user runs it (includes imports and model load)."""
     files = [str(p) for p in sorted((REPO / "data" / "persona").glob("*.jsonl"))[:n_files]]
     cmd = [
@@ -81,7 +85,8 @@ def bench_cli(workdir, n_files):
         "--cache",
         str(workdir / "cli-cache"),
         "--device",
-        "cpu",
+        device,
+        *(["--fp16"] if fp16 else []),
         "--no-progress",
     ]
     t_cold, _ = timed(subprocess.run, cmd, check=True, capture_output=True)
@@ -266,7 +271,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="scaled-down run to check the script works")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N: the encoders of both sides run there"
+    )
+    ap.add_argument("--fp16", action="store_true", help="MiniLM in float16 on both sides (CUDA only)")
     ap.add_argument("--workdir", default=None, help="scratch space (default: a temporary directory)")
     args = ap.parse_args()
     q = args.quick
@@ -276,9 +284,9 @@ def main():
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         print(f"(a-c) encoding {len(texts)} statements ...", flush=True)
-        enc_res, enc = bench_encode(texts, args.batch_size, workdir, args.device)
+        enc_res, enc = bench_encode(texts, args.batch_size, workdir, args.device, args.fp16)
         print("      CLI end to end ...", flush=True)
-        cli_res = bench_cli(workdir, 1 if q else 6)
+        cli_res = bench_cli(workdir, 1 if q else 6, args.device, args.fp16)
         print("(d) pair file ...", flush=True)
         pair_res = bench_pairs(records, enc, args.batch_size, workdir, 60 if q else 300, 10)
         print("(e) random reads ...", flush=True)
@@ -387,8 +395,8 @@ def main():
         "is below the duplication factor; 'plain encode of just the unique texts' is that ideal."
     )
     notes += [
-        f"MiniLM (all-MiniLM-L6-v2), batch size {e['batch_size']}, device {args.device}; model loaded before "
-        "timing (a) and (b).",
+        f"MiniLM (all-MiniLM-L6-v2), batch size {e['batch_size']}, device {args.device}"
+        f"{', float16 compute' if args.fp16 else ''}; model loaded before timing (a) and (b).",
         f"Max |stored - plain| = {e['max_abs_diff_vs_plain_fp16_storage']:.2e} (float16 storage).",
         f"(e): {r['rows']:,} x {r['dim']} float16 in {r['shards']} shards, median of {r['repeats']} batches, "
         "every page of both read once before timing (warm page cache and mappings); the three "
@@ -398,10 +406,13 @@ def main():
     ]
     if q:
         notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    md = write_results(
-        "extract" + ("-quick" if q else ""), res, rows, ("case", "time", "volume", "result"), notes
+    name = (
+        "extract"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if q else "")
     )
-    png = plot(res, RESULTS / f"extract{'-quick' if q else ''}.png")
+    md = write_results(name, res, rows, ("case", "time", "volume", "result"), notes)
+    png = plot(res, RESULTS / f"{name}.png")
     print(md.read_text())
     if png:
         print(f"plot: {png}")

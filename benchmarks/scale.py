@@ -164,7 +164,15 @@ def main():
         "against the baseline: mostly fixed cost (the CLI's imports, the cache lock and manifest), which is "
         "why the ratio is lowest there.",
     ]
-    header = ("texts", "unique", "embedkit extract", "embedkit peak RSS", "baseline", "baseline peak RSS", "speed-up")
+    header = (
+        "texts",
+        "unique",
+        "embedkit extract",
+        "embedkit peak RSS",
+        "baseline",
+        "baseline peak RSS",
+        "speed-up",
+    )
     md = write_results(name, res, table, header, notes)
     plot(rows, RESULTS / f"{name}.png")
     print(md.read_text())

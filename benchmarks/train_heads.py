@@ -8,9 +8,9 @@ baseline in the style of the PAL reference code, in one run.
    DataLoader, batch 32. For a like-for-like data path, embedkit's trainer is also run at batch 32.
 4. Ratios: seconds per epoch, and seconds to reach the target validation accuracy (target >= 20x).
 
-    .venv/bin/python benchmarks/train_heads.py [--quick] [--cache DIR]
+    .venv/bin/python benchmarks/train_heads.py [--quick] [--cache DIR] [--device cuda]
 
-Writes benchmarks/results/train_heads.{json,md,png}.
+Writes benchmarks/results/train_heads.{json,md,png} (train_heads-cuda.* with --device cuda).
 """
 
 from __future__ import annotations
@@ -220,7 +220,11 @@ def main():
     ]
     if args.quick:
         notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = "train_heads" + ("-quick" if args.quick else "")
+    name = (
+        "train_heads"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if args.quick else "")
+    )
     md = write_results(name, res, rows, ("trainer", "s / epoch", f"time to val acc {TARGET}", "notes"), notes)
     _plot(res, RESULTS / f"{name}.png")
     print(md.read_text())

@@ -140,3 +140,28 @@ def test_cli_ray_flag(local_ray, inputs, tmp_path, single_node):
         cli, ["extract", "--ray", inputs[0], "--encoder", "fake", "--cache", str(tmp_path)]
     )
     assert out.exit_code == 2 and "put --ray after the inputs" in out.output
+
+
+@pytest.mark.slow
+def test_open_clip_images_and_texts_on_ray_equal_single_node(
+    local_ray, inputs, tiny_clip_checkpoint, tmp_path
+):
+    """A real open_clip architecture (random ViT-S-32 from a checkpoint), built once per actor: texts go
+    through its text tower and images through its image tower as on one node, and the cached vectors
+    agree within float16 rounding."""
+    from embedkit.ray_extract import extract_ray
+
+    spec = f"open_clip:ViT-S-32:{tiny_clip_checkpoint}"
+    texts = inputs[0].replace("texts.jsonl", "few.jsonl")
+    with open(texts, "w") as fh:
+        fh.writelines(f'{{"text": "a photo of thing {i}"}}\n' for i in range(10))
+    items = [texts, inputs[1]]
+    extract(collect_items(items), tmp_path / "one", create_encoder(spec, device="cpu"), progress=False)
+    r = extract_ray(collect_items(items), tmp_path / "ray", spec, {"device": "cpu"}, workers=1, shard_size=8,
+                    progress=False)  # fmt: skip
+    assert (r.encoded, r.texts, r.images, r.shards_written) == (13, 10, 3, 3)  # 8 texts | 2 texts, 3 images
+    one = EmbeddingCache(tmp_path / "one").namespace(r.fingerprint, strict=True)
+    ray_ns = EmbeddingCache(tmp_path / "ray").namespace(r.fingerprint, strict=True)
+    assert sorted(one.keys.tolist()) == sorted(ray_ns.keys.tolist())
+    a, b = one.get(one.keys, dtype=np.float32), ray_ns.get(one.keys, dtype=np.float32)
+    assert np.all(np.abs(a - b) <= 2**-10 * np.abs(a) + 1e-6), float(np.abs(a - b).max())

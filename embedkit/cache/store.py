@@ -353,14 +353,11 @@ class Namespace:
         """The whole namespace as a torch tensor on ``device`` (e.g. ``cuda``). Returns (keys, tensor)."""
         import torch
 
-        from embedkit.device import resolve_device
+        from embedkit.device import resolve_device, to_device
 
         device = torch.device(resolve_device(device))  # a clear message where the device does not exist
         keys, mat = self.load(dtype=dtype)
-        host = torch.from_numpy(mat)
-        if device.type == "cuda":  # one DMA copy from page-locked memory instead of staged pageable copies
-            return keys, host.pin_memory().to(device, non_blocking=True)
-        return keys, host.to(device)
+        return keys, to_device(mat, device)
 
 
 class _CacheLock:

@@ -71,9 +71,13 @@ class Rating:
 def read_ratings(
     path: str | os.PathLike, cfg: RatingsConfig, skip_bad: bool = False
 ) -> tuple[list[Rating], list[InputError]]:
-    """Every rating row, checked: user, item, text present; score a finite number."""
+    """Every rating row, checked: user, item, text present; score a finite number; no annotator rating
+    one item twice with different scores, no item id with two different texts (the later row is the bad
+    one). A row repeating an earlier one exactly is read once."""
     path = str(path)
     out, bad = [], []
+    rated: dict[tuple[str, str], Rating] = {}  # (user, item) -> its rating
+    texts: dict[str, Rating] = {}  # item -> the first rating naming it
     n = 0
     for line, rec in iter_records(path):
         n += 1
@@ -113,7 +117,28 @@ def read_ratings(
                         "expected a non-empty prompt", file=path, line=line, field=cfg.prompt_field
                     )
                 prompt = p
-            out.append(Rating(vals["user"], vals["item"], vals["text"], prompt, score, line))
+            r = Rating(vals["user"], vals["item"], vals["text"], prompt, score, line)
+            seen = texts.setdefault(r.item, r)
+            if seen.text != r.text:
+                raise InputError(
+                    f"item {r.item!r} has another text here than on line {seen.line} (an item id must name "
+                    "one text)",
+                    file=path,
+                    line=line,
+                    field=cfg.text,
+                )
+            earlier = rated.setdefault((r.user, r.item), r)
+            if earlier is not r:
+                if earlier.score != r.score or earlier.prompt != r.prompt:
+                    raise InputError(
+                        f"annotator {r.user!r} rated item {r.item!r} twice: {earlier.score:g} on line "
+                        f"{earlier.line}, {r.score:g} here; keep one of the two rows",
+                        file=path,
+                        line=line,
+                        field=cfg.score,
+                    )
+                continue  # the same rating again
+            out.append(r)
         except InputError as e:
             if not skip_bad:
                 raise
@@ -171,7 +196,7 @@ def ratings_to_pairs(
 def _per_annotator(by_user, cfg: RatingsConfig, sign: int, rng) -> list[dict]:
     rows = []
     for user in sorted(by_user, key=lambda u: by_user[u][0].line):
-        rs = list({r.item: r for r in by_user[user]}.values())  # an item rated twice: the last rating counts
+        rs = by_user[user]  # one rating per item (read_ratings refuses an item rated twice)
         if len(rs) < 2:
             continue
         i, j = np.triu_indices(len(rs), 1)

@@ -16,6 +16,7 @@ import torch
 
 from embedkit import __version__
 from embedkit.data.splits import explain_empty_split
+from embedkit.device import to_device
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
@@ -72,7 +73,7 @@ class RewardHead:
         """The embedding matrix on ``device``, copied there once per matrix (not once per split)."""
         cached = self._matrix_cache
         if cached is None or cached[0] is not X or cached[1].device != torch.device(device):
-            cached = (X, torch.as_tensor(X, device=device))
+            cached = (X, to_device(np.ascontiguousarray(X), torch.device(device)))
             self._matrix_cache = cached
         return cached[1]
 

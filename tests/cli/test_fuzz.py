@@ -1,7 +1,8 @@
 """Bad input, fed to every command that reads a file: malformed JSONL / CSV / Parquet (invalid UTF-8,
-missing columns, wrong types, a huge broken line, NaN labels, duplicate ids, garbage bytes). Each must end
-with a one-line error naming the file (no traceback) and a non-zero exit, leave no output behind, and
-change nothing in the cache."""
+missing columns, wrong types, a huge broken line, NaN labels, garbage bytes). Each must end with a
+one-line error naming the file (no traceback) and a non-zero exit, leave no output behind, and change
+nothing in the cache. Duplicate ids are bad only where an id must be unique (an annotator's rating of an
+item, an item's text: tests/data/test_ratings.py); elsewhere a repeated user, prompt or pair is data."""
 
 import hashlib
 import json

@@ -142,3 +142,32 @@ def test_likert_scores_keep_5_as_the_preferred_end(tmp_path, prefer):
     row = json.loads(out.read_text())
     good_side = "likert_left" if row["left"] == "good" else "likert_right"
     assert row[good_side] == ([5] if prefer == "higher" else [1])
+
+
+def test_ratings_with_duplicate_ids_are_refused_unless_they_repeat_a_row(tmp_path):
+    """An annotator rating one item twice with different scores, or an item id naming two texts, is bad
+    input named by file, line and field (the later row); an exact repeat of a row is read once."""
+    args = ("--user", "annotator", "--item", "item", "--text", "comment", "--score", "offensive")
+    rows = ratings_rows()
+    twice = write(tmp_path / "twice.jsonl", rows[:6] + [{**rows[2], "offensive": rows[2]["offensive"] + 1}])
+    r = run("convert", "ratings", twice, "--out", tmp_path / "o.jsonl", *args)
+    assert r.exit_code == 1 and "twice.jsonl:7, field 'offensive'" in r.output, r.output
+    assert "annotator 'a0' rated item 'c2' twice" in r.output and "on line 3" in r.output
+    assert not (tmp_path / "o.jsonl").exists()
+    renamed = write(tmp_path / "renamed.jsonl", rows[:6] + [{**rows[7], "comment": "another text"}])
+    r = run("convert", "ratings", renamed, "--out", tmp_path / "o.jsonl", *args)
+    assert r.exit_code == 1 and "renamed.jsonl:7, field 'comment'" in r.output, r.output
+    assert "item 'c2' has another text here than on line 3" in r.output
+    r = run("convert", "ratings", twice, "--out", tmp_path / "o.jsonl", *args, "--skip-bad")
+    assert r.exit_code == 0 and "skipped 1 bad row(s)" in r.output
+    repeated = write(tmp_path / "repeated.jsonl", rows + rows[:5])
+    r = run("convert", "ratings", repeated, "--out", tmp_path / "rep.jsonl", *args)
+    assert r.exit_code == 0, r.output
+    write(tmp_path / "once.jsonl", rows)
+    assert (
+        run(
+            "convert", "ratings", tmp_path / "once.jsonl", "--out", tmp_path / "once-out.jsonl", *args
+        ).exit_code
+        == 0
+    )
+    assert (tmp_path / "rep.jsonl").read_text() == (tmp_path / "once-out.jsonl").read_text()
