@@ -104,7 +104,7 @@ def extract(
         windows = items
     windows = iter(windows)
     first = next(windows, Items())
-    _check_modalities(first, encoder)  # before the cache folder is even created
+    check_modalities(first, encoder)  # before the cache folder is even created
     windows = put_back(first, windows)
     del first  # held by put_back only, which lets go of it once it is encoded
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
@@ -141,7 +141,7 @@ def _extract_window(
 ):
     """Encode and write what one window of items adds to the cache; count it into ``result``."""
     encoder = run.encoder
-    _check_modalities(items, encoder)
+    check_modalities(items, encoder)
     keys, image_keys, todo, todo_img = plan_window(items, writer, result)
     if not len(todo) and not len(todo_img):
         return
@@ -188,10 +188,12 @@ def plan_window(items: Items, writer, result: ExtractResult, queued=None):
     return keys, image_keys, todo, todo_img
 
 
-def _check_modalities(items: Items, encoder: Encoder) -> None:
-    if items.images and "image" not in encoder.modalities:
+def check_modalities(items: Items, encoder: Encoder) -> None:
+    """Refuse images for a text-only encoder (``items`` may be a check-only window: it counts images)."""
+    n = len(items.images) or items.images_seen
+    if n and "image" not in encoder.modalities:
         raise EmbedkitError(
-            f"{len(items.images)} of the inputs are images, and --encoder {encoder.spec or encoder.fingerprint.encoder} "
+            f"{n} of the inputs are images, and --encoder {encoder.spec or encoder.fingerprint.encoder} "
             "embeds texts only; use an image encoder: clip-h14 or open_clip:ARCH:PRETRAINED"
         )
 

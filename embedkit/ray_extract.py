@@ -1,8 +1,10 @@
 """``embedkit extract --ray``: the same extraction, spread over a Ray cluster with Ray Data.
 
-The driver (the process running ``embedkit extract``) holds the cache lock, reads the inputs, and
-filters out every item the cache already holds, so nothing cached is ever re-encoded. What is left
-becomes a Ray dataset (longest texts first, as in single-node mode) that ``map_batches`` sends to a
+The driver (the process running ``embedkit extract``) holds the cache lock, reads the inputs in
+windows (as in single-node mode), and filters out every item the cache or an earlier window already
+holds, so nothing cached is ever re-encoded. What each window leaves goes into Ray's object store as
+Arrow blocks of one shard each (longest texts first, as in single-node mode), so the driver holds one
+window at a time; once all are read, they become one Ray dataset that ``map_batches`` sends to a
 pool of actors, one per GPU (or per few CPUs): each actor builds the encoder once, encodes one shard's
 worth of items per batch and writes the shard itself, into the shared cache folder, under a name that
 carries the writer (``shard-<host>-<pid>-<random>-<n>.h5``) so workers never collide. The driver
@@ -36,7 +38,7 @@ from embedkit.cache.shards import ShardInfo, write_shard
 from embedkit.cache.store import EmbeddingCache, GrowingKeySet
 from embedkit.data.texts import Items, put_back
 from embedkit.errors import EmbedkitError, InputError
-from embedkit.extract import ExtractResult, _check_modalities, _Run, plan_window
+from embedkit.extract import ExtractResult, _Run, check_modalities, plan_window
 from embedkit.faults import ENV, ONCE_ENV, crash_point
 from embedkit.fingerprint import Fingerprint
 
@@ -137,7 +139,7 @@ def extract_ray(
     ``items``: an :class:`Items`, or an iterator of windows of them
     (:func:`embedkit.data.texts.iter_item_windows`): the driver then holds one window at a time, and
     what each window adds goes into Ray's object store (which spills to disk) before any encoding
-    starts, so every record is read, and a bad one stops the run, before anything is written.
+    starts, so every record is read, and a bad one stops the run, before any shard is written.
     ``spec``/``options``: what :func:`embedkit.encoders.registry.create_encoder` takes; each actor builds
     its own encoder from them (``device="auto"`` uses the GPU Ray gives the actor). ``address``: an
     existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or None / ``local`` to start Ray on
@@ -154,7 +156,7 @@ def extract_ray(
     encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
     windows = iter([items] if isinstance(items, Items) else items)
     first = next(windows, Items())
-    _check_modalities(first, encoder)  # before the cache folder is even created
+    check_modalities(first, encoder)  # before the cache folder is even created
     windows = put_back(first, windows)
     del first
     fp = encoder.fingerprint
@@ -167,7 +169,7 @@ def extract_ray(
         n_todo = 0
         try:
             for window in windows:
-                _check_modalities(window, encoder)
+                check_modalities(window, encoder)
                 keys, image_keys, todo, todo_img = plan_window(window, writer, result, queued)
                 if len(todo) or len(todo_img):
                     if not ray.is_initialized():

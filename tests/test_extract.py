@@ -7,7 +7,7 @@ from embedkit.cache.keys import text_keys
 from embedkit.cache.store import EmbeddingCache
 from embedkit.encoders.fake import FakeEncoder
 from embedkit.extract import extract
-from tests.conftest import windows_freed_as_they_go
+from tests.conftest import make_image, windows_freed_as_they_go
 
 
 class Interrupted(Exception):
@@ -140,6 +140,15 @@ def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(
     r = runner.invoke(cli, ["extract", str(bad), "--encoder", "fake", "--cache", str(tmp_path / "c2")])
     assert r.exit_code == 1 and "bad.jsonl:301" in r.output
     assert not (tmp_path / "c2").exists()
+    monkeypatch.setattr(FakeEncoder, "modalities", ("text",))  # a text-only encoder
+    for i in range(2):
+        make_image(tmp_path / "img" / f"{i}.png", seed=i)
+    r = runner.invoke(
+        cli,
+        ["extract", str(good), str(tmp_path / "img"), "--encoder", "fake", "--cache", str(tmp_path / "c3")],
+    )
+    assert r.exit_code == 1 and "2 of the inputs are images" in r.output and "embeds texts only" in r.output
+    assert not (tmp_path / "c3").exists()  # refused before the first window was written
 
 
 def test_a_window_is_let_go_of_once_encoded(tmp_path):

@@ -187,7 +187,7 @@ def extract_command(
     from embedkit.data.texts import iter_item_windows, put_back
     from embedkit.encoders.registry import create_encoder
     from embedkit.errors import InputError
-    from embedkit.extract import STREAM_WINDOW, extract, write_bad_rows_report
+    from embedkit.extract import STREAM_WINDOW, check_modalities, extract, write_bad_rows_report
 
     if ray_address is not None and Path(ray_address).exists():
         raise click.UsageError(
@@ -218,13 +218,13 @@ def extract_command(
     first = next(windows)
     if first.last and not len(first):
         raise click.ClickException("no usable texts or images in the input")
-    if not first.last and not skip_bad and ray_address is None:
-        # More than one window: check every record now, so that bad input still stops the run before
-        # anything is written (the check keeps nothing: memory holds the first window only). Ray runs
-        # need no such pass: they read every window before any encoding starts.
-        next(iter_item_windows(inputs, check_only=True, **read))
+    if not first.last:
+        # More than one window: check every record now, so that bad input (images for a text encoder
+        # included; bad rows are only counted with --skip-bad) still stops the run before anything is
+        # written, the cache folder included (the check keeps nothing: memory holds one window)
+        check_modalities(next(iter_item_windows(inputs, check_only=True, **read)), enc)
     windows = put_back(first, windows)
-    del first  # held by put_back only, so each window is freed once it is encoded (or queued for Ray)
+    del first  # held by put_back only, so each window is freed once encoded (or queued for Ray)
     if ray_address is not None:
         from embedkit.ray_extract import extract_ray
 

@@ -85,6 +85,9 @@ class Items:
     records: int = 0
     occurrences: int = 0
     bad: list[InputError] = field(default_factory=list)
+    images_seen: int = 0
+    """Image occurrences read (repeats included): what a ``check_only`` window, which keeps no items,
+    still tells about images."""
     last: bool = True
     """False for a window of :func:`iter_item_windows` that was yielded because it was full: more of
     the input may follow (True for the final window, and for a whole input)."""
@@ -101,6 +104,7 @@ class Items:
 
     def add_image(self, path: Path) -> None:
         self.occurrences += 1
+        self.images_seen += 1
         key = file_key(path)
         if key not in self._seen:
             self._seen.add(key)
@@ -155,8 +159,9 @@ def iter_item_windows(
     as the files stream by, so that memory holds one window however large the input. An item is unique
     within its window; one repeated across windows is left to the cache to recognise. A window's
     ``last`` tells whether it ends the input (False: more may follow), so that a caller can tell a
-    one-window input from a larger one without reading ahead. With ``check_only`` nothing is kept or hashed: the files are only checked, and one empty window carrying
-    the counts and bad records is yielded.
+    one-window input from a larger one without reading ahead. With ``check_only`` nothing is kept or
+    hashed: the files are only checked, and one empty window carrying the counts (``images_seen``
+    included) and bad records is yielded.
     """
     if responses not in RESPONSE_MODES:
         raise ValueError(f"responses must be one of {RESPONSE_MODES}, got {responses!r}")
@@ -169,7 +174,9 @@ def iter_item_windows(
                 raise InputError("a folder input must hold images (none found under it)", file=path)
             for img in found:
                 items.records += 1
-                if not check_only:
+                if check_only:
+                    items.images_seen += 1
+                else:
                     items.add_image(img)
                 if window and len(items) >= window:
                     items.last = False
@@ -191,6 +198,7 @@ def iter_item_windows(
                 continue
             items.records += 1
             if check_only:
+                items.images_seen += len(images)
                 continue
             for t, part in texts:
                 items.add(t, part)
