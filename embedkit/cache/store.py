@@ -544,25 +544,18 @@ class CacheWriter:
     def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
         """Record shards that other processes wrote into this namespace's folder (Ray workers), in one
         manifest update. Each is opened and checked against its info and the fingerprint; a shard
-        repeating items already held (the copy of a retried task) is deleted instead. Returns what was
-        recorded."""
+        repeating items already held, or held by an earlier shard of ``infos`` (the copy of a retried
+        task), is deleted instead. Reads one shard's keys at a time, so memory does not grow with the
+        run. Returns what was recorded."""
         if not infos:
             return []
-        parts = [
-            Shard(self.dir / i.file, expected=i, fingerprint=self.fingerprint).read_keys() for i in infos
-        ]
-        allk = np.concatenate(parts)
-        owner = np.repeat(np.arange(len(infos)), [len(k) for k in parts])
-        repeated = np.ones(len(allk), dtype=bool)
-        repeated[np.unique(allk, return_index=True)[1]] = False
-        repeated |= self.contains(allk)
-        copies = set(owner[repeated].tolist())
         manifest = self.cache.manifest()
         entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
         entry.spec = self.spec or entry.spec
         recorded = []
-        for n, (info, keys) in enumerate(zip(infos, parts, strict=True)):
-            if n in copies:
+        for info in infos:
+            keys = Shard(self.dir / info.file, expected=info, fingerprint=self.fingerprint).read_keys()
+            if len(np.unique(keys)) != len(keys) or self.contains(keys).any():
                 log.info("deleting %s: a second copy of items already cached (a retried task)", info.file)
                 (self.dir / info.file).unlink()
                 continue
