@@ -165,3 +165,38 @@ def test_open_clip_images_and_texts_on_ray_equal_single_node(
     assert sorted(one.keys.tolist()) == sorted(ray_ns.keys.tolist())
     a, b = one.get(one.keys, dtype=np.float32), ray_ns.get(one.keys, dtype=np.float32)
     assert np.all(np.abs(a - b) <= 2**-10 * np.abs(a) + 1e-6), float(np.abs(a - b).max())
+
+
+class _Cluster:
+    """Stands in for the ``ray`` module where only the cluster's resources matter."""
+
+    def __init__(self, **resources):
+        self.resources = resources
+
+    def cluster_resources(self):
+        return self.resources
+
+
+def test_one_worker_per_gpu_else_one_per_four_cpus():
+    from embedkit.ray_extract import _gpus_per_worker, default_workers
+
+    gpus = _Cluster(CPU=64, GPU=8)
+    assert default_workers(gpus) == 8 and _gpus_per_worker(gpus, "auto") == 1
+    assert default_workers(gpus, "cpu") == 16 and _gpus_per_worker(gpus, "cpu") == 0  # --device cpu
+    cpus = _Cluster(CPU=2)
+    assert default_workers(cpus) == 1 and _gpus_per_worker(cpus, "auto") == 0
+    from embedkit.cli.main import cli
+
+    argv = [
+        "extract",
+        __file__,
+        "--encoder",
+        "fake",
+        "--cache",
+        "/nonexistent",
+        "--ray",
+        "--device",
+        "cuda:1",
+    ]
+    r = CliRunner().invoke(cli, argv)  # refused before anything is read
+    assert r.exit_code == 2 and "Ray gives each worker its own GPU" in r.output

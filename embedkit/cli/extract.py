@@ -198,6 +198,11 @@ def extract_command(
         raise click.UsageError("Missing argument 'INPUTS...'.")
     if ray_workers is not None and ray_address is None:
         raise click.UsageError("--ray-workers needs --ray")
+    if ray_address is not None and device.startswith("cuda:"):
+        raise click.UsageError(
+            f"--device {device} with --ray: Ray gives each worker its own GPU, which it sees as cuda; use "
+            "--device auto (or cuda)"
+        )
     for path in inputs:
         if not Path(path).exists():
             raise InputError("no such file or folder", file=path)
