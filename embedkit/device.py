@@ -30,15 +30,3 @@ def resolve_device(device: str | None) -> str:
     elif device == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("--device mps: the MPS backend is not available on this machine (use cpu)")
     return device
-
-
-def to_device(array, device):
-    """A numpy array as a torch tensor on ``device`` (a ``torch.device``). To CUDA it goes through
-    page-locked memory: one DMA copy instead of staged pageable copies, which matters for a cached
-    namespace of millions of rows. On CPU the tensor shares the array's memory."""
-    import torch
-
-    host = torch.from_numpy(array)
-    if device.type == "cuda":
-        return host.pin_memory().to(device, non_blocking=True)
-    return host.to(device)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from embedkit.cache.store import EmbeddingCache
+from embedkit.cache.store import EmbeddingCache, GrowingKeySet
 from embedkit.data.images import iter_image_batches
 from embedkit.data.readers import write_jsonl
 from embedkit.data.texts import Items, put_back
@@ -123,8 +123,9 @@ def extract(
             dynamic_ncols=True,
         ) as bar,
     ):
+        plan = WindowPlan(writer, result)
         while (window := next(windows, None)) is not None:
-            _extract_window(window, writer, run, result, bar, shard_size, workers, skip_bad)
+            _extract_window(window, plan, run, bar, shard_size, workers, skip_bad)
             del window  # before the next window is read: memory holds one at a time
         result.quarantined = writer.quarantined
         result.shards_written = writer.shards_written
@@ -136,13 +137,11 @@ def extract(
     return result
 
 
-def _extract_window(
-    items: Items, writer, run: _Run, result: ExtractResult, bar, shard_size, workers, skip_bad
-):
-    """Encode and write what one window of items adds to the cache; count it into ``result``."""
-    encoder = run.encoder
+def _extract_window(items: Items, plan: WindowPlan, run: _Run, bar, shard_size, workers, skip_bad):
+    """Encode and write what one window of items adds to the cache; count it into the result."""
+    encoder, writer = run.encoder, plan.writer
     check_modalities(items, encoder)
-    keys, image_keys, todo, todo_img = plan_window(items, writer, result)
+    keys, image_keys, todo, todo_img = plan(items)
     if not len(todo) and not len(todo_img):
         return
     encoder.load()  # before the bar moves, so its rate is the encoding rate (a no-op once loaded)
@@ -159,33 +158,51 @@ def _extract_window(
             good, emb = run.images([items.images[i] for i in shard_idx], workers, skip_bad, bar)
             if len(good):
                 writer.add(image_keys[shard_idx[good]], emb, extra_attrs=run.attrs("image"))
-    result.encoded += len(todo) + len(todo_img)
+            failed = np.ones(len(shard_idx), dtype=bool)
+            failed[good] = False
+            plan.elsewhere.add(image_keys[shard_idx[failed]])  # reported once, not retried per window
+    plan.result.encoded += len(todo) + len(todo_img)
 
 
-def plan_window(items: Items, writer, result: ExtractResult, queued=None):
-    """What of one window must be encoded: ``(keys, image_keys, todo, todo_img)``, the rows of
-    ``items.texts`` (longest first, so batches pad little) and of ``items.images`` that neither the cache
-    (``writer``) nor an earlier window holds. ``queued``: keys of earlier windows that are on their way
-    into the cache but not in ``writer`` yet (a :class:`GrowingKeySet`; Ray runs). Counts the window into
-    ``result`` (an item repeated from an earlier window is counted once)."""
-    keys, image_keys = items.key_array(), items.image_key_array()
-    held = writer.contains(keys), writer.contains(image_keys)
-    if queued is not None:
-        held = held[0] | queued.contains(keys), held[1] | queued.contains(image_keys)
-    before = writer.cached_before(keys), writer.cached_before(image_keys)
-    repeats = int((held[0] & ~before[0]).sum()), int((held[1] & ~before[1]).sum())  # earlier windows'
-    missing = np.nonzero(~held[0])[0]
-    lengths = np.fromiter((len(items.texts[i]) for i in missing), dtype=np.int64, count=len(missing))
-    todo = missing[np.argsort(-lengths, kind="stable")]
-    todo_img = np.nonzero(~held[1])[0]
-    result.items += len(keys) + len(image_keys) - sum(repeats)
-    result.texts += len(keys) - repeats[0]
-    result.images += len(image_keys) - repeats[1]
-    result.cached_before += int(before[0].sum() + before[1].sum())
-    result.records += items.records
-    result.occurrences += items.occurrences
-    result.bad_rows += items.bad
-    return keys, image_keys, todo, todo_img
+class WindowPlan:
+    """What one extraction has seen so far, so that each window is planned against the cache and the
+    windows before it: an item cached before the run, or handed on in an earlier window, is neither
+    encoded nor counted again. 16 bytes per such key (see :class:`GrowingKeySet`)."""
+
+    def __init__(self, writer, result: ExtractResult):
+        self.writer = writer
+        self.result = result
+        self.counted = GrowingKeySet()  # keys cached before the run that an earlier window counted
+        self.elsewhere = GrowingKeySet()  # keys not in ``writer`` that an earlier window handed on:
+        # queued for Ray workers, or images that failed to decode under ``skip_bad``
+
+    def __call__(self, items: Items):
+        """``(keys, image_keys, todo, todo_img)`` of one window: the rows of ``items.texts`` (longest
+        first, so batches pad little) and of ``items.images`` that neither the cache nor an earlier
+        window holds. Counts the window into the result."""
+        r = self.result
+        keys, image_keys = items.key_array(), items.image_key_array()
+        todo_of, new = [], []
+        for k in (keys, image_keys):
+            before = self.writer.cached_before(k)
+            again = before & self.counted.contains(k)  # counted by an earlier window
+            held = self.writer.contains(k) | self.elsewhere.contains(k)
+            again |= held & ~before  # written or handed on by an earlier window
+            self.counted.add(k[before & ~again])
+            r.cached_before += int((before & ~again).sum())
+            new.append(len(k) - int(again.sum()))
+            todo_of.append(np.nonzero(~held)[0])
+        lengths = np.fromiter(
+            (len(items.texts[i]) for i in todo_of[0]), dtype=np.int64, count=len(todo_of[0])
+        )
+        todo = todo_of[0][np.argsort(-lengths, kind="stable")]
+        r.texts += new[0]
+        r.images += new[1]
+        r.items += new[0] + new[1]
+        r.records += items.records
+        r.occurrences += items.occurrences
+        r.bad_rows += items.bad
+        return keys, image_keys, todo, todo_of[1]
 
 
 def check_modalities(items: Items, encoder: Encoder) -> None:

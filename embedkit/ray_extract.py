@@ -22,6 +22,7 @@ The cache folder must be reachable at the same path from every node (a shared fi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -35,10 +36,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embedkit.cache.shards import ShardInfo, write_shard
-from embedkit.cache.store import EmbeddingCache, GrowingKeySet
+from embedkit.cache.store import EmbeddingCache
 from embedkit.data.texts import Items, put_back
 from embedkit.errors import EmbedkitError, InputError
-from embedkit.extract import ExtractResult, _Run, check_modalities, plan_window
+from embedkit.extract import ExtractResult, WindowPlan, _Run, check_modalities
 from embedkit.faults import ENV, ONCE_ENV, crash_point
 from embedkit.fingerprint import Fingerprint
 
@@ -79,11 +80,11 @@ class ShardWorker:
             if not len(sel):
                 continue
             t0, trunc0 = self.run.seconds, self.encoder.truncated
-            bad: list[str] = []
+            bad: list[list] = []  # [file, reason] of each unreadable image
             if image:
                 paths = [Path(batch["path"][i]) for i in sel]
                 good, emb = self.run.images(paths, workers=0, skip_bad=self.skip_bad)
-                bad = [str(e) for e in self.run.bad]
+                bad = [[e.file, e.reason] for e in self.run.bad]
                 self.run.bad.clear()
                 sel = sel[good]
             else:
@@ -115,7 +116,7 @@ class ShardWorker:
                 out["content_sha256"].append("")
                 out["created_at"].append("")
             out["seconds"].append(self.run.seconds - t0)
-            out["bad"].append("\n".join(bad))
+            out["bad"].append(json.dumps(bad))
             out["truncated"].append(self.encoder.truncated - trunc0)
         return out
 
@@ -164,13 +165,13 @@ def extract_ray(
     result = ExtractResult(fp, 0, 0, 0, 0, 0.0, 0.0)
     started_ray = False
     with cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer:
-        queued = GrowingKeySet()  # what earlier windows handed to Ray
+        plan = WindowPlan(writer, result)  # its ``elsewhere``: what earlier windows handed to Ray
         blocks: list = []  # object refs of Arrow tables, one shard's worth each
         n_todo = 0
         try:
             for window in windows:
                 check_modalities(window, encoder)
-                keys, image_keys, todo, todo_img = plan_window(window, writer, result, queued)
+                keys, image_keys, todo, todo_img = plan(window)
                 if len(todo) or len(todo_img):
                     if not ray.is_initialized():
                         _init_ray(ray, address)
@@ -178,8 +179,8 @@ def extract_ray(
                     blocks += [
                         ray.put(t) for t in _tables(window, todo, todo_img, keys, image_keys, shard_size)
                     ]
-                    queued.add(keys[todo])
-                    queued.add(image_keys[todo_img])
+                    plan.elsewhere.add(keys[todo])
+                    plan.elsewhere.add(image_keys[todo_img])
                     n_todo += len(todo) + len(todo_img)
                 del window, keys, image_keys, todo, todo_img  # memory holds one window at a time
             recorded: list[ShardInfo] = []
@@ -198,6 +199,14 @@ def extract_ray(
     result.shards_written = len(recorded)
     result.encoded = sum(i.rows for i in recorded)
     result.seconds = time.perf_counter() - start
+    lost = n_todo - result.encoded - len(result.bad_images)
+    if lost > 0:  # a shard dropped as a copy although not all of its items were held elsewhere
+        log.warning(
+            "%d of the %d items sent to the workers are not in the cache; run the same extract again to "
+            "encode just them",
+            lost,
+            n_todo,
+        )
     return result
 
 
@@ -260,7 +269,7 @@ def _encode_on_pool(
                             str(row["created_at"]),
                         )
                     )
-                bad = [InputError(msg) for msg in str(row["bad"]).split("\n") if msg]
+                bad = [InputError(reason, file=file) for file, reason in json.loads(str(row["bad"]))]
                 result.bad_images += bad
                 result.encode_seconds += float(row["seconds"])
                 result.truncated += int(row["truncated"])

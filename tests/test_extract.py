@@ -134,6 +134,15 @@ def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(
     ref = EmbeddingCache(tmp_path / "ref")
     extract([f"text {i}" for i in range(120)], ref, FakeEncoder(dim=32), progress=False)
     assert ref.namespace(fp).get(keys).tobytes() == mat.tobytes()
+    r = runner.invoke(cli, ["extract", str(good), *args])  # all cached: each item still counted once
+    assert "300 records, 300 items, 120 unique (120 texts); 120 already cached, 0 encoded" in r.output
+    part = tmp_path / "part.jsonl"
+    part.write_text("\n".join(lines[:120:3]) + "\n")  # 40 of the texts, cached before the next run
+    assert (
+        runner.invoke(cli, ["extract", str(part), *args[:2], "--cache", str(tmp_path / "c4")]).exit_code == 0
+    )
+    r = runner.invoke(cli, ["extract", str(good), *args[:2], "--cache", str(tmp_path / "c4")])
+    assert "300 records, 300 items, 120 unique (120 texts); 40 already cached, 80 encoded" in r.output
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + '\n{"text": 42}\n')
@@ -174,3 +183,29 @@ def test_a_window_is_let_go_of_once_encoded(tmp_path):
     next(rest)
     next(rest)
     assert ref() is None
+
+
+def test_an_unreadable_image_repeated_in_later_windows_is_reported_once(tmp_path, monkeypatch):
+    """With --skip-bad, an image that fails to decode is skipped once: a later window naming it again
+    neither retries it nor counts it again (as on Ray, where it is queued once)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedkit.cli.main import cli
+
+    monkeypatch.setattr("embedkit.extract.STREAM_WINDOW", 2)
+    make_image(tmp_path / "r.png", color=(200, 30, 30))
+    make_image(tmp_path / "g.png", color=(30, 200, 30))
+    (tmp_path / "bad.png").write_text("not a PNG")
+    rows = ["r.png", "bad.png", "g.png", "r.png", "bad.png", "bad.png"]
+    (tmp_path / "imgs.jsonl").write_text("".join(json.dumps({"image": p}) + "\n" for p in rows))
+    report = tmp_path / "report.jsonl"
+    r = CliRunner().invoke(
+        cli,
+        ["extract", str(tmp_path / "imgs.jsonl"), "--image-field", "image", "--encoder", "fake", "--cache",
+         str(tmp_path / "c"), "--skip-bad", "--bad-rows-report", str(report), "--workers", "0", "--no-progress"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "6 records, 6 items, 3 unique (0 texts + 3 images); 0 already cached, 2 encoded" in r.output
+    assert "1 unreadable image(s)" in r.output and len(report.read_text().splitlines()) == 1

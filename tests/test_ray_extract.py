@@ -85,14 +85,26 @@ def test_ray_reads_large_inputs_in_windows_it_lets_go_of(
     from embedkit.ray_extract import extract_ray
     from tests.conftest import windows_freed_as_they_go
 
+    some = tmp_path / "some.jsonl"  # 20 of the texts, cached before the run: counted once, not encoded
+    some.write_text("".join(open(inputs[0]).readlines()[:120:6]))
+    extract(collect_items([some]), tmp_path, create_encoder("fake"), progress=False)
     saves = []
     real_save = Manifest.save
     monkeypatch.setattr(Manifest, "save", lambda self, root: (saves.append(1), real_save(self, root)))
     windows = windows_freed_as_they_go(iter_item_windows(inputs, window=40))
     r = extract_ray(windows, tmp_path, "fake", workers=2, batch_size=4, shard_size=12, progress=False)
     assert len(saves) == 1
-    assert r.items == r.encoded == 133 and r.texts == 130 and r.images == 3 and r.occurrences == 135
+    assert (r.items, r.texts, r.images, r.occurrences, r.cached_before, r.encoded) == (
+        133,
+        130,
+        3,
+        135,
+        20,
+        113,
+    )
     assert _contents(tmp_path) == single_node
+    again = extract_ray(iter_item_windows(inputs, window=40), tmp_path, "fake", progress=False)
+    assert (again.items, again.cached_before, again.encoded) == (133, 133, 0)
 
 
 @pytest.mark.parametrize("point", ["shard-data", "ray-shard"])
@@ -200,3 +212,21 @@ def test_one_worker_per_gpu_else_one_per_four_cpus():
     ]
     r = CliRunner().invoke(cli, argv)  # refused before anything is read
     assert r.exit_code == 2 and "Ray gives each worker its own GPU" in r.output
+
+
+def test_ray_skips_an_unreadable_image_once_and_names_its_file(local_ray, tmp_path):
+    """--skip-bad on Ray as on one node: the image that cannot be decoded is reported once, by file,
+    however many windows name it; the rest is cached."""
+    from embedkit.data.texts import iter_item_windows
+    from embedkit.ray_extract import extract_ray
+
+    make_image(tmp_path / "r.png", color=(200, 30, 30))
+    make_image(tmp_path / "g.png", color=(30, 200, 30))
+    (tmp_path / "bad.png").write_text("not a PNG")
+    rows = ["r.png", "bad.png", "g.png", "r.png", "bad.png", "bad.png"]
+    (tmp_path / "imgs.jsonl").write_text("".join(f'{{"image": "{p}"}}\n' for p in rows))
+    windows = iter_item_windows([tmp_path / "imgs.jsonl"], image_field="image", window=2)
+    r = extract_ray(windows, tmp_path / "c", "fake", workers=1, skip_bad=True, progress=False)
+    assert (r.items, r.images, r.encoded) == (3, 3, 2)
+    assert [e.file for e in r.bad_images] == [str((tmp_path / "bad.png").resolve())]
+    assert "cannot embed this image" in r.bad_images[0].reason

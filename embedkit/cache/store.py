@@ -342,22 +342,34 @@ class Namespace:
         for shard in self.shards:
             yield shard.read_keys(), shard.read_all()
 
-    def load(self, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-        """The whole namespace as ``(keys (n,), matrix (n, d))``, one contiguous array."""
-        out = np.empty((len(self), self.dim), dtype=dtype or self.fingerprint.dtype)
+    def load(self, dtype=None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The whole namespace as ``(keys (n,), matrix (n, d))``, one contiguous array (``out`` if given:
+        read straight into it)."""
+        if out is None:
+            out = np.empty((len(self), self.dim), dtype=dtype or self.fingerprint.dtype)
+        elif out.shape != (len(self), self.dim):
+            raise ValueError(f"out has shape {out.shape}; namespace {self.name} is {(len(self), self.dim)}")
         for s, shard in enumerate(self.shards):
             out[self._offsets[s] : self._offsets[s + 1]] = shard.embeddings
         return self.keys, out
 
     def load_torch(self, device: str = "cpu", dtype=None):
-        """The whole namespace as a torch tensor on ``device`` (e.g. ``cuda``). Returns (keys, tensor)."""
+        """The whole namespace as a torch tensor on ``device`` (e.g. ``cuda``). Returns (keys, tensor).
+        To a GPU the shards are read straight into page-locked host memory, which then goes over in one
+        DMA transfer (no pageable staging copy); PyTorch keeps that buffer for reuse afterwards."""
         import torch
 
-        from embedkit.device import resolve_device, to_device
+        from embedkit.device import resolve_device
 
         device = torch.device(resolve_device(device))  # a clear message where the device does not exist
-        keys, mat = self.load(dtype=dtype)
-        return keys, to_device(mat, device)
+        np_dtype = np.dtype(dtype or self.fingerprint.dtype)
+        if device.type != "cuda":
+            keys, mat = self.load(dtype=np_dtype)
+            return keys, torch.from_numpy(mat).to(device)
+        t_dtype = torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+        host = torch.empty((len(self), self.dim), dtype=t_dtype, pin_memory=True)
+        keys, _ = self.load(out=host.numpy())
+        return keys, host.to(device, non_blocking=True)
 
 
 class _CacheLock:

@@ -16,7 +16,6 @@ import torch
 
 from embedkit import __version__
 from embedkit.data.splits import explain_empty_split
-from embedkit.device import to_device
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
@@ -71,9 +70,12 @@ class RewardHead:
 
     def _matrix(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
         """The embedding matrix on ``device``, copied there once per matrix (not once per split)."""
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:  # a tensor's device always has an index
+            device = torch.device("cuda", torch.cuda.current_device())
         cached = self._matrix_cache
-        if cached is None or cached[0] is not X or cached[1].device != torch.device(device):
-            cached = (X, to_device(np.ascontiguousarray(X), torch.device(device)))
+        if cached is None or cached[0] is not X or cached[1].device != device:
+            cached = (X, torch.as_tensor(X, device=device))
             self._matrix_cache = cached
         return cached[1]
 

@@ -34,7 +34,11 @@ def test_get_lookup_load_across_shards(tmp_path):
     parts = list(ns.iter_shards())
     assert [len(k) for k, _ in parts] == [30, 20]
     _, t = ns.load_torch(dtype=np.float32)
-    assert t.dtype.is_floating_point and tuple(t.shape) == (50, 8)
+    assert str(t.dtype) == "torch.float32" and t.numpy().tobytes() == mat.astype(np.float32).tobytes()
+    buf = np.zeros((50, 8), dtype=np.float32)  # what load_torch reads into on a GPU: pinned memory
+    assert ns.load(out=buf)[1] is buf and buf.tobytes() == mat.astype(np.float32).tobytes()
+    with pytest.raises(ValueError, match="out has shape"):
+        ns.load(out=np.zeros((49, 8), dtype=np.float32))
 
 
 @pytest.mark.parametrize("dtype", [None, np.float32])

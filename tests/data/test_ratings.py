@@ -158,6 +158,14 @@ def test_ratings_with_duplicate_ids_are_refused_unless_they_repeat_a_row(tmp_pat
     r = run("convert", "ratings", renamed, "--out", tmp_path / "o.jsonl", *args)
     assert r.exit_code == 1 and "renamed.jsonl:7, field 'comment'" in r.output, r.output
     assert "item 'c2' has another text here than on line 3" in r.output
+    prompts = write(
+        tmp_path / "prompts.jsonl",
+        [{**x, "q": "Which is worse?"} for x in rows[:6]] + [{**rows[2], "q": "Other?"}],
+    )
+    r = run("convert", "ratings", prompts, "--out", tmp_path / "o.jsonl", *args, "--prompt-field", "q")
+    assert (
+        r.exit_code == 1 and "prompts.jsonl:7, field 'q'" in r.output and "under another prompt" in r.output
+    )
     r = run("convert", "ratings", twice, "--out", tmp_path / "o.jsonl", *args, "--skip-bad")
     assert r.exit_code == 0 and "skipped 1 bad row(s)" in r.output
     repeated = write(tmp_path / "repeated.jsonl", rows + rows[:5])
