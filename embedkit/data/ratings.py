@@ -129,21 +129,17 @@ def read_ratings(
                 )
             earlier = rated.setdefault((r.user, r.item), r)
             if earlier is not r:
-                if earlier.score != r.score:
-                    raise InputError(
-                        f"annotator {r.user!r} rated item {r.item!r} twice: {earlier.score:g} on line "
-                        f"{earlier.line}, {r.score:g} here; keep one of the two rows",
-                        file=path,
-                        line=line,
-                        field=cfg.score,
+                if earlier.score != r.score or earlier.prompt != r.prompt:
+                    what, field = (
+                        (f": {earlier.score:g} on line {earlier.line}, {r.score:g} here", cfg.score)
+                        if earlier.score != r.score
+                        else (f", under another prompt than on line {earlier.line}", cfg.prompt_field)
                     )
-                if earlier.prompt != r.prompt:
                     raise InputError(
-                        f"annotator {r.user!r} rated item {r.item!r} twice, under another prompt than on line "
-                        f"{earlier.line}; keep one of the two rows",
+                        f"annotator {r.user!r} rated item {r.item!r} twice{what}; keep one of the two rows",
                         file=path,
                         line=line,
-                        field=cfg.prompt_field,
+                        field=field,
                     )
                 continue  # the same rating again
             out.append(r)
