@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,19 +94,7 @@ def extract(
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError("batch_size and shard_size must be positive")
-    if isinstance(items, Items):
-        windows: Iterable[Items] = [items]
-    elif isinstance(items, list) and all(isinstance(t, str) for t in items):
-        windows = [Items()]
-        for t in items:
-            windows[0].add(t)
-    else:
-        windows = items
-    windows = iter(windows)
-    first = next(windows, Items())
-    check_modalities(first, encoder)  # before the cache folder is even created
-    windows = put_back(first, windows)
-    del first  # held by put_back only, which lets go of it once it is encoded
+    windows = window_stream(items, encoder)
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     fp = encoder.fingerprint
     start = time.perf_counter()
@@ -135,6 +123,24 @@ def extract(
     result.bad_images = run.bad
     result.encoded -= len(run.bad)
     return result
+
+
+def window_stream(items: Items | list[str] | Iterable[Items], encoder: Encoder) -> Iterator[Items]:
+    """The windows of what :func:`extract` (or ``extract_ray``) takes, as one iterator: an
+    :class:`Items`, a list of texts, or an iterator of windows. The first window's modalities are checked
+    here, before the cache folder is even created; it is let go of once consumed."""
+    if isinstance(items, Items):
+        windows: Iterable[Items] = [items]
+    elif isinstance(items, list) and all(isinstance(t, str) for t in items):
+        windows = [Items()]
+        for t in items:
+            windows[0].add(t)
+    else:
+        windows = items
+    windows = iter(windows)
+    first = next(windows, Items())
+    check_modalities(first, encoder)
+    return put_back(first, windows)
 
 
 def _extract_window(items: Items, plan: WindowPlan, run: _Run, bar, shard_size, workers, skip_bad):
@@ -186,10 +192,11 @@ class WindowPlan:
         for k in (keys, image_keys):
             before = self.writer.cached_before(k)
             again = before & self.counted.contains(k)  # counted by an earlier window
-            held = self.writer.contains(k) | self.elsewhere.contains(k)
+            held = before | self.writer.written(k) | self.elsewhere.contains(k)
             again |= held & ~before  # written or handed on by an earlier window
-            self.counted.add(k[before & ~again])
-            r.cached_before += int((before & ~again).sum())
+            first_seen = before & ~again
+            self.counted.add(k[first_seen])
+            r.cached_before += int(first_seen.sum())
             new.append(len(k) - int(again.sum()))
             todo_of.append(np.nonzero(~held)[0])
         lengths = np.fromiter(

@@ -37,9 +37,9 @@ from tqdm.auto import tqdm
 
 from embedkit.cache.shards import ShardInfo, write_shard
 from embedkit.cache.store import EmbeddingCache
-from embedkit.data.texts import Items, put_back
+from embedkit.data.texts import Items
 from embedkit.errors import EmbedkitError, InputError
-from embedkit.extract import ExtractResult, WindowPlan, _Run, check_modalities
+from embedkit.extract import ExtractResult, WindowPlan, _Run, check_modalities, window_stream
 from embedkit.faults import ENV, ONCE_ENV, crash_point
 from embedkit.fingerprint import Fingerprint
 
@@ -122,7 +122,7 @@ class ShardWorker:
 
 
 def extract_ray(
-    items: Items | Iterable[Items],
+    items: Items | list[str] | Iterable[Items],
     cache: EmbeddingCache | str | os.PathLike,
     spec: str,
     options: dict | None = None,
@@ -137,7 +137,7 @@ def extract_ray(
 ) -> ExtractResult:
     """Embed what the cache lacks on a Ray cluster; see the module docstring.
 
-    ``items``: an :class:`Items`, or an iterator of windows of them
+    ``items``: an :class:`Items`, a list of texts, or an iterator of windows of items
     (:func:`embedkit.data.texts.iter_item_windows`): the driver then holds one window at a time, and
     what each window adds goes into Ray's object store (which spills to disk) before any encoding
     starts, so every record is read, and a bad one stops the run, before any shard is written.
@@ -155,11 +155,7 @@ def extract_ray(
     options = dict(options or {})
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
-    windows = iter([items] if isinstance(items, Items) else items)
-    first = next(windows, Items())
-    check_modalities(first, encoder)  # before the cache folder is even created
-    windows = put_back(first, windows)
-    del first
+    windows = window_stream(items, encoder)
     fp = encoder.fingerprint
     start = time.perf_counter()
     result = ExtractResult(fp, 0, 0, 0, 0, 0.0, 0.0)

@@ -548,10 +548,14 @@ class CacheWriter:
         keys = as_key_array(keys)
         return (self._existing.lookup(keys) >= 0) | self._adopted.contains(keys)
 
+    def written(self, keys) -> np.ndarray:
+        """Which keys this writer has added (or committed for Ray workers). (m,) bool."""
+        return self._added.contains(as_key_array(keys))
+
     def contains(self, keys) -> np.ndarray:
         """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
         keys = as_key_array(keys)
-        return self.cached_before(keys) | self._added.contains(keys)
+        return self.cached_before(keys) | self.written(keys)
 
     def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
         """Record shards that other processes wrote into this namespace's folder (Ray workers), in one
