@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
-from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
-from embedkit.data.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from benchmarks.common import machine, publish, pyplot  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.datasets.persona import PersonaConfig, build_persona  # noqa: E402
+from embedkit.datasets.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import load_pair_data  # noqa: E402
@@ -110,11 +110,14 @@ def main():
     if q:
         notes.append("QUICK run: smaller data and K_max = 4.")
     name = "choose_k" + ("-quick" if q else "")
-    md = write_results(
-        name, out, rows, ("data", f"val accuracy, K = 1..{k_max}", "chosen K", "K*", "message"), notes
+    publish(
+        name,
+        out,
+        rows,
+        ("data", f"val accuracy, K = 1..{k_max}", "chosen K", "K*", "message"),
+        notes,
+        lambda path: plot(results, path),
     )
-    plot(results, RESULTS / f"{name}.png")
-    print(md.read_text())
 
 
 def plot(results, path):

@@ -73,6 +73,19 @@ def write_results(name: str, payload: dict, table_rows: list[tuple], header: tup
     return RESULTS / f"{name}.md"
 
 
+def publish(
+    name: str, payload: dict, table_rows: list[tuple], header: tuple, notes: list[str], plot=None
+) -> Path:
+    """Every benchmark's ending: ``write_results``, then ``plot(RESULTS/name.png)`` when given (it may
+    return None when matplotlib is missing), then the Markdown table printed, and the plot's path."""
+    md = write_results(name, payload, table_rows, header, notes)
+    png = plot(RESULTS / f"{name}.png") if plot is not None else None
+    print(md.read_text())
+    if png:
+        print(f"plot: {png}")
+    return md
+
+
 def run_measured(cmd: list[str], what: str) -> dict:
     """Run ``cmd`` as a child process: wall seconds, the child's peak RSS (MB) and its stdout."""
     t0 = time.perf_counter()

@@ -32,9 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, RESULTS, machine, median_time, persona_records, timed, write_results  # noqa: E402
+from benchmarks.common import REPO, machine, median_time, persona_records, publish, timed  # noqa: E402
 from embedkit.cache import EmbeddingCache, text_keys  # noqa: E402
-from embedkit.data.texts import collect_texts, join_in_context  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.data.pairs import join_in_context  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.fingerprint import Fingerprint  # noqa: E402
@@ -411,11 +412,7 @@ def main():
         + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
         + ("-quick" if q else "")
     )
-    md = write_results(name, res, rows, ("case", "time", "volume", "result"), notes)
-    png = plot(res, RESULTS / f"{name}.png")
-    print(md.read_text())
-    if png:
-        print(f"plot: {png}")
+    publish(name, res, rows, ("case", "time", "volume", "result"), notes, lambda path: plot(res, path))
 
 
 if __name__ == "__main__":

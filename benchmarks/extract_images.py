@@ -31,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, random_open_clip_checkpoint, timed, write_results  # noqa: E402
+from benchmarks.common import machine, publish, random_open_clip_checkpoint, timed  # noqa: E402
 from embedkit.cache import EmbeddingCache  # noqa: E402
 from embedkit.cache.keys import file_key  # noqa: E402
-from embedkit.data.texts import collect_items  # noqa: E402
+from embedkit.data.items import collect_items  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import default_workers, extract  # noqa: E402
 
@@ -220,11 +220,7 @@ def main():
     if q:
         notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
     name = "extract_images" + ("-quick" if q else "")
-    md = write_results(name, res, rows, ("case", "time", "throughput", "result"), notes)
-    png = plot(res, RESULTS / f"{name}.png")
-    print(md.read_text())
-    if png:
-        print(f"plot: {png}")
+    publish(name, res, rows, ("case", "time", "throughput", "result"), notes, lambda path: plot(res, path))
 
 
 if __name__ == "__main__":

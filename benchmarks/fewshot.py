@@ -31,11 +31,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_results  # noqa: E402
-from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
+from benchmarks.common import machine, publish  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
 from embedkit.data.splits import rank_within_group  # noqa: E402
-from embedkit.data.synthetic import SyntheticConfig, build_synthetic  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from embedkit.datasets.persona import PersonaConfig, build_persona  # noqa: E402
+from embedkit.datasets.synthetic import SyntheticConfig, build_synthetic  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
@@ -82,7 +82,7 @@ def noisy(workdir: Path, quick: bool, seeds) -> dict:
             fewshot_per_unseen_user=20, flip=(0.2, 0.3), seed=seed,
         )  # fmt: skip
         build_synthetic(workdir / f"syn{seed}", workdir / "syn-cache", cfg)
-        from embedkit.data.synthetic import fingerprint
+        from embedkit.datasets.synthetic import fingerprint
 
         data = load_pair_data(
             [workdir / f"syn{seed}/pairs.jsonl"], workdir / "syn-cache", encoder=fingerprint(cfg)
@@ -199,11 +199,14 @@ def main():
     if q:
         notes.append("QUICK run: smaller data, not the benchmark's numbers.")
     name = "fewshot" + ("-quick" if q else "")
-    md = write_results(name, res, rows, ("dataset", "method", *[f"{k} shots" for k in SHOTS]), notes)
-    png = plot(summaries, RESULTS / f"{name}.png")
-    print(md.read_text())
-    if png:
-        print(f"plot: {png}")
+    publish(
+        name,
+        res,
+        rows,
+        ("dataset", "method", *[f"{k} shots" for k in SHOTS]),
+        notes,
+        lambda path: plot(summaries, path),
+    )
 
 
 if __name__ == "__main__":

@@ -47,9 +47,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, random_open_clip_checkpoint, write_results  # noqa: E402
-from embedkit.data.pickapic import PickAFilterConfig, build_pick_a_filter, convert_pickapic  # noqa: E402
-from embedkit.data.texts import collect_items  # noqa: E402
+from benchmarks.common import machine, publish, pyplot, random_open_clip_checkpoint  # noqa: E402
+from embedkit.data.items import collect_items  # noqa: E402
+from embedkit.datasets.pick_a_filter import PickAFilterConfig, build_pick_a_filter  # noqa: E402
+from embedkit.datasets.pick_a_pic import convert_pickapic  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
@@ -194,7 +195,7 @@ def main():
             src = workdir / f"src{seed}"
             src.mkdir()
             if real:
-                from embedkit.data.pickapic import iter_paths
+                from embedkit.datasets.pick_a_pic import iter_paths
 
                 paths, gen = iter_paths([args.pickapic]), {"real": True}
             else:
@@ -308,15 +309,14 @@ def main():
     if q:
         notes.append("QUICK run: fewer users and captions, one seed.")
     name = "pick_a_filter" + ("-quick" if q else "")
-    md = write_results(
+    publish(
         name,
         out,
         table,
         ("beta", "K = 1", "K = 2", "K = 2 - K = 1", "K = 2 filtered / original", "K = 1 filtered / original"),
         notes,
+        lambda path: plot(summary, path),
     )
-    plot(summary, RESULTS / f"{name}.png")
-    print(md.read_text())
 
 
 def _mean_of(by: dict, parts) -> float:

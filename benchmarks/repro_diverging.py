@@ -33,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
-from embedkit.data.annotators import AnnotatorsConfig, build_annotators  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from benchmarks.common import machine, publish, pyplot  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.datasets.annotators import AnnotatorsConfig, build_annotators  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
@@ -166,7 +166,7 @@ def main():
     if q:
         notes.append("QUICK run: 300 statements per topic, one seed; not the reproduction's numbers.")
     name = "repro_diverging" + ("-quick" if q else "")
-    md = write_results(
+    publish(
         name,
         out,
         rows,
@@ -178,9 +178,8 @@ def main():
             "paper HelpSteer2 acc / AUROC",
         ),
         notes,
+        lambda path: plot(summary, path),
     )
-    plot(summary, RESULTS / f"{name}.png")
-    print(md.read_text())
 
 
 def plot(summary, path):

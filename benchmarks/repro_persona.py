@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
-from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from benchmarks.common import machine, publish, pyplot  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.datasets.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
@@ -190,15 +190,14 @@ def main():
     if q:
         notes.append("QUICK run: fewer users and settings, one seed; not the reproduction's numbers.")
     name = "repro_persona" + ("-quick" if q else "")
-    md = write_results(
+    publish(
         name,
         out,
         rows,
         ("panel", "embedkit (default lr)", "paper lr (K = K*)", "paper, qualitatively"),
         notes,
+        lambda path: plot(res, k_stars, path),
     )
-    plot(res, k_stars, RESULTS / f"{name}.png")
-    print(md.read_text())
 
 
 def plot(res, k_stars, path):

@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, write_results  # noqa: E402
-from embedkit.data.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
+from benchmarks.common import machine, publish, pyplot  # noqa: E402
+from embedkit.datasets.synthetic import SyntheticConfig, build_synthetic, fingerprint  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
 
 PAPER = {"gain_k_gt_1_over_k1": 0.07}
@@ -213,9 +213,7 @@ def main():
         notes.append("QUICK run: 150 epochs and fewer points, not the reproduction's numbers.")
     name = "repro_synthetic" + ("-quick" if q else "")
     out["results"]["a"] = res["a"]
-    md = write_results(name, out, rows, header, notes)
-    plot(res, ks, k_stars, RESULTS / f"{name}.png")
-    print(md.read_text())
+    publish(name, out, rows, header, notes, lambda path: plot(res, ks, k_stars, path))
 
 
 def plot(res, ks, k_stars, path):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, pyplot, run_measured, write_results  # noqa: E402
+from benchmarks.common import machine, publish, pyplot, run_measured  # noqa: E402
 
 BASELINE = """
 import json, sys
@@ -234,9 +234,7 @@ def main():
         "baseline peak RSS",
         "speed-up",
     ) + (("--ray", "--ray driver peak", "--ray largest process") if ray else ())
-    md = write_results(name, res, table, header, notes)
-    plot(rows, RESULTS / f"{name}.png")
-    print(md.read_text())
+    publish(name, res, table, header, notes, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import PERSONA_DIR, RESULTS, machine, run_measured, timed, write_results  # noqa: E402
-from embedkit.data.persona import PersonaConfig, build_persona, load_personas  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from benchmarks.common import PERSONA_DIR, machine, publish, run_measured, timed  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.datasets.persona import PersonaConfig, build_persona, load_personas  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
@@ -311,11 +311,7 @@ def main():
     if q:
         notes.append("QUICK run: smaller sizes, not the benchmark's numbers.")
     name = "score_users" + ("-quick" if q else "")
-    md = write_results(name, res, rows, ("case", "time", "rate", "result"), notes)
-    png = plot(res, RESULTS / f"{name}.png")
-    print(md.read_text())
-    if png:
-        print(f"plot: {png}")
+    publish(name, res, rows, ("case", "time", "rate", "result"), notes, lambda path: plot(res, path))
 
 
 if __name__ == "__main__":

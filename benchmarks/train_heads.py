@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baselines.per_sample_files import train_per_sample, write_sample_files  # noqa: E402
-from benchmarks.common import RESULTS, machine, pyplot, timed, write_results  # noqa: E402
-from embedkit.data.persona import PersonaConfig, build_persona  # noqa: E402
-from embedkit.data.texts import collect_texts  # noqa: E402
+from benchmarks.common import machine, publish, pyplot, timed  # noqa: E402
+from embedkit.data.items import collect_texts  # noqa: E402
+from embedkit.datasets.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
 from embedkit.extract import extract  # noqa: E402
 from embedkit.heads import PALBHead, load_pair_data  # noqa: E402
@@ -225,9 +225,14 @@ def main():
         + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
         + ("-quick" if args.quick else "")
     )
-    md = write_results(name, res, rows, ("trainer", "s / epoch", f"time to val acc {TARGET}", "notes"), notes)
-    _plot(res, RESULTS / f"{name}.png")
-    print(md.read_text())
+    publish(
+        name,
+        res,
+        rows,
+        ("trainer", "s / epoch", f"time to val acc {TARGET}", "notes"),
+        notes,
+        lambda path: _plot(res, path),
+    )
 
 
 def _plot(res, path):

@@ -2,18 +2,34 @@
 
 Extract embeddings once with a frozen encoder (``embedkit.extract``), keep them in an HDF5 shard cache
 (``embedkit.cache``), train small reward heads on the cached tensors (``embedkit.heads``), and score
-users with them (``embedkit.load_head`` -> ``reward``, ``reward_function``; ``embedkit.score``).
+users with them (``embedkit.load_reward_model`` -> ``reward``, ``reward_function``; ``embedkit.score``).
+
+Two loaders, one per concept: ``embedkit.load_reward_model(path, cache=...)`` gives a
+:class:`~embedkit.score.RewardModel` that scores texts; ``embedkit.heads.load_head(path)`` the bare
+:class:`~embedkit.heads.RewardHead` that works on embeddings.
 """
 
-__version__ = "0.2.0"
+from embedkit._version import __version__  # noqa: F401 (the package version, re-exported)
 
 
-def load_head(path, cache=None, device=None, allow_encode: bool = True):
+def load_reward_model(path, cache=None, device=None, allow_encode: bool = True):
     """A saved head ready to score texts: ``reward(prompts, responses, user=...)``,
     ``reward_from_embeddings(...)`` and ``reward_function(user=...)`` for TRL (see ``embedkit.score``).
 
     ``cache``: the embedding cache to look inputs up in; what it lacks is embedded with the head's
     encoder (unless ``allow_encode=False``). ``device``: run the head there (default: as trained)."""
-    from embedkit.score import load_reward_model
+    from embedkit.score import load_reward_model as load
 
+    return load(path, cache=cache, device=device, allow_encode=allow_encode)
+
+
+def load_head(path, cache=None, device=None, allow_encode: bool = True):
+    """Deprecated name of :func:`load_reward_model` (``embedkit.heads.load_head`` is the bare head)."""
+    import warnings
+
+    warnings.warn(
+        "embedkit.load_head is now embedkit.load_reward_model (embedkit.heads.load_head loads the bare head)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return load_reward_model(path, cache=cache, device=device, allow_encode=allow_encode)

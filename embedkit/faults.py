@@ -12,6 +12,10 @@ The points, in the order an extraction passes them:
     manifest-saved  the manifest lists the new shard
     ray-shard       a Ray worker has written a shard and not yet handed it to the driver
 
+and, for every output folder written with ``embedkit.atomic.replacing_dir`` (heads, indexes):
+
+    dir-written     the new folder is complete under its temporary name, the old one still in place
+
 The crash-safety tests (tests/cache/test_crash_safety.py) kill extractions at every point and check
 that a resumed run ends with exactly what an uninterrupted one would have.
 """
@@ -34,6 +38,9 @@ POINTS = (
     "manifest-saved",
     "ray-shard",
 )
+"""The points an extraction passes."""
+OUTPUT_POINTS = ("dir-written",)
+"""The points every folder written with ``embedkit.atomic.replacing_dir`` passes."""
 _passed: dict[str, int] = {}
 
 

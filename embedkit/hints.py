@@ -12,37 +12,21 @@ from collections.abc import Iterable
 
 from embedkit.fingerprint import Fingerprint
 
-GENERIC_ENCODERS = {"st": "sentence-transformers model directory", "hf": "transformers model"}
-"""Fingerprint encoder names that are not registry names: the model is named by a path or a Hub id."""
-
 
 def encoder_spec(fingerprint: Fingerprint, spec: str | None = None) -> str:
-    """The ``--encoder`` value that recreates ``fingerprint``: the recorded spec when there is one."""
-    if spec:
-        return spec
-    fp = fingerprint
-    if fp.encoder in GENERIC_ENCODERS:
-        if "/" in fp.model and not fp.model.startswith((".", "/")):
-            return f"{'hf:' if fp.encoder == 'hf' else ''}{fp.model}"
-        return f"<path of the {GENERIC_ENCODERS[fp.encoder]} {fp.model}>"
-    if fp.encoder == "open_clip":
-        tag = fp.weights if not fp.weights.startswith("sha256:") else f"<checkpoint of {fp.model}>"
-        return f"open_clip:{fp.model}:{tag}"
-    return fp.encoder
+    """The ``--encoder`` value that recreates ``fingerprint``: the recorded spec when there is one, else
+    what its registry entry derives from the fingerprint."""
+    from embedkit.encoders.registry import spec_for
+
+    return spec or spec_for(fingerprint)
 
 
 def encoder_args(fingerprint: Fingerprint, spec: str | None = None) -> list[str]:
     """``extract`` options that produce exactly ``fingerprint``'s namespace."""
+    from embedkit.encoders.registry import hint_args_for
+
     fp = fingerprint
-    args = ["--encoder", encoder_spec(fp, spec)]
-    if fp.layer.startswith("hidden:"):  # LLM hidden states: the index is stored non-negative
-        args += ["--layer", fp.layer.split(":", 1)[1]]
-        if fp.pooling != "last":
-            args += ["--pool", fp.pooling]
-        if fp.option("template", "none") != "none":
-            args += ["--template", fp.option("template")]
-        if fp.option("max_length"):
-            args += ["--max-length", fp.option("max_length")]
+    args = ["--encoder", encoder_spec(fp, spec), *hint_args_for(fp)]
     if fp.normalized:
         args.append("--normalize")
     if fp.dtype != "float16":

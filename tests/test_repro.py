@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from embedkit.cli.main import cli
-from embedkit.data.annotators import AnnotatorsConfig, build_annotators
-from embedkit.data.synthetic import SyntheticConfig, build_synthetic, fingerprint
+from embedkit.datasets.annotators import AnnotatorsConfig, build_annotators
+from embedkit.datasets.synthetic import SyntheticConfig, build_synthetic, fingerprint
 from embedkit.heads import create_head, load_pair_data
 
 
@@ -103,7 +103,7 @@ def test_annotators_diverge_on_divisive_topics(tmp_path):
 
 @pytest.fixture(scope="module")
 def annotated(tmp_path_factory, minilm_encoder):
-    from embedkit.data.texts import collect_texts
+    from embedkit.data.items import collect_texts
     from embedkit.extract import extract
 
     root = tmp_path_factory.mktemp("ann")

@@ -1,4 +1,4 @@
-"""Scoring new users: the reward API (embedkit.load_head), TRL's reward-function contract, and
+"""Scoring new users: the reward API (embedkit.load_reward_model), TRL's reward-function contract, and
 `embedkit score` end to end, with the fake encoder."""
 
 import json
@@ -47,7 +47,7 @@ def invoke(*args):
 # --- the reward API ----------------------------------------------------------------------------------------
 def test_reward_api_accepts_every_form_of_user(trained):
     root, rows = trained
-    model = embedkit.load_head(root / "pal-b", cache=root / "cache")
+    model = embedkit.load_reward_model(root / "pal-b", cache=root / "cache")
     seen = next(r for r in rows if r["split"] == "train")
     prompts, responses = [seen["prompt"]] * 2, ["Yes", "No"]
     r_seen = model.reward(prompts, responses, user=seen["user"])
@@ -77,13 +77,13 @@ def test_reward_api_accepts_every_form_of_user(trained):
 
 def test_cache_first_then_the_heads_encoder(trained):
     root, _ = trained
-    model = embedkit.load_head(root / "mean-var", cache=root / "cache")
+    model = embedkit.load_reward_model(root / "mean-var", cache=root / "cache")
     r = model.reward("a prompt never extracted", ["an answer", "another"])  # the fake encoder embeds them
-    strict = embedkit.load_head(root / "mean-var", cache=root / "cache", allow_encode=False)
+    strict = embedkit.load_reward_model(root / "mean-var", cache=root / "cache", allow_encode=False)
     with pytest.raises(MissingKeysError, match="not in the cache") as e:
         strict.reward("a prompt never extracted", ["an answer", "another"])
     assert "embedkit extract" in str(e.value)
-    from embedkit.data.texts import join_in_context
+    from embedkit.data.pairs import join_in_context
     from embedkit.encoders.fake import FakeEncoder
 
     enc = FakeEncoder(dim=32)
@@ -94,7 +94,7 @@ def test_cache_first_then_the_heads_encoder(trained):
 
 def test_reward_function_called_as_trl_calls_it(trained):
     root, rows = trained
-    model = embedkit.load_head(root / "pal-b", cache=root / "cache")
+    model = embedkit.load_reward_model(root / "pal-b", cache=root / "cache")
     fn = model.reward_function(user="prototype:1")
     seen = next(r for r in rows if r["split"] == "train")
     prompts = [seen["prompt"], [{"role": "user", "content": seen["prompt"]}]]

@@ -128,3 +128,39 @@ def _hash128(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
     return np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
+
+
+class GrowingKeySet:
+    """Membership in a set of keys that grows shard by shard, in 16 bytes per key: sorted runs of the
+    keys' 128-bit hashes (as :class:`KeyIndex` uses them), merged so that each run is at least twice
+    the next (log-structured), so adding n keys costs O(n log n) in all and a lookup searches at most
+    log2(n) runs, whatever the shard size."""
+
+    def __init__(self):
+        self.runs: list[np.ndarray] = []  # each (n, 2) uint64, sorted by the first column
+
+    def add(self, keys: np.ndarray) -> None:
+        run = np.stack(_hash128(as_key_array(keys)), axis=1)
+        while self.runs and len(self.runs[-1]) <= 2 * len(run):
+            run = np.concatenate([self.runs.pop(), run])
+        self.runs.append(run[np.argsort(run[:, 0], kind="stable")])
+
+    def contains(self, keys) -> np.ndarray:
+        keys = as_key_array(keys)
+        held = np.zeros(len(keys), dtype=bool)
+        if not self.runs or not len(keys):
+            return held
+        h1, h2 = _hash128(keys)
+        for run in self.runs:
+            pos = np.searchsorted(run[:, 0], h1)
+            todo = np.arange(len(keys))
+            while len(todo):  # equal first hashes sit side by side: step through them
+                p = pos[todo]
+                live = p < len(run)
+                todo, p = todo[live], p[live]
+                same = run[p, 0] == h1[todo]
+                todo, p = todo[same], p[same]
+                held[todo[run[p, 1] == h2[todo]]] = True
+                todo = todo[run[p, 1] != h2[todo]]
+                pos[todo] += 1
+        return held

@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from embedkit import __version__
+from embedkit._version import __version__
 from embedkit.cache.keys import KEY_DTYPE, as_key_array
 from embedkit.errors import CorruptShardError
 from embedkit.faults import crash_point

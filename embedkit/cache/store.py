@@ -16,36 +16,34 @@ Typical use::
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
 import shutil
-import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedkit.cache.keys import KEY_DTYPE, KeyIndex, _hash128, as_key_array
+from embedkit.cache.keys import KEY_DTYPE, KeyIndex
+from embedkit.cache.lock import CacheLock
 from embedkit.cache.manifest import MANIFEST_NAME, Manifest, NamespaceEntry
-from embedkit.cache.shards import Shard, ShardInfo, utc_now, write_shard
+from embedkit.cache.shards import Shard
 from embedkit.errors import (
     CacheError,
-    CacheLockedError,
     CorruptShardError,
     MissingKeysError,
     NamespaceNotFoundError,
 )
-from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
 from embedkit.hints import extract_command
 
+if TYPE_CHECKING:
+    from embedkit.cache.writer import CacheWriter
+
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".lock"
 QUARANTINE_DIR = "quarantine"
 
 
@@ -153,6 +151,8 @@ class EmbeddingCache:
         """Exclusive writer for one namespace (a context manager holding the cache lock). ``spec``: the
         ``--encoder`` value that created the encoder, recorded in the manifest for hints. ``wait``:
         seconds to wait for another writer to finish before refusing with :class:`CacheLockedError`."""
+        from embedkit.cache.writer import CacheWriter
+
         return CacheWriter(self, fingerprint, spec=spec, wait=wait)
 
     # --- checking ------------------------------------------------------------------------------------
@@ -199,10 +199,12 @@ class EmbeddingCache:
         truncated, missing, from another encoder) leave the manifest and go to ``quarantine/``, so that
         the next extract re-encodes exactly their items; temporaries of interrupted writes are deleted
         and complete shards they left unrecorded are checked and adopted. Holds the writer lock."""
-        with _CacheLock(self.root):
+        with CacheLock(self.root):
             found = self.verify(checksums=True)
             damaged = [p for p in found if p.severity == "error" and p.path.endswith(".h5")]
             dropped = [(p, dest) for p in damaged for dest in self._quarantine_locked([p.path])]
+        from embedkit.cache.writer import CacheWriter
+
         adopted: list[Path] = []
         moved: list[Path] = []
         for entry in self.manifest().namespaces.values():
@@ -213,7 +215,7 @@ class EmbeddingCache:
 
     def quarantine(self, paths: list[str]) -> list[Path]:
         """Move corrupt shards out of the manifest into ``quarantine/``; the next extract re-encodes them."""
-        with _CacheLock(self.root):
+        with CacheLock(self.root):
             return self._quarantine_locked(paths)
 
     def _quarantine_locked(self, paths: list[str]) -> list[Path]:
@@ -225,7 +227,7 @@ class EmbeddingCache:
             for info in entry.shards:
                 path = (self.root / ns / info.file).resolve()
                 if path in targets:
-                    dest = _move_to_quarantine(self.root, ns, path)
+                    dest = move_to_quarantine(self.root, ns, path)
                     moved.append(dest)
                 else:
                     keep.append(info)
@@ -235,7 +237,7 @@ class EmbeddingCache:
         return moved
 
 
-def _move_to_quarantine(root: Path, namespace: str, path: Path) -> Path:
+def move_to_quarantine(root: Path, namespace: str, path: Path) -> Path:
     """Move a shard file to ``quarantine/<namespace>__<file>`` (never over an earlier one); a file that
     is already gone is only named. Returns the destination."""
     qdir = root / QUARANTINE_DIR
@@ -372,239 +374,13 @@ class Namespace:
         return keys, host.to(device, non_blocking=True)
 
 
-class _CacheLock:
-    """Exclusive lock on a cache directory: ``flock`` on ``.lock``, which the kernel releases when the
-    holder dies, so the lock of a killed process is taken over by the next writer with no clean-up.
-    The holder writes its pid, host and start time into the file so that a refusal can say who holds it.
-    ``wait``: seconds to wait for the lock before refusing (0: refuse at once).
-    """
+def __getattr__(name: str):  # CacheWriter and GrowingKeySet lived here before embedkit 0.3
+    if name in ("CacheWriter", "GrowingKeySet"):
+        import warnings
 
-    def __init__(self, root: Path, wait: float = 0.0):
-        self.root = root
-        self.wait = wait
-        self.fh = None
-
-    def __enter__(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.root / LOCK_NAME, "a+")
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = self._holder()
-                    self.fh.close()
-                    waited = f" (waited {self.wait:g}s)" if self.wait else ""
-                    raise CacheLockedError(
-                        f"cache {self.root} is being written by another process{holder}{waited}; wait for it "
-                        "to finish, or pass --wait-lock SECONDS to queue behind it. Readers are not "
-                        "affected: they only ever see complete shards"
-                    ) from None
-                time.sleep(0.2)
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.fh.write(
-            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}) + "\n"
+        where = "embedkit.cache.writer" if name == "CacheWriter" else "embedkit.cache.keys"
+        warnings.warn(
+            f"embedkit.cache.store.{name} moved to {where}.{name}", DeprecationWarning, stacklevel=2
         )
-        self.fh.flush()
-        return self
-
-    def _holder(self) -> str:
-        try:
-            self.fh.seek(0)
-            info = json.loads(self.fh.read() or "{}")
-            return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
-        except (ValueError, KeyError, TypeError):
-            return ""
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
-
-
-class GrowingKeySet:
-    """Membership in a set of keys that grows shard by shard, in 16 bytes per key: sorted runs of the
-    keys' 128-bit hashes (as :class:`KeyIndex` uses them), merged so that each run is at least twice
-    the next (log-structured), so adding n keys costs O(n log n) in all and a lookup searches at most
-    log2(n) runs, whatever the shard size."""
-
-    def __init__(self):
-        self.runs: list[np.ndarray] = []  # each (n, 2) uint64, sorted by the first column
-
-    def add(self, keys: np.ndarray) -> None:
-        run = np.stack(_hash128(as_key_array(keys)), axis=1)
-        while self.runs and len(self.runs[-1]) <= 2 * len(run):
-            run = np.concatenate([self.runs.pop(), run])
-        self.runs.append(run[np.argsort(run[:, 0], kind="stable")])
-
-    def contains(self, keys) -> np.ndarray:
-        keys = as_key_array(keys)
-        held = np.zeros(len(keys), dtype=bool)
-        if not self.runs or not len(keys):
-            return held
-        h1, h2 = _hash128(keys)
-        for run in self.runs:
-            pos = np.searchsorted(run[:, 0], h1)
-            todo = np.arange(len(keys))
-            while len(todo):  # equal first hashes sit side by side: step through them
-                p = pos[todo]
-                live = p < len(run)
-                todo, p = todo[live], p[live]
-                same = run[p, 0] == h1[todo]
-                todo, p = todo[same], p[same]
-                held[todo[run[p, 1] == h2[todo]]] = True
-                todo = todo[run[p, 1] != h2[todo]]
-                pos[todo] += 1
-        return held
-
-
-class CacheWriter:
-    """Appends shards to one namespace. Each ``add`` is durable on return; a crash loses at most the
-    shard being written. Corrupt shards found on entry are quarantined so their rows get re-encoded.
-    """
-
-    def __init__(self, cache: EmbeddingCache, fingerprint: Fingerprint, spec: str = "", wait: float = 0.0):
-        self.cache = cache
-        self.fingerprint = fingerprint
-        self.spec = spec
-        self.dir = cache.root / fingerprint.namespace
-        self._lock = _CacheLock(cache.root, wait=wait)
-        self.shards_written = 0
-        self.quarantined: list[Path] = []
-        self.adopted: list[Path] = []
-
-    def __enter__(self) -> CacheWriter:
-        self._lock.__enter__()
-        try:
-            self.dir.mkdir(exist_ok=True)
-            entry = self.cache.manifest().namespaces.get(self.fingerprint.namespace)
-            ns = Namespace(self.cache.root, self.fingerprint.namespace, entry) if entry else None
-            if ns is not None and ns.corrupt:  # opened once: its index covers the good shards only
-                for e in ns.corrupt:
-                    log.warning("%s; moving it to quarantine/ and re-encoding its rows", e)
-                self.quarantined = self.cache._quarantine_locked([e.path for e in ns.corrupt])
-            self._existing = ns.index if ns is not None else KeyIndex(np.zeros(0, KEY_DTYPE))
-            self._added = GrowingKeySet()  # keys this writer wrote
-            self._adopted = GrowingKeySet()  # keys of shards it adopted
-            self.tidy()
-        except BaseException:
-            self._lock.__exit__(None, None, None)
-            raise
-        return self
-
-    def tidy(self) -> None:
-        """Clear what interrupted writers left in this namespace: delete temporary files (never recorded,
-        never read) and adopt complete unrecorded shards (see :meth:`_adopt_orphans`). Runs on entry,
-        and after a Ray run has committed what its workers reported."""
-        for tmp in list(self.dir.glob(".*.tmp")) + list(self.cache.root.glob(f".{MANIFEST_NAME}.*.tmp")):
-            tmp.unlink(missing_ok=True)
-        self._adopt_orphans()
-
-    def _adopt_orphans(self) -> None:
-        """List the complete shards an interrupted run wrote but never recorded (a crash between rename
-        and manifest update, or a Ray run whose driver died before its one manifest commit), after
-        checking each in full. A damaged one goes to quarantine/, one repeating items already held (a
-        retried Ray task) is deleted."""
-        manifest = self.cache.manifest()
-        entry = manifest.namespaces.get(self.fingerprint.namespace)
-        listed = {s.file for s in entry.shards} if entry else set()
-        orphans = sorted(p for p in self.dir.glob("shard-*.h5") if p.name not in listed)
-        n_adopted = len(self.adopted)
-        for path in orphans:
-            try:
-                shard = Shard(path, fingerprint=self.fingerprint)
-                shard.verify()
-                keys = shard.read_keys()
-            except CorruptShardError as e:
-                log.warning("%s; it was left by an interrupted run: moved to quarantine/", e)
-                self.quarantined.append(
-                    _move_to_quarantine(self.cache.root, self.fingerprint.namespace, path)
-                )
-                continue
-            if len(np.unique(keys)) != len(keys) or self.contains(keys).any():
-                log.info("deleting %s: an interrupted run's copy of items the cache already holds", path)
-                path.unlink()
-                continue
-            entry = manifest.namespaces.setdefault(
-                self.fingerprint.namespace, NamespaceEntry(self.fingerprint, spec=self.spec)
-            )
-            entry.shards.append(
-                ShardInfo(path.name, shard.rows, shard.checksum, str(shard.attrs.get("created_at", "")))
-            )
-            self._adopted.add(keys)
-            self.adopted.append(path)
-        if len(self.adopted) > n_adopted:
-            manifest.save(self.cache.root)
-            log.info("adopted %d complete shard(s) left by an interrupted run", len(self.adopted) - n_adopted)
-
-    def __exit__(self, *exc):
-        self._lock.__exit__(*exc)
-
-    def cached_before(self, keys) -> np.ndarray:
-        """Which keys the namespace held before this writer wrote anything (adopted shards included).
-        (m,) bool."""
-        keys = as_key_array(keys)
-        return (self._existing.lookup(keys) >= 0) | self._adopted.contains(keys)
-
-    def written(self, keys) -> np.ndarray:
-        """Which keys this writer has added (or committed for Ray workers). (m,) bool."""
-        return self._added.contains(as_key_array(keys))
-
-    def contains(self, keys) -> np.ndarray:
-        """Which keys the namespace holds (cached before this writer or added by it). (m,) bool."""
-        keys = as_key_array(keys)
-        return self.cached_before(keys) | self.written(keys)
-
-    def commit(self, infos: list[ShardInfo]) -> list[ShardInfo]:
-        """Record shards that other processes wrote into this namespace's folder (Ray workers), in one
-        manifest update. Each is opened and checked against its info and the fingerprint; a shard
-        repeating items already held, or held by an earlier shard of ``infos`` (the copy of a retried
-        task), is deleted instead. Reads one shard's keys at a time, so memory does not grow with the
-        run. Returns what was recorded."""
-        if not infos:
-            return []
-        manifest = self.cache.manifest()
-        entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
-        entry.spec = self.spec or entry.spec
-        recorded = []
-        for info in infos:
-            keys = Shard(self.dir / info.file, expected=info, fingerprint=self.fingerprint).read_keys()
-            if len(np.unique(keys)) != len(keys) or self.contains(keys).any():
-                log.info("deleting %s: a second copy of items already cached (a retried task)", info.file)
-                (self.dir / info.file).unlink()
-                continue
-            entry.shards.append(info)
-            self._added.add(keys)
-            recorded.append(info)
-        if recorded:
-            manifest.save(self.cache.root)
-            crash_point("manifest-saved")
-            self.shards_written += len(recorded)
-        return recorded
-
-    def add(self, keys, embeddings: np.ndarray, extra_attrs: dict | None = None) -> ShardInfo:
-        """Write one shard and record it in the manifest. Keys must be new to the namespace."""
-        keys = as_key_array(keys)
-        if len(np.unique(keys)) != len(keys):
-            raise CacheError("duplicate keys within one shard")
-        if self.contains(keys).any():
-            raise CacheError(
-                f"keys already cached in namespace {self.fingerprint.namespace}; "
-                "a namespace holds each item once"
-            )
-        manifest = self.cache.manifest()
-        entry = manifest.namespaces.setdefault(self.fingerprint.namespace, NamespaceEntry(self.fingerprint))
-        entry.spec = self.spec or entry.spec
-        taken = {s.file for s in entry.shards} | {p.name for p in self.dir.glob("shard-*.h5")}
-        seq = len(entry.shards)
-        while f"shard-{seq:06d}.h5" in taken:
-            seq += 1
-        info = write_shard(self.dir / f"shard-{seq:06d}.h5", keys, embeddings, self.fingerprint, extra_attrs)
-        entry.shards.append(info)
-        manifest.save(self.cache.root)
-        crash_point("manifest-saved")
-        self._added.add(keys)
-        self.shards_written += 1
-        return info
+        return getattr(__import__(where, fromlist=[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

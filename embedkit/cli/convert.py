@@ -1,13 +1,18 @@
-"""``embedkit convert trl`` and ``embedkit convert columns``."""
+"""``embedkit convert``: trl, columns, ratings, multipref, helpsteer2, pick-a-pic."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from embedkit.cli.common import split_fraction_options
-from embedkit.data.ratings import DEFAULT_PROMPT
+from embedkit.cli.options import config_from, config_options
+from embedkit.data.convert import ColumnsConfig
+from embedkit.data.ratings import RatingsConfig
+from embedkit.datasets.helpsteer2 import HelpSteer2Config
+from embedkit.datasets.multipref import MultiPrefConfig
 
 
 def _out_option(f):
@@ -46,39 +51,14 @@ def trl_command(input_path, out, overwrite):
 @convert_group.command("columns")
 @click.argument("input_path", type=click.Path(dir_okay=False))
 @_out_option
-@click.option("--prompt", "prompt", required=True, help="Field holding the prompt.")
-@click.option("--left", "left", required=True, help="Field holding the first response.")
-@click.option("--right", "right", required=True, help="Field holding the second response.")
-@click.option("--label", "label", default=None, help="Field with one label per row.")
-@click.option("--labels", "labels", default=None, help="Field with a list of per-annotator labels.")
-@click.option("--user", "user", default=None, help="Field with the user / annotator id.")
-@click.option(
-    "--split", "split", default=None, help="Field with the split (train, val, test, fewshot, unseen_test)."
-)
-@click.option(
-    "--map",
-    "label_map",
-    default=None,
-    help="Translate label values: RAW=LABEL,... where LABEL is left, right, tie or -2..2 "
-    "(e.g. 'A-is-clearly-better=2,A-is-slightly-better=1,Tie=0').",
-)
-def columns_command(input_path, out, overwrite, prompt, left, right, label, labels, user, split, label_map):
+@config_options(ColumnsConfig)
+def columns_command(input_path, out, overwrite, **options):
     """Any one-row-per-pair layout (JSONL, CSV, Parquet), mapped field by field; multi-annotator rows
     keep their list of labels."""
-    from embedkit.data.convert import from_columns, parse_label_map, write_pairs
+    from embedkit.data.convert import from_columns, write_pairs
 
     _check_out(out, overwrite)
-    rows = from_columns(
-        input_path,
-        prompt=prompt,
-        left=left,
-        right=right,
-        label=label,
-        labels=labels,
-        user=user,
-        split=split,
-        label_map=parse_label_map(label_map),
-    )
+    rows = from_columns(input_path, **dataclasses.asdict(config_from(ColumnsConfig, options)))
     n = write_pairs(rows, out)
     click.echo(f"wrote {n} pairs to {out}")
 
@@ -86,51 +66,7 @@ def columns_command(input_path, out, overwrite, prompt, left, right, label, labe
 @convert_group.command("ratings")
 @click.argument("input_path", type=click.Path(dir_okay=False))
 @_out_option
-@click.option("--user", "user", required=True, help="Field with the annotator id.")
-@click.option(
-    "--item",
-    "item",
-    required=True,
-    help="Field with the item id (the same item rated by several annotators).",
-)
-@click.option("--text", "text", required=True, help="Field with the item's text (what gets embedded).")
-@click.option("--score", "score", required=True, help="Field with the annotator's score (a number).")
-@click.option(
-    "--prefer", type=click.Choice(["higher", "lower"]), default="higher", show_default=True,
-    help="Which end of the scale is preferred (lower for offensiveness or toxicity).",
-)  # fmt: skip
-@click.option(
-    "--prompt", "prompt", default=None, help=f"The prompt of every pair (default: {DEFAULT_PROMPT!r})."
-)
-@click.option("--prompt-field", default=None, help="Or: a field with each item's prompt.")
-@click.option(
-    "--pairs-per-user", default=0, show_default=True, type=click.IntRange(min=0),
-    help="At most this many pairs per annotator, drawn at random (0 = every pair of their items).",
-)  # fmt: skip
-@click.option(
-    "--ties",
-    type=click.Choice(["keep", "drop"]),
-    default="keep",
-    show_default=True,
-    help="Keep equal scores as ties, or drop them.",
-)
-@click.option(
-    "--likert", is_flag=True,
-    help="Multi-annotator pairs instead: items rated by common annotators, with per-annotator labels and "
-    "likert_left/likert_right scores (for mean-var, mse, likert-kl).",
-)  # fmt: skip
-@click.option(
-    "--likert-range",
-    default=None,
-    help="With --likert: map scores from LO,HI onto 1..5 (default: they are 1..5).",
-)
-@click.option(
-    "--seed",
-    default=0,
-    show_default=True,
-    type=int,
-    help="Seed of pair sampling, left/right order and splits.",
-)
+@config_options(RatingsConfig)
 @click.option(
     "--skip-bad", is_flag=True, help="Skip bad rows (listed in the report) instead of stopping at the first."
 )
@@ -143,9 +79,8 @@ def columns_command(input_path, out, overwrite, prompt, left, right, label, labe
     }
 )
 def ratings_command(
-    input_path, out, overwrite, user, item, text, score, prefer, prompt, prompt_field, pairs_per_user, ties,
-    likert, likert_range, seed, skip_bad, val_frac, test_frac, unseen_user_frac, fewshot_frac,
-):  # fmt: skip
+    input_path, out, overwrite, skip_bad, val_frac, test_frac, unseen_user_frac, fewshot_frac, **options
+):
     """Per-item ratings (one row per annotator, item and score) -> preference pairs.
 
     Pairs are drawn within each annotator from two items they rated; their scores decide the label (a
@@ -162,24 +97,12 @@ def ratings_command(
     import json as _json
 
     from embedkit.data.convert import write_pairs
-    from embedkit.data.ratings import RatingsConfig, ratings_to_pairs
+    from embedkit.data.ratings import ratings_to_pairs
     from embedkit.data.splits import SplitConfig
 
     _check_out(out, overwrite)
-    rng_ = None
-    if likert_range:
-        try:
-            lo, hi = (float(x) for x in likert_range.split(","))
-            rng_ = (lo, hi)
-        except ValueError:
-            raise click.BadParameter(
-                f"expected LO,HI, got {likert_range!r}", param_hint="--likert-range"
-            ) from None
-    cfg = RatingsConfig(
-        user=user, item=item, text=text, score=score, prefer=prefer, prompt=prompt, prompt_field=prompt_field,
-        pairs_per_user=pairs_per_user, ties=ties, likert=likert, likert_range=rng_, seed=seed,
-    )  # fmt: skip
-    split = None if likert else SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, seed)
+    cfg = config_from(RatingsConfig, options)
+    split = None if cfg.likert else SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed)
     rows, report = ratings_to_pairs(input_path, cfg, split=split, skip_bad=skip_bad)
     if not rows:
         raise click.ClickException(
@@ -210,45 +133,35 @@ def ratings_command(
 @convert_group.command("multipref")
 @click.argument("input_path", type=click.Path(dir_okay=False))
 @_out_option
-@click.option(
-    "--per-annotator",
-    is_flag=True,
-    help="One row per annotation with user = its evaluator (for PAL) instead of one row per comparison with all labels.",
-)
-@click.option(
-    "--annotators",
-    type=click.Choice(["all", "normal", "expert"]),
-    default="all",
-    show_default=True,
-    help="Whose annotations to keep.",
-)
-def multipref_command(input_path, out, overwrite, per_annotator, annotators):
+@config_options(MultiPrefConfig)
+def multipref_command(input_path, out, overwrite, **options):
     """MultiPref (allenai/multipref, MultiPref-Train.jsonl layout): comparisons with their crowd and
     expert annotations -> pairs with graded labels (A-is-clearly-better = 2 ... B-is-clearly-better = -2)."""
-    from embedkit.data.convert import from_multipref, write_pairs
+    from embedkit.data.convert import write_pairs
+    from embedkit.datasets.multipref import from_multipref
 
     _check_out(out, overwrite)
-    n = write_pairs(from_multipref(input_path, per_annotator=per_annotator, annotators=annotators), out)
+    n = write_pairs(
+        from_multipref(input_path, **dataclasses.asdict(config_from(MultiPrefConfig, options))), out
+    )
     click.echo(f"wrote {n} pairs to {out}")
 
 
 @convert_group.command("helpsteer2")
 @click.argument("input_path", type=click.Path(dir_okay=False))
 @_out_option
-@click.option(
-    "--attribute",
-    default="helpfulness",
-    show_default=True,
-    help="Which per-annotator score decides the preference.",
-)
-def helpsteer2_command(input_path, out, overwrite, attribute):
+@config_options(HelpSteer2Config)
+def helpsteer2_command(input_path, out, overwrite, **options):
     """HelpSteer2 with per-annotator scores (the disagreements file: one row per response, a list of 0-4
     scores per attribute, the two responses of a prompt one after the other) -> pairs with per-annotator
     graded labels and Likert scores (mean-var, mse, likert-kl)."""
-    from embedkit.data.convert import from_helpsteer2, write_pairs
+    from embedkit.data.convert import write_pairs
+    from embedkit.datasets.helpsteer2 import from_helpsteer2
 
     _check_out(out, overwrite)
-    n = write_pairs(from_helpsteer2(input_path, attribute=attribute), out)
+    n = write_pairs(
+        from_helpsteer2(input_path, **dataclasses.asdict(config_from(HelpSteer2Config, options))), out
+    )
     click.echo(f"wrote {n} pairs to {out}")
 
 
@@ -281,7 +194,7 @@ def pickapic_command(inputs, out_dir, overwrite, progress):
       embedkit build pick-a-filter OUT/pairs.jsonl --out FILTERED
       embedkit extract OUT/pairs.jsonl --cache CACHE --encoder clip-h14
     """
-    from embedkit.data.pickapic import convert_pickapic, iter_paths
+    from embedkit.datasets.pick_a_pic import convert_pickapic, iter_paths
 
     if (Path(out_dir) / "pairs.jsonl").exists() and not overwrite:
         raise click.ClickException(f"{out_dir}/pairs.jsonl exists; pass --overwrite or choose another --out")

@@ -8,6 +8,21 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.encoders.registry import ENCODERS, OPTIONS
+
+
+def encoder_family_options(f):
+    """One option per family option of the encoder registry (--layer, --pool, ...), default None: an
+    encoder that does not take an option it is given refuses it."""
+    for name, o in reversed(OPTIONS.items()):
+        if o.choices:
+            typ = click.Choice(list(o.choices))
+        elif o.min is not None:
+            typ = click.IntRange(min=o.min) if o.type is int else o.type
+        else:
+            typ = o.type
+        f = click.option(f"--{name.replace('_', '-')}", name, default=None, type=typ, help=o.help)(f)
+    return f
 
 
 @click.command("extract")
@@ -17,7 +32,7 @@ from embedkit.cli.common import cache_option
     "--encoder",
     default="minilm",
     show_default=True,
-    help="Registered name (minilm, mpnet, clip-h14, smollm2, fake; see `embedkit encoders`), "
+    help=f"Registered name ({', '.join(ENCODERS)}; see `embedkit encoders`), "
     "open_clip:ARCH:PRETRAINED, hf:PATH_OR_ID (a causal LM directory, GGUF file or Hub id), a "
     "sentence-transformers model directory, or a Hub id org/name.",
 )
@@ -47,33 +62,7 @@ from embedkit.cli.common import cache_option
     type=click.IntRange(min=0),
     help="Processes decoding images while the model runs (0 = none). Default: one per CPU, at most 4.",
 )
-@click.option(
-    "--layer",
-    default=None,
-    type=int,
-    help="LLM encoders: which hidden state (transformers' hidden_states index; negative counts from the "
-    "end). Default: the final hidden state, the LM head's input.",
-)
-@click.option(
-    "--pool",
-    type=click.Choice(["last", "mean"]),
-    default=None,
-    help="LLM encoders: pool the last non-padding token (default) or the mean over tokens.",
-)
-@click.option(
-    "--template",
-    type=click.Choice(["none", "chat"]),
-    default=None,
-    help="LLM encoders: embed texts as they are (none, default) or through the tokenizer's chat template "
-    "(a prompt as a user turn, a response in context as the user turn plus the assistant's answer).",
-)
-@click.option(
-    "--max-length",
-    default=None,
-    type=click.IntRange(min=2),
-    help="LLM encoders: truncate longer inputs (in tokens; the run reports how many). Default: the "
-    "model's context length.",
-)
+@encoder_family_options
 @click.option(
     "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Texts per forward pass."
 )
@@ -150,10 +139,6 @@ def extract_command(
     image_field,
     responses,
     workers,
-    layer,
-    pool,
-    template,
-    max_length,
     batch_size,
     device,
     fp16,
@@ -167,6 +152,7 @@ def extract_command(
     ray_workers,
     wait_lock,
     progress,
+    **family,
 ):
     """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; folders of images) into
     the cache at --cache.
@@ -183,11 +169,7 @@ def extract_command(
       embedkit extract pairs.jsonl --encoder smollm2 --template chat --cache runs/cache
       embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
-    from embedkit.cache.store import EmbeddingCache
-    from embedkit.data.texts import iter_item_windows, put_back
-    from embedkit.encoders.registry import create_encoder
-    from embedkit.errors import InputError
-    from embedkit.extract import STREAM_WINDOW, check_modalities, extract, write_bad_rows_report
+    from embedkit.extract import extract_files, write_bad_rows_report
 
     if ray_address is not None and Path(ray_address).exists():
         raise click.UsageError(
@@ -203,61 +185,24 @@ def extract_command(
             f"--device {device} with --ray: Ray gives each worker its own GPU, which it sees as cuda; use "
             "--device auto (or cuda)"
         )
-    for path in inputs:
-        if not Path(path).exists():
-            raise InputError("no such file or folder", file=path)
-    options = dict(
-        device=device,
-        normalize=normalize,
-        fp16=fp16,
-        bf16=bf16,
-        dtype=dtype,
-        layer=layer,
-        pool=pool,
-        template=template,
-        max_length=max_length,
+    options = dict(device=device, normalize=normalize, fp16=fp16, bf16=bf16, dtype=dtype, **family)
+    result = extract_files(
+        inputs,
+        cache_dir,
+        encoder,
+        options,
+        text_field=text_field,
+        image_field=image_field,
+        responses=responses,
+        skip_bad=skip_bad,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        progress=progress,
+        workers=workers,
+        wait_lock=wait_lock,
     )
-    enc = create_encoder(encoder, **options)
-    read = dict(text_field=text_field, image_field=image_field, responses=responses, skip_bad=skip_bad)
-    windows = iter_item_windows(inputs, window=STREAM_WINDOW, **read)
-    first = next(windows)
-    if first.last and not len(first):
-        raise click.ClickException("no usable texts or images in the input")
-    if not first.last:
-        # More than one window: check every record now, so that bad input (images for a text encoder
-        # included; bad rows are only counted with --skip-bad) still stops the run before anything is
-        # written, the cache folder included (the check keeps nothing: memory holds one window)
-        check_modalities(next(iter_item_windows(inputs, check_only=True, **read)), enc)
-    windows = put_back(first, windows)
-    del first  # held by put_back only, so each window is freed once encoded (or queued for Ray)
-    if ray_address is not None:
-        from embedkit.ray_extract import extract_ray
-
-        result = extract_ray(
-            windows,
-            EmbeddingCache(cache_dir),
-            encoder,
-            {k: v for k, v in options.items() if v is not None},
-            address=ray_address,
-            workers=ray_workers,
-            batch_size=batch_size,
-            shard_size=shard_size,
-            progress=progress,
-            skip_bad=skip_bad,
-            wait_lock=wait_lock,
-        )
-    else:
-        result = extract(
-            windows,
-            EmbeddingCache(cache_dir),
-            enc,
-            batch_size=batch_size,
-            shard_size=shard_size,
-            progress=progress,
-            workers=workers,
-            skip_bad=skip_bad,
-            wait_lock=wait_lock,
-        )
     bad = result.bad_rows + result.bad_images
     if bad:
         report = write_bad_rows_report(bad, bad_rows_report or _default_report(cache_dir))
@@ -276,7 +221,7 @@ def extract_command(
     )
     if result.truncated:
         click.echo(
-            f"{result.truncated} text(s) were longer than --max-length {enc.max_length} tokens and truncated",
+            f"{result.truncated} text(s) were longer than --max-length {result.max_length} tokens and truncated",
             err=True,
         )
     rate = f", {result.items_per_second:.0f} items/s" if result.encoded else ""

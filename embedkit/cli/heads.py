@@ -10,18 +10,11 @@ import click
 
 from embedkit.cli.common import cache_option, split_fraction_options
 from embedkit.data.splits import SplitConfig
-from embedkit.heads.config import BTConfig, MeanVarConfig, PALAConfig, PALBConfig, TrainConfig
+from embedkit.heads.registry import HEADS
 
-# Head name -> config class: the options of fit-head. It mirrors embedkit.heads.api.HEADS (a test checks)
-# without importing the heads, which would pull torch into every `--help`.
-_CONFIGS = {
-    "pal-a": PALAConfig,
-    "pal-b": PALBConfig,
-    "mean-var": MeanVarConfig,
-    "bt": BTConfig,
-    "mse": TrainConfig,
-    "likert-kl": TrainConfig,
-}
+# Head name -> config class: the options of fit-head, from the registry without importing the heads
+# (which would pull torch into every `--help`).
+_CONFIGS = {name: entry.load_config() for name, entry in HEADS.items()}
 
 
 class KParam(click.ParamType):
@@ -308,7 +301,7 @@ def eval_command(
     filtered columns (Pick-a-Filter) also gets test metrics per value of each (by.group.*, by.filtered.*).
     """
     from embedkit.heads import load_head, load_pair_data
-    from embedkit.heads.setup import reuse_setup
+    from embedkit.heads.provenance import reuse_setup
 
     head = load_head(head_dir, device=device)
     split, responses, notes = reuse_setup(

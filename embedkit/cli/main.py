@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from embedkit import __version__
+from embedkit._version import __version__
 from embedkit.cli.build import build_group
 from embedkit.cli.cache import cache_group
 from embedkit.cli.common import EmbedkitGroup, setup_logging

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.cli.options import config_from, config_options
+from embedkit.index.leakage import LeakageConfig
 
 
 @click.command("split")
@@ -25,25 +27,7 @@ from embedkit.cli.common import cache_option
     show_default=True,
     help="Cached namespace whose embeddings decide near-duplicates: the --encoder given to `embedkit extract`.",
 )
-@click.option(
-    "--threshold",
-    default=0.98,
-    show_default=True,
-    type=click.FloatRange(0, 1, min_open=True),
-    help="Cosine similarity at or above which two items are near-duplicates.",
-)
-@click.option(
-    "--fields",
-    type=click.Choice(["all", "prompt", "responses"]),
-    default="all",
-    show_default=True,
-    help="Which items make a pair leak: its prompt, its responses, or either.",
-)
-@click.option(
-    "--approximate",
-    is_flag=True,
-    help="Search near-duplicates with an approximate FAISS index beyond 200k items (faster, may miss some).",
-)
+@config_options(LeakageConfig)
 @click.option(
     "--out",
     "out_dir",
@@ -51,17 +35,8 @@ from embedkit.cli.common import cache_option
     type=click.Path(file_okay=False),
     help="Folder for leakage.jsonl, no_leakage.jsonl and report.json.",
 )
-@click.option(
-    "--responses",
-    type=click.Choice(["in-context", "alone"]),
-    default="in-context",
-    show_default=True,
-    help="How text responses were extracted (image responses are detected).",
-)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
-def split_command(
-    pairs, other, cache_dir, encoder, threshold, fields, approximate, responses, out_dir, overwrite
-):
+def split_command(pairs, other, cache_dir, encoder, out_dir, overwrite, **options):
     """Split PAIRS into pairs that share items with --dedup-against (leakage) and pairs that do not.
 
     Prompts are compared with the other file's prompts and responses with its responses: exactly by content
@@ -73,27 +48,18 @@ def split_command(
     Example (PAL 4.3: Pick-a-Pic v2 test against v1 train):
       embedkit split v2/pairs.jsonl --dedup-against v1/pairs.jsonl --cache CACHE --encoder clip-h14 --out v2-split
     """
-    from embedkit.data.leakage import FIELDS, split_leakage
+    from embedkit.index.leakage import split_leakage
 
+    cfg = config_from(LeakageConfig, options)
     out = Path(out_dir)
     existing = [n for n in ("leakage.jsonl", "no_leakage.jsonl") if (out / n).exists()]
     if existing and not overwrite:
         raise click.ClickException(f"{out}/{existing[0]} exists; pass --overwrite or choose another --out")
-    report = split_leakage(
-        pairs,
-        other,
-        cache_dir,
-        out,
-        encoder=encoder,
-        threshold=threshold,
-        fields=FIELDS if fields == "all" else (fields,),
-        exact_index=not approximate,
-        responses=responses,
-    )
+    report = split_leakage(pairs, other, cache_dir, out, encoder=encoder, **cfg.keywords())
     d = report["duplicate_items"]
     click.echo(
         f"{report['leakage']} of {report['total']} pairs leak, {report['no_leakage']} do not (threshold "
-        f"{threshold}); duplicate prompts: {d['prompt']['exact']} exact + {d['prompt']['near_only']} near, "
+        f"{cfg.threshold}); duplicate prompts: {d['prompt']['exact']} exact + {d['prompt']['near_only']} near, "
         f"responses: {d['responses']['exact']} exact + {d['responses']['near_only']} near"
     )
     for ex in report["examples"][:3]:

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.data.images import is_image_path
-from embedkit.data.pairs import LABEL_BINS, iter_pair_rows
-from embedkit.data.readers import file_format, iter_records
-from embedkit.data.texts import join_in_context, require_text
+from embedkit.data.pairs import LABEL_BINS, iter_pair_rows, join_in_context
+from embedkit.data.readers import file_format, iter_records, require_text
 from embedkit.errors import InputError
 
 BATCH_ROWS = 50_000

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from embedkit.data.pairs import graded_label
 from embedkit.data.readers import iter_records, write_jsonl
 from embedkit.errors import InputError
+from embedkit.options import REQUIRED, opt
 
 PASS_THROUGH = ("user", "split", "weight", "margin")
 
@@ -109,6 +111,31 @@ def parse_label_map(spec: str | None) -> dict[str, str | int]:
     return out
 
 
+@dataclass(frozen=True)
+class ColumnsConfig:
+    """Which field is which (``embedkit convert columns``; the keywords of :func:`from_columns`)."""
+
+    prompt: str = opt(REQUIRED, "Field holding the prompt.")
+    left: str = opt(REQUIRED, "Field holding the first response.")
+    right: str = opt(REQUIRED, "Field holding the second response.")
+    label: str | None = opt(None, "Field with one label per row.")
+    labels: str | None = opt(None, "Field with a list of per-annotator labels.")
+    user: str | None = opt(None, "Field with the user / annotator id.")
+    split: str | None = opt(None, "Field with the split (train, val, test, fewshot, unseen_test).")
+    label_map: dict = opt(
+        {},
+        "Translate label values: RAW=LABEL,... where LABEL is left, right, tie or -2..2 "
+        "(e.g. 'A-is-clearly-better=2,A-is-slightly-better=1,Tie=0').",
+        cli="--map",
+        parse=lambda spec: parse_label_map(spec),
+        metavar="RAW=LABEL,...",
+    )
+
+    def validate(self) -> None:
+        if (self.label is None) == (self.labels is None):
+            raise ValueError("give exactly one of --label (one per row) or --labels (a list per row)")
+
+
 def from_columns(
     path: str | os.PathLike,
     *,
@@ -168,113 +195,19 @@ def write_pairs(rows: Iterator[dict], out: str | os.PathLike) -> int:
     return write_jsonl(out, rows, ensure_ascii=False)
 
 
-MULTIPREF_LABELS = {
-    "A-is-clearly-better": 2,
-    "A-is-slightly-better": 1,
-    "Tie": 0,
-    "B-is-slightly-better": -1,
-    "B-is-clearly-better": -2,
+_MOVED = {  # named data sets' converters live in embedkit.datasets since embedkit 0.3
+    "from_multipref": "embedkit.datasets.multipref",
+    "MULTIPREF_LABELS": "embedkit.datasets.multipref",
+    "from_helpsteer2": "embedkit.datasets.helpsteer2",
 }
 
 
-def from_multipref(
-    path: str | os.PathLike, per_annotator: bool = False, annotators: str = "all"
-) -> Iterator[dict]:
-    """MultiPref (allenai/multipref; the layout of its dataset card): ``text``, ``completion_a``,
-    ``completion_b`` and lists of annotation dicts in ``normal_worker_annotations`` /
-    ``expert_worker_annotations`` whose ``overall_pref`` is A-is-clearly-better ... B-is-clearly-better.
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    One row per comparison with the graded ``labels`` of its annotators (mean-variance, BT over all
-    labels), or with ``per_annotator`` one row per annotation with ``user`` = its ``evaluator`` (PAL).
-    ``annotators``: all, normal or expert.
-    """
-    fields = {
-        "all": ("normal_worker_annotations", "expert_worker_annotations"),
-        "normal": ("normal_worker_annotations",),
-        "expert": ("expert_worker_annotations",),
-    }[annotators]
-    path = str(path)
-    for line, rec in iter_records(path):
-        if isinstance(rec, InputError):
-            raise rec
-        base = {}
-        for ours, theirs in (("prompt", "text"), ("left", "completion_a"), ("right", "completion_b")):
-            if not isinstance(rec.get(theirs), str) or not rec[theirs].strip():
-                raise InputError("expected a non-empty string", file=path, line=line, field=theirs)
-            base[ours] = rec[theirs]
-        if rec.get("comparison_id") is not None:
-            base["comparison_id"] = rec["comparison_id"]
-        anns = []
-        for f in fields:
-            values = rec.get(f) or []
-            if isinstance(values, str):
-                values = json.loads(values)
-            if not isinstance(values, list):
-                raise InputError("expected a list of annotations", file=path, line=line, field=f)
-            for a in values:
-                pref = a.get("overall_pref") if isinstance(a, dict) else None
-                if pref not in MULTIPREF_LABELS:
-                    raise InputError(
-                        f"overall_pref {pref!r} is not one of {', '.join(MULTIPREF_LABELS)}",
-                        file=path,
-                        line=line,
-                        field=f,
-                    )
-                anns.append((MULTIPREF_LABELS[pref], str(a.get("evaluator") or f"{f}-{len(anns)}")))
-        if not anns:
-            raise InputError("no annotations", file=path, line=line, field=fields[0])
-        if per_annotator:
-            for label, who in anns:
-                yield {**base, "user": who, "label": label}
-        else:
-            yield {**base, "labels": [label for label, _ in anns]}
+        from embedkit._compat import moved
 
-
-def from_helpsteer2(path: str | os.PathLike, attribute: str = "helpfulness") -> Iterator[dict]:
-    """HelpSteer2 with per-annotator scores (the layout of nvidia/HelpSteer2's ``disagreements``): one row
-    per response with ``prompt``, ``response`` and a list of 0-4 scores per attribute; the two responses
-    to one prompt come one after the other. Each pair becomes one row: ``labels`` from each annotator's
-    score difference (1 = slight, 2 or more = significant, as in Diverging Preferences section 2) and
-    ``likert_left`` / ``likert_right`` (the scores on 1-5) for the MSE and Likert heads.
-    """
-    path = str(path)
-    pending = None
-    for line, rec in iter_records(path):
-        if isinstance(rec, InputError):
-            raise rec
-        for f in ("prompt", "response"):
-            if not isinstance(rec.get(f), str) or not rec[f].strip():
-                raise InputError("expected a non-empty string", file=path, line=line, field=f)
-        scores = rec.get(attribute)
-        scores = scores if isinstance(scores, list) else [scores]
-        if not scores or any(
-            isinstance(s, bool) or not isinstance(s, int | float) or not 0 <= s <= 4 for s in scores
-        ):
-            raise InputError(
-                f"expected scores 0..4 (one per annotator), found {rec.get(attribute)!r:.60}",
-                file=path,
-                line=line,
-                field=attribute,
-            )
-        if pending is None or pending[1]["prompt"] != rec["prompt"]:
-            if pending is not None:
-                raise InputError(
-                    "a response without its pair: HelpSteer2 rows come two per prompt, one after the other",
-                    file=path,
-                    line=pending[0],
-                )
-            pending = (line, rec, scores)
-            continue
-        _, first, s1 = pending
-        pending = None
-        n = min(len(s1), len(scores))  # annotator i scored both responses of the pair
-        yield {
-            "prompt": rec["prompt"],
-            "left": first["response"],
-            "right": rec["response"],
-            "labels": [max(-2, min(2, int(round(a - b)))) for a, b in zip(s1[:n], scores[:n], strict=True)],
-            "likert_left": [int(round(s)) + 1 for s in s1],
-            "likert_right": [int(round(s)) + 1 for s in scores],
-        }
-    if pending is not None:
-        raise InputError("the last response has no pair", file=path, line=pending[0])
+        moved(f"{__name__}.{name}", f"{_MOVED[name]}.{name}")
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

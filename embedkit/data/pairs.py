@@ -7,7 +7,7 @@ right, tie, or a graded integer -2..2, positive = left preferred, 2 = significan
 ``split`` (train, val, test, fewshot, unseen_test), and per-response Likert-5 scores
 ``likert_<response field>`` (an integer 1..5 or a list, one per annotator).
 
-Rows become numpy arrays: texts are resolved to cache rows elsewhere (``embedkit.heads.data``), so the
+Rows become numpy arrays: texts are resolved to cache rows elsewhere (``embedkit.heads.pair_data``), so the
 training tensors are index arrays into one embedding matrix.
 """
 
@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedkit.data.images import resolve_image_path
-from embedkit.data.readers import iter_records
-from embedkit.data.texts import join_in_context, pair_layout, require_text, response_mode
+from embedkit.data.images import is_image_path, resolve_image_path
+from embedkit.data.readers import iter_records, require_text
 from embedkit.errors import InputError
 
 SPLITS = ("train", "val", "test", "fewshot", "unseen_test")
@@ -35,6 +34,31 @@ _WORD_LABELS = {"left": 1, "right": -1, "tie": 0, "chosen": 1, "rejected": -1}
 TAG_FIELDS = ("group", "filtered")
 """Optional text fields that ``eval`` reports test accuracy by (Pick-a-Filter: the user's colour group,
 and whether the pair got a filter)."""
+
+PAIR_LAYOUTS = (("chosen", "rejected"), ("left", "right"))
+RESPONSE_MODES = ("in-context", "alone", "images")
+
+
+def join_in_context(prompt: str, response: str) -> str:
+    """The text embedded for a response in context: the prompt, a newline, the response."""
+    return f"{prompt}\n{response}"
+
+
+def pair_layout(record: dict) -> tuple[str, str] | None:
+    """The response fields of a pair record, or None if it is not one."""
+    if "prompt" not in record:
+        return None
+    for a, b in PAIR_LAYOUTS:
+        if a in record and b in record:
+            return a, b
+    return None
+
+
+def resolve_responses(rec: dict, layout: tuple[str, str], responses: str) -> str:
+    """``images`` when asked for, or when the first row's responses are image paths; else ``responses``."""
+    if responses == "images" or all(is_image_path(rec.get(f)) for f in layout):
+        return "images"
+    return responses
 
 
 @dataclass
@@ -109,7 +133,7 @@ def iter_pair_rows(
                         file=path,
                         line=line,
                     )
-                file_mode = response_mode(rec, layout, responses)
+                file_mode = resolve_responses(rec, layout, responses)
                 if mode is not None and (file_mode == "images") != (mode == "images"):
                     raise InputError(
                         f"this file's responses are {'images' if file_mode == 'images' else 'texts'}, "
@@ -118,14 +142,17 @@ def iter_pair_rows(
                         line=line,
                     )
                 mode = file_mode
-            yield rec, _parse_row(rec, layout, mode, path, line, require_labels)
+            yield rec, parse_pair_row(rec, layout, mode, path, line, require_labels)
         if not n_file:
             raise InputError("no pairs found (empty file?)", file=path)
 
 
-def _parse_row(
+def parse_pair_row(
     rec: dict, layout: tuple[str, str], mode: str, path: str, line: int, require_labels: bool
 ) -> dict:
+    """One pair record checked and parsed: texts as embedded (``mode``: in-context, alone or images, the
+    paths resolved against ``path``), labels as bin counts and y, optional fields; errors name ``path``,
+    ``line`` and the field."""
     prompt = require_text(rec, "prompt", path, line)
     ta, tb = (require_text(rec, f, path, line) for f in layout)
     if mode == "images":

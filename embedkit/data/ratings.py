@@ -26,26 +26,42 @@ import numpy as np
 from embedkit.data.readers import iter_records
 from embedkit.data.splits import SplitConfig, draw_splits
 from embedkit.errors import InputError
+from embedkit.options import REQUIRED, float_range, opt
 
 DEFAULT_PROMPT = "Which of these two do you prefer?"
 
 
 @dataclass(frozen=True)
 class RatingsConfig:
-    user: str
-    item: str
-    text: str
-    score: str
-    prefer: str = "higher"
-    prompt: str | None = None
-    prompt_field: str | None = None
-    pairs_per_user: int = 0
-    """0 = every pair of the annotator's items."""
-    ties: str = "keep"
-    likert: bool = False
-    likert_range: tuple[float, float] | None = None
-    """Map scores from (lo, hi) linearly onto 1..5 (rounded) for ``likert``; None = scores are 1..5."""
-    seed: int = 0
+    """How per-item ratings become pairs; the options of ``embedkit convert ratings``."""
+
+    user: str = opt(REQUIRED, "Field with the annotator id.")
+    item: str = opt(REQUIRED, "Field with the item id (the same item rated by several annotators).")
+    text: str = opt(REQUIRED, "Field with the item's text (what gets embedded).")
+    score: str = opt(REQUIRED, "Field with the annotator's score (a number).")
+    prefer: str = opt(
+        "higher",
+        "Which end of the scale is preferred (lower for offensiveness or toxicity).",
+        choices=("higher", "lower"),
+    )
+    prompt: str | None = opt(None, f"The prompt of every pair (default: {DEFAULT_PROMPT!r}).")
+    prompt_field: str | None = opt(None, "Or: a field with each item's prompt.")
+    pairs_per_user: int = opt(
+        0, "At most this many pairs per annotator, drawn at random (0 = every pair of their items).", min=0
+    )
+    ties: str = opt("keep", "Keep equal scores as ties, or drop them.", choices=("keep", "drop"))
+    likert: bool = opt(
+        False,
+        "Multi-annotator pairs instead: items rated by common annotators, with per-annotator labels and "
+        "likert_left/likert_right scores (for mean-var, mse, likert-kl).",
+    )
+    likert_range: tuple[float, float] | None = opt(
+        None,
+        "With --likert: map scores from LO,HI onto 1..5 (default: they are 1..5).",
+        parse=float_range,
+        metavar="LO,HI",
+    )
+    seed: int = opt(0, "Seed of pair sampling, left/right order and splits.")
 
     def validate(self) -> None:
         if self.prefer not in ("higher", "lower"):

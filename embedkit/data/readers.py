@@ -226,3 +226,25 @@ def _write_batch(pq, pa, tmp, writer, batch):
         table = table.cast(writer.schema)
     writer.write_table(table)
     return writer
+
+
+def require_text(record: dict, name: str, path: str, line: int) -> str:
+    """The non-empty string in ``record[name]``, or an :class:`InputError` naming file, line and field."""
+    if name not in record:
+        raise InputError(
+            f"missing field (fields present: {', '.join(sorted(map(str, record))) or 'none'})",
+            file=path,
+            line=line,
+            field=name,
+        )
+    value = record[name]
+    if not isinstance(value, str):
+        raise InputError(
+            f"expected a non-empty string, found {type(value).__name__} {value!r:.40}",
+            file=path,
+            line=line,
+            field=name,
+        )
+    if not value.strip():
+        raise InputError("expected a non-empty string, found an empty one", file=path, line=line, field=name)
+    return value

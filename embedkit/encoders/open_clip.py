@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.device import resolve_device
-from embedkit.encoders.base import Encoder, cached_weights_hash
+from embedkit.encoders.base import Encoder, autocast_for, cached_weights_hash, l2_normalise_rows, precision_of
 from embedkit.fingerprint import Fingerprint, format_options
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class OpenCLIPEncoder(Encoder):
         self.weights_path = locate_weights(arch, pretrained)
         self.requested_device = device
         self.normalize = normalize
-        self.precision = "fp16" if fp16 else "bf16" if bf16 else "fp32"
+        self.precision = precision_of(fp16, bf16)
         self._model = None
         self._preprocess = None
         cfg = open_clip.get_model_config(arch)
@@ -141,21 +141,13 @@ class OpenCLIPEncoder(Encoder):
     def _load(self):
         if self._model is None:
             import open_clip
-            import torch
 
             self.device = resolve_device(self.requested_device)
-            if self.precision != "fp32" and not self.device.startswith("cuda"):
-                raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+            self._autocast, self.compute_dtype = autocast_for(self.precision, self.device)
             model, _, preprocess = open_clip.create_model_and_transforms(
                 self.arch, pretrained=str(self.weights_path), device="cpu", weights_only=True
             )
             model.eval().to(self.device)
-            self._autocast = (
-                torch.autocast("cuda", dtype=torch.float16 if self.precision == "fp16" else torch.bfloat16)
-                if self.precision != "fp32"
-                else None
-            )
-            self.compute_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[self.precision]
             self._tokenizer = open_clip.get_tokenizer(self.arch)
             self._model, self._preprocess = model, preprocess
         return self._model
@@ -171,9 +163,7 @@ class OpenCLIPEncoder(Encoder):
         with torch.inference_mode(), self._autocast or contextlib.nullcontext():
             out = fn(x.to(self.device, non_blocking=True), normalize=False).float()
         out = out.cpu().numpy()
-        if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise_rows(out) if self.normalize else out
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> np.ndarray:
         model = self._load()
@@ -196,3 +186,41 @@ class OpenCLIPEncoder(Encoder):
 
     def encode_pixels(self, pixels) -> np.ndarray:
         return self._run(self._load().encode_image, pixels)
+
+
+# --- registry factories (see embedkit.encoders.registry) ------------------------------------------------
+def clip_h14(spec: str, **opts) -> OpenCLIPEncoder:
+    """``clip-h14``: ViT-H-14 laion2b_s32b_b79k, PAL's image features."""
+    return OpenCLIPEncoder(*CLIP_H14, name="clip-h14", **opts)
+
+
+def clip_h14_weights() -> str:
+    """What ``clip-h14`` lacks on this machine ("" when its weights are in the Hugging Face cache)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
+    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+        if isinstance(try_to_load_from_cache(repo, name), str):
+            return ""
+    return f"weights not on disk ({repo} is not in the Hugging Face cache)"
+
+
+def from_spec(spec: str, **opts) -> OpenCLIPEncoder:
+    """``open_clip:ARCH:PRETRAINED``."""
+    return OpenCLIPEncoder(*parse_open_clip_spec(spec), **opts)
+
+
+def absolute_spec(spec: str) -> str:
+    """The spec with a checkpoint path made absolute."""
+    arch, _, pretrained = spec[len("open_clip:") :].partition(":")
+    if os.path.exists(os.path.expanduser(pretrained)):
+        return f"open_clip:{arch}:{os.path.abspath(os.path.expanduser(pretrained))}"
+    return spec
+
+
+def spec_of(fp: Fingerprint) -> str:
+    """The ``--encoder`` value of an open_clip fingerprint (hints)."""
+    tag = fp.weights if not fp.weights.startswith("sha256:") else f"<checkpoint of {fp.model}>"
+    if fp.option("pretrained"):
+        tag = fp.option("pretrained")
+    return f"open_clip:{fp.model}:{tag}"

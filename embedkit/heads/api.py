@@ -1,4 +1,4 @@
-"""The head registry, creation by name, and loading of saved heads."""
+"""Creating heads by registry name, and loading saved heads (see ``embedkit.heads.registry``)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,16 @@ import json
 import os
 from pathlib import Path
 
-from embedkit.errors import EmbedkitError, UnknownNameError
+from embedkit.errors import EmbedkitError
 from embedkit.heads.base import HEAD_FORMAT, RewardHead
-from embedkit.heads.bt import BTHead
-from embedkit.heads.likert import LikertKLHead, MSEHead
-from embedkit.heads.mean_var import MeanVarHead
-from embedkit.heads.pal import PALAHead, PALBHead
+from embedkit.heads.registry import HEADS, head_entry
 
-HEADS: dict[str, type[RewardHead]] = {
-    h.name: h for h in (PALAHead, PALBHead, MeanVarHead, BTHead, MSEHead, LikertKLHead)
-}
+__all__ = ["HEADS", "create_head", "evaluate_by_tags", "head_class", "load_head"]
 
 
 def head_class(name: str) -> type[RewardHead]:
-    if name not in HEADS:
-        raise UnknownNameError("head", name, HEADS)
-    return HEADS[name]
+    """The class of a registered head (an unknown name lists the valid ones)."""
+    return head_entry(name).load()
 
 
 def create_head(name: str, **config) -> RewardHead:

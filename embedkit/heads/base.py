@@ -6,21 +6,20 @@ import datetime as _dt
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from embedkit import __version__
+from embedkit._version import __version__
+from embedkit.atomic import replacing_dir
 from embedkit.data.splits import explain_empty_split
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
-from embedkit.heads.data import DataSetup, PairData
 from embedkit.heads.metrics import from_json, json_ready, preference_accuracy
+from embedkit.heads.pair_data import DataSetup, PairData
 from embedkit.heads.trainer import resolve_torch_device, train
 
 log = logging.getLogger(__name__)
@@ -287,13 +286,7 @@ class RewardHead:
 
         self._check_fitted()
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-            raise EmbedkitError(
-                f"{path} already exists and is not empty; choose another --out or pass --overwrite"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with replacing_dir(path, overwrite) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
             save_file(state, tmp / "model.safetensors")
             cfg = {
@@ -313,16 +306,6 @@ class RewardHead:
             }
             (tmp / "config.json").write_text(json.dumps(json_ready(cfg), indent=1, allow_nan=False) + "\n")
             (tmp / "README.md").write_text(self.model_card())
-            if path.exists():
-                old = path.with_name(f".{path.name}.old-{os.getpid()}")
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

@@ -16,9 +16,9 @@ from embedkit.data.pairs import beyond_binary_margin
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import BTConfig
-from embedkit.heads.data import PairData, group_identical_pairs
 from embedkit.heads.metrics import auroc, diverging_pairs, pearson, preference_accuracy
 from embedkit.heads.mlp import MLPReadout
+from embedkit.heads.pair_data import PairData, group_identical_pairs
 
 
 def bt_loss(delta: torch.Tensor, y: torch.Tensor, margin: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

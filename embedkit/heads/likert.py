@@ -19,9 +19,9 @@ from torch import nn
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import TrainConfig
-from embedkit.heads.data import PairData
 from embedkit.heads.metrics import auroc, diverging_pairs, preference_accuracy
 from embedkit.heads.mlp import MLPReadout
+from embedkit.heads.pair_data import PairData
 
 SCORES = torch.arange(1, 6, dtype=torch.float32)  # the Likert values 1..5
 

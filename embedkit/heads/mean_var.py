@@ -19,9 +19,9 @@ from torch import nn
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import MeanVarConfig
-from embedkit.heads.data import PairData, group_identical_pairs
 from embedkit.heads.metrics import auroc, diverging_pairs, preference_accuracy
 from embedkit.heads.mlp import MLPReadout
+from embedkit.heads.pair_data import PairData, group_identical_pairs
 
 BIN_EDGES = (-1.5, -0.5, 0.5, 1.5)
 SIGMA_FLOOR = 0.1

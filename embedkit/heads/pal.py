@@ -5,6 +5,7 @@ PAL-A (ideal points), eq. (8):  r_i(x) = -|| f(x) - f(a_i) ||^2,   a_i = P w_i
 PAL-B (prompt-conditioned), eq. (9):  r_i(x, x_c) = < f(x), z_i(x_c) >,   z_i = sum_k w_ik g_k(x_c),
       as a cosine with a learnable temperature.
 w_i = softmax(logits_i) lies on the simplex Delta^K. x is the response embedded in context; x_c the prompt.
+The networks are in ``pal_modules``; new users' weights (MAP under a prior, kNN) in ``fewshot``.
 """
 
 from __future__ import annotations
@@ -20,174 +21,13 @@ from embedkit.data.splits import rank_within_group
 from embedkit.errors import InputError
 from embedkit.heads.base import NotFittedError, RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
-from embedkit.heads.data import PairData
-from embedkit.heads.fewshot import (
-    MAX_SELECTION_USERS,
-    SELECTION_SHOTS,
-    STRENGTH_GRID,
-    LogitPrior,
-    knn_weights,
-    optimise_logits,
-)
+from embedkit.heads.fewshot import LogitPrior, choose_strength, knn_weights, optimise_logits
 from embedkit.heads.metrics import per_user_accuracy, preference_accuracy
-from embedkit.heads.mlp import MLP, PrototypeMLPs
+from embedkit.heads.pair_data import PairData
+from embedkit.heads.pal_modules import PALAModule, PALBModule
 
 log = logging.getLogger(__name__)
 DEFAULT_SHOTS = (1, 2, 5, 10, 20, 50)
-CHUNK = 16384  # rows per chunk when features of many pairs are computed (bounded memory)
-
-
-def _chunked(fn, X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """fn(X[rows]) in chunks of rows, concatenated."""
-    return (
-        torch.cat([fn(X[rows[s : s + CHUNK]]) for s in range(0, len(rows), CHUNK)])
-        if len(rows)
-        else fn(X[rows])
-    )
-
-
-def _unique(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    idx, inv = torch.unique(rows, return_inverse=True)
-    return idx, inv
-
-
-class PALAModule(nn.Module):
-    def __init__(self, input_dim: int, cfg: PALConfig, n_users: int):
-        super().__init__()
-        d = cfg.latent_dim or input_dim
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout, linear=cfg.arch == "linear")
-        self.prototypes = nn.Parameter(torch.randn(cfg.K, input_dim) / input_dim**0.5)  # P^T: (K, D)
-        self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))  # (U, K)
-
-    def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        return {"fa": self.f(X[a]), "fb": self.f(X[b])}  # (B, d) each
-
-    def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
-        """r(x_A) - r(x_B), eq. (8) with r = -distance. w: (B, K) per row, or (U, K) per user with ``rows``
-        (B,) the user of each row, so f(a_i) is computed once per user."""
-        ideal = self.f(w @ self.prototypes)  # f(a_i), a_i = P w_i
-        if rows is not None:
-            ideal = ideal[rows]  # (B, d)
-        dist_a = ((feats["fa"] - ideal) ** 2).sum(-1)  # (B,)
-        dist_b = ((feats["fb"] - ideal) ** 2).sum(-1)
-        return dist_b - dist_a
-
-    def delta(self, X: torch.Tensor, prompt, a, b, w: torch.Tensor) -> torch.Tensor:
-        return self.delta_given(self.features(X, prompt, a, b), w)
-
-    # --- frozen-network helpers for new users and scoring (f computed once per distinct text) ---------
-    PER_ROW = ("ia", "ib")
-
-    def stats(self, X: torch.Tensor, prompt, a, b) -> dict:
-        """What r_A - r_B needs for any weights: f of each distinct response, and each row's indices."""
-        idx, inv = _unique(torch.cat([a, b]))
-        return {"F": _chunked(self.f, X, idx), "ia": inv[: len(a)], "ib": inv[len(a) :]}
-
-    def delta_stats(self, st: dict, W: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """r_A - r_B of each row for per-user weights W (U, K); ``rows`` (B,) the user of each row."""
-        ideal = self.f(W @ self.prototypes)[rows]  # f(a_u) per row: (B, d)
-        return ((st["F"][st["ib"]] - ideal) ** 2).sum(-1) - ((st["F"][st["ia"]] - ideal) ** 2).sum(-1)
-
-    def rewards(self, X: torch.Tensor, prompt, resp, W: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """r_u(x) = -||f(x) - f(a_u)||^2 of each row's response for its user's weights. (B,)"""
-        idx, inv = _unique(resp)
-        F_ = _chunked(self.f, X, idx)
-        ideal = self.f(W @ self.prototypes)  # (U, d)
-        return torch.cat(
-            [
-                -((F_[inv[s : s + CHUNK]] - ideal[rows[s : s + CHUNK]]) ** 2).sum(-1)
-                for s in range(0, len(resp), CHUNK)
-            ]
-        )
-
-    def user_points(self, W: torch.Tensor) -> torch.Tensor:
-        """Ideal points a_u = P w_u (U, D): where a user sits among the prototypes."""
-        return W @ self.prototypes
-
-
-class PALBModule(nn.Module):
-    def __init__(self, input_dim: int, cfg: PALBConfig, n_users: int):
-        super().__init__()
-        d = cfg.latent_dim or input_dim
-        linear = cfg.arch == "linear"
-        self.f = MLP(input_dim, cfg.hidden_dim, d, cfg.dropout, linear=linear)
-        self.g = PrototypeMLPs(cfg.K, input_dim, cfg.hidden_dim, d, cfg.dropout, linear=linear)
-        self.log_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.temperature))))
-        self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))
-
-    def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        fa = F.normalize(self.f(X[a]), dim=-1)
-        fb = F.normalize(self.f(X[b]), dim=-1)
-        return {"G": self.g(X[prompt]), "fdiff": fa - fb}  # (B, K, d), (B, d)
-
-    def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
-        """<f(x_A) - f(x_B), z_i(x_c)> as cosines times exp(log_scale), eq. (9). w: (B, K), or (U, K)
-        per user with ``rows`` (B,) the user of each row."""
-        if rows is not None:
-            w = w[rows]
-        z = F.normalize(torch.einsum("bk,bkd->bd", w, feats["G"]), dim=-1)  # z_i(x_c): (B, d)
-        return self.log_scale.clamp(max=np.log(100.0)).exp() * (feats["fdiff"] * z).sum(-1)
-
-    def delta(self, X: torch.Tensor, prompt, a, b, w: torch.Tensor) -> torch.Tensor:
-        return self.delta_given(self.features(X, prompt, a, b), w)
-
-    # --- frozen-network helpers for new users and scoring -----------------------------------------------
-    PER_ROW = ("A", "pinv")
-
-    @property
-    def scale(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=np.log(100.0)).exp()
-
-    def _fhat_g(self, X, prompt, resp):
-        ridx, rinv = _unique(resp)
-        pidx, pinv = _unique(prompt)
-        Fh = F.normalize(_chunked(self.f, X, ridx), dim=-1)  # (R, d)
-        Gp = _chunked(self.g, X, pidx)  # (P, K, d)
-        return Fh, rinv, Gp, pinv
-
-    def stats(self, X: torch.Tensor, prompt, a, b) -> dict:
-        """Sufficient statistics of r_A - r_B for any weights w: with z = sum_k w_k g_k(x_c),
-        <f_A - f_B, z> = w . A and ||z||^2 = w^T M w, A (B, K) per row, M (P, K, K) per distinct prompt.
-        A few numbers per pair instead of (K, d) features: few-shot fitting costs next to nothing."""
-        triple, inv = torch.unique(
-            torch.stack([prompt, a, b], 1), dim=0, return_inverse=True
-        )  # distinct pairs
-        Fh, rinv, Gp, pinv = self._fhat_g(X, triple[:, 0], torch.cat([triple[:, 1], triple[:, 2]]))
-        n = len(triple)
-        ra, rb = rinv[:n], rinv[n:]
-        parts = [
-            torch.einsum("bd,bkd->bk", Fh[ra[s : s + CHUNK]] - Fh[rb[s : s + CHUNK]], Gp[pinv[s : s + CHUNK]])
-            for s in range(0, n, CHUNK)
-        ]
-        A = torch.cat(parts) if parts else torch.zeros(0, Gp.shape[1], device=X.device)
-        return {"A": A[inv], "M": torch.einsum("pkd,pld->pkl", Gp, Gp), "pinv": pinv[inv]}
-
-    def delta_stats(self, st: dict, W: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """r_A - r_B = scale * (w . A) / sqrt(w^T M w) per row, w = W[rows]; the same number as eq. (9).
-        (With A = B of ``rewards``, the reward of one response.)"""
-        w = W[rows]  # (B, K)
-        norm = torch.einsum("bk,bkl,bl->b", w, st["M"][st["pinv"]], w).clamp_min(0).sqrt().clamp_min(1e-12)
-        return self.scale * (w * st["A"]).sum(-1) / norm
-
-    def rewards(self, X: torch.Tensor, prompt, resp, W: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """r_u(x, x_c) = scale * cos(f(x), z_u(x_c)) of each row's response for its user's weights. (B,)
-
-        Like ``stats``: per distinct (prompt, response) B = <f(x)/||f(x)||, g_k(x_c)> (K numbers) and per
-        distinct prompt M = <g_k, g_l>, so a row costs O(K^2) whatever the width: r = scale (w . B) /
-        sqrt(w^T M w)."""
-        pair, pair_inv = torch.unique(torch.stack([prompt, resp], 1), dim=0, return_inverse=True)
-        Fh, rinv, Gp, pinv = self._fhat_g(X, pair[:, 0], pair[:, 1])
-        parts = [
-            torch.einsum("bd,bkd->bk", Fh[rinv[s : s + CHUNK]], Gp[pinv[s : s + CHUNK]])
-            for s in range(0, len(pair), CHUNK)
-        ]
-        B = torch.cat(parts) if parts else torch.zeros(0, Gp.shape[1], device=X.device)
-        st = {"A": B[pair_inv], "M": torch.einsum("pkd,pld->pkl", Gp, Gp), "pinv": pinv[pair_inv]}
-        return self.delta_stats(st, W, rows)
-
-    def user_points(self, W: torch.Tensor) -> torch.Tensor:
-        """A PAL-B user is their mixture weights over the prompt-conditioned prototypes (U, K)."""
-        return W
 
 
 class _PALHead(RewardHead):
@@ -368,67 +208,7 @@ class _PALHead(RewardHead):
         if self.config.fewshot_prior >= 0:
             self.prior_.strength = float(self.config.fewshot_prior)
         else:
-            self.prior_.strength, self.prior_.selection = self._choose_strength(data)
-
-    def _choose_strength(self, data: PairData) -> tuple[float, dict]:
-        """The prior strength on STRENGTH_GRID with the best held-out accuracy (mean over 1, 3 and 10 shots)
-        when seen users are treated as new: some of their train pairs as shots, their val/test pairs
-        scored; strengths within 0.002 of the best are told apart by held-out loss."""
-        known = np.isin(data.user.astype(str), np.asarray(self.users_, dtype=str))
-        seen = data.subset(known & np.isin(data.split, ["train", "val", "test"]))
-        users = seen.user.astype(str)
-        has_eval = set(users[seen.split != "train"].tolist())
-        pool = sorted(set(users[seen.split == "train"].tolist()) & has_eval)
-        if not pool:
-            log.info("no seen user has both train and val/test pairs: few-shot prior strength 1")
-            return 1.0, {}
-        rng = np.random.default_rng(self.config.seed)
-        pool = sorted(rng.permutation(pool)[:MAX_SELECTION_USERS].tolist())
-        sel = seen.subset(np.isin(users, pool))
-        sel_users = sel.user.astype(str)
-        names, inv = np.unique(sel_users, return_inverse=True)
-        inv = inv.reshape(-1)
-        is_train = sel.split == "train"
-        group = np.where(is_train, sel_users, "\x00held-out")  # rank train rows per user, in a seeded order
-        order = rng.permutation(len(sel))
-        train_rank = np.empty(len(sel), dtype=np.int64)
-        train_rank[order] = rank_within_group(group[order])
-        n_train = np.bincount(inv, weights=is_train, minlength=len(names))
-        t = RewardHead._tensors(self, sel, self.device)
-        uidx = torch.as_tensor(inv, device=self.device)
-        acc: dict[float, list[float]] = {tau: [] for tau in STRENGTH_GRID}
-        loss: dict[float, list[float]] = {tau: [] for tau in STRENGTH_GRID}
-        with self._frozen():
-            st = self.module_.stats(t["X"], t["prompt"], t["a"], t["b"])
-            for shots in SELECTION_SHOTS:
-                ok_user = n_train >= shots
-                shot_rows = torch.as_tensor(
-                    is_train & (train_rank < shots) & ok_user[inv], device=self.device
-                )
-                eval_mask = ~is_train & ok_user[inv]
-                eval_rows = torch.as_tensor(eval_mask, device=self.device)
-                if not shot_rows.any() or not eval_rows.any():
-                    continue
-                sub = {k: (v[shot_rows] if k in self.module_.PER_ROW else v) for k, v in st.items()}
-                ev = {k: (v[eval_rows] if k in self.module_.PER_ROW else v) for k, v in st.items()}
-                rows, y_s, w_s = uidx[shot_rows], t["y"][shot_rows], t["weight"][shot_rows]
-                for tau in STRENGTH_GRID:
-                    W = self._optimise(sub, rows, len(names), y_s, w_s, tau)
-                    with torch.no_grad():
-                        d = self.module_.delta_stats(ev, W, uidx[eval_rows])
-                        loss[tau].append(float(self._row_losses(d, t["y"][eval_rows]).mean()))
-                    acc[tau].append(
-                        preference_accuracy(d.cpu().numpy(), sel.counts[eval_mask], sel.y[eval_mask])
-                    )
-        scores = {
-            tau: (float(np.mean(acc[tau])), float(np.mean(loss[tau]))) for tau in STRENGTH_GRID if acc[tau]
-        }
-        if not scores:
-            return 1.0, {}
-        top = max(a for a, _ in scores.values())
-        near = [tau for tau, (a, _) in scores.items() if a >= top - 0.002]
-        best = min(near, key=lambda tau: scores[tau][1])
-        return float(best), {str(k): {"accuracy": a, "loss": lo} for k, (a, lo) in scores.items()}
+            self.prior_.strength, self.prior_.selection = choose_strength(self, data)
 
     def _response_rewards(self, X, prompt, resp, W, users):
         if W is None or users is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedkit.heads.data import PairData
+from embedkit.heads.pair_data import PairData
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Nearest-neighbour search (FAISS): over cached namespaces, PAL users and prototypes, and candidate responses.
+"""Nearest-neighbour search (FAISS): over cached namespaces, PAL users and prototypes, candidate
+responses, and the near-duplicate search of leakage-free splits (``leakage``).
 
 The only package that imports ``faiss``.
 """

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import replacing_dir
 from embedkit.cache.keys import KEY_DTYPE, as_key_array
 from embedkit.cache.store import EmbeddingCache, Namespace
 from embedkit.errors import CacheError, EmbedkitError
@@ -66,11 +65,7 @@ class NamespaceIndex:
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         path = Path(path)
-        if path.exists() and any(path.iterdir()) and not overwrite:
-            raise EmbedkitError(f"{path} exists and is not empty; choose another --out or pass --overwrite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with replacing_dir(path, overwrite) as tmp:
             (tmp / "index.faiss").write_bytes(self.index.to_bytes())
             np.save(tmp / "keys.npy", self.keys.astype(KEY_DTYPE), allow_pickle=False)
             meta = {
@@ -83,12 +78,6 @@ class NamespaceIndex:
                 "shards": self.shards,
             }
             (tmp / "index.json").write_text(json.dumps(meta, indent=1) + "\n")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

@@ -1,6 +1,6 @@
 """Scoring with a trained head: rewards for new users at scale, from cached vectors, and a reward API.
 
-- :class:`RewardModel` (``embedkit.load_head(path, cache=DIR)``): ``reward(prompts, responses, user=...)``
+- :class:`RewardModel` (``embedkit.load_reward_model(path, cache=DIR)``): ``reward(prompts, responses, user=...)``
   for texts (the cache first, the head's encoder for what it lacks), ``reward_from_embeddings`` for
   vectors, and ``reward_function(user=...)``, a callable with the signature TRL's GRPO / RLOO trainers
   take in ``reward_funcs``. A user is a seen user's id, ``"prototype:k"`` (a group), a weight vector

@@ -1,4 +1,4 @@
-"""The reward API: ``embedkit.load_head(path, cache=DIR)`` -> :class:`RewardModel`, and TRL reward functions."""
+"""The reward API: ``embedkit.load_reward_model(path, cache=DIR)`` -> :class:`RewardModel`, and TRL reward functions."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from embedkit.data.convert import render_messages
-from embedkit.data.pairs import _parse_row, pair_table
-from embedkit.data.texts import join_in_context, pair_layout
+from embedkit.data.pairs import join_in_context, pair_layout, pair_table, parse_pair_row
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
-from embedkit.score.embed import Embedder, responses_mode, table_to_data
+from embedkit.score.embed import Embedder, head_responses, table_to_data
 
 
 class RewardModel:
     """A trained head with what it needs to score texts: the cache and, for what the cache lacks, the
-    head's encoder. Created by ``embedkit.load_head(path, cache=DIR)``."""
+    head's encoder. Created by ``embedkit.load_reward_model(path, cache=DIR)``."""
 
     def __init__(self, head: RewardHead, cache=None, allow_encode: bool = True, device: str | None = None):
         self.head = head
         self.embedder = Embedder(head, cache, allow_encode=allow_encode, device=device)
-        self.responses = responses_mode(head)
+        self.responses = head_responses(head)
 
     def __repr__(self) -> str:
         return f"RewardModel({self.head.name}, {self.head.fingerprint_.describe()})"
@@ -90,7 +89,7 @@ class RewardModel:
                     file="user",
                     line=i + 1,
                 )
-            parsed.append(_parse_row({**rec, "user": "new"}, layout, self.responses, "user", i + 1, True))
+            parsed.append(parse_pair_row({**rec, "user": "new"}, layout, self.responses, "user", i + 1, True))
         data = table_to_data(pair_table(parsed), self.embedder, split="fewshot")
         return self.head.fit_new_users(data)[1][0]
 
@@ -167,7 +166,7 @@ class RewardFunction:
 
 
 def load_reward_model(path, cache=None, device: str | None = None, allow_encode: bool = True) -> RewardModel:
-    """``embedkit.load_head``: a saved head ready to score texts (see :class:`RewardModel`)."""
+    """``embedkit.load_reward_model``: a saved head ready to score texts (see :class:`RewardModel`)."""
     from embedkit.heads.api import load_head
 
     return RewardModel(load_head(path, device=device), cache, allow_encode=allow_encode, device=device)

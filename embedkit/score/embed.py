@@ -11,7 +11,7 @@ from embedkit.cache.keys import as_key_array, file_key, text_keys
 from embedkit.cache.store import EmbeddingCache
 from embedkit.errors import EmbedkitError, InputError, MissingKeysError, NamespaceNotFoundError
 from embedkit.heads.base import RewardHead
-from embedkit.heads.data import PairData
+from embedkit.heads.pair_data import PairData
 from embedkit.hints import extract_command
 
 
@@ -146,7 +146,9 @@ class Embedder:
         return out
 
 
-def responses_mode(head: RewardHead) -> str:
+def head_responses(head: RewardHead) -> str:
+    """How the head's training responses were embedded (in-context, alone, images), so that scoring
+    embeds new ones the same way."""
     return head.data_setup_.responses if head.data_setup_ else "in-context"
 
 

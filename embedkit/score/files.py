@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_batches
-from embedkit.data.readers import iter_records, write_records
-from embedkit.data.texts import join_in_context, require_text
+from embedkit.data.pairs import join_in_context
+from embedkit.data.readers import iter_records, require_text, write_records
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.heads.base import RewardHead
-from embedkit.heads.data import PairData
+from embedkit.heads.pair_data import PairData
 from embedkit.score.api import RewardModel
 from embedkit.score.users import UserWeights
 
@@ -251,7 +251,7 @@ def extract_missing_inputs(
 ):
     """Embed what the cache lacks of the few-shot pairs and the inputs (``kind`` pairs or candidates) with
     the head's encoder, into the cache (``--extract-missing``). Returns the ExtractResult."""
-    from embedkit.data.texts import Items, collect_items
+    from embedkit.data.items import Items, collect_items
     from embedkit.extract import extract
 
     if model.embedder.cache is None:

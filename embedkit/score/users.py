@@ -13,7 +13,7 @@ import numpy as np
 from embedkit.data.readers import iter_records, write_records
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
-from embedkit.heads.data import PairData
+from embedkit.heads.pair_data import PairData
 
 
 @dataclass

@@ -91,11 +91,10 @@ def test_growing_key_set_matches_a_python_set(monkeypatch):
     """The writer's record of what it added: log-structured runs of 128-bit hashes. Checked against a
     set, with first hashes forced to collide so that the step through equal ones is exercised."""
     import embedkit.cache.keys as keys_mod
-    import embedkit.cache.store as store
 
     real = keys_mod._hash128
-    monkeypatch.setattr(store, "_hash128", lambda k: (real(k)[0] & np.uint64(0xF), real(k)[1]))
-    grown, truth = store.GrowingKeySet(), set()
+    monkeypatch.setattr(keys_mod, "_hash128", lambda k: (real(k)[0] & np.uint64(0xF), real(k)[1]))
+    grown, truth = keys_mod.GrowingKeySet(), set()
     rng = np.random.default_rng(0)
     for step in range(40):
         batch = text_keys([f"k{step}-{i}" for i in range(int(rng.integers(1, 60)))])

@@ -196,13 +196,6 @@ def test_fit_head_help_documents_config_options(run):
         assert opt in r.output
 
 
-def test_cli_configs_mirror_the_head_registry():
-    from embedkit.cli.heads import _CONFIGS
-    from embedkit.heads import HEADS
-
-    assert {name: h.Config for name, h in HEADS.items()} == _CONFIGS
-
-
 @pytest.mark.parametrize("model", ["pal-b", "bt"])
 def test_eval_reports_test_metrics_by_group_and_filter_columns(run, persona, tmp_path, model):
     """Pick-a-Filter's Figure 15: accuracy on filtered and original test pairs, and per group."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_batches
-from embedkit.data.texts import join_in_context
+from embedkit.data.pairs import join_in_context
 
 
 def write(path, rows):

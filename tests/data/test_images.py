@@ -11,7 +11,7 @@ from embedkit.cache import EmbeddingCache
 from embedkit.cache.keys import file_key
 from embedkit.cli.main import cli
 from embedkit.data.images import find_images, load_rgb
-from embedkit.data.texts import collect_items
+from embedkit.data.items import collect_items
 from embedkit.encoders.fake import FakeEncoder
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.extract import extract

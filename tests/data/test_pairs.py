@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from embedkit.data.pairs import read_pairs
+from embedkit.data.pairs import join_in_context, read_pairs
 from embedkit.data.splits import SplitConfig, assign_splits
-from embedkit.data.texts import join_in_context
 from embedkit.errors import InputError
 
 

@@ -1,8 +1,17 @@
 import numpy as np
 import pytest
 
-from embedkit.encoders.registry import create_encoder, list_encoders
+from embedkit.encoders.registry import (
+    ENTRIES,
+    OPTIONS,
+    _resolve,
+    create_encoder,
+    entry_for,
+    entry_of,
+    list_encoders,
+)
 from embedkit.errors import UnknownNameError
+from embedkit.fingerprint import Fingerprint
 
 
 def test_unknown_name_lists_valid_names_and_closest():
@@ -53,3 +62,43 @@ def test_minilm_normalize_option_is_a_different_namespace(minilm_encoder):
     assert enc.fingerprint.normalized and enc.fingerprint.namespace != minilm_encoder.fingerprint.namespace
     enc._model = minilm_encoder.model  # share the loaded weights; normalisation is applied after
     np.testing.assert_allclose(np.linalg.norm(enc.encode(["hello"]), axis=1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_every_entry_points_at_code_that_exists(entry):
+    """The registry is the one place an encoder family is named: its factory and hint helpers resolve,
+    its family options are declared, and fingerprints it produces find it again (for hints)."""
+    for path in (entry.create, entry.matches, entry.absolute_spec, entry.spec_of, entry.hint_args, entry.check):
+        if path is not None:
+            assert callable(_resolve(path)), path
+    assert set(entry.options) <= set(OPTIONS)
+    assert entry.help
+    for name in entry.produces:
+        fp = Fingerprint(name, "m", "none", "hidden:3", "last", False, 8, "float16")
+        assert entry_of(fp) is entry
+
+
+def test_specs_resolve_to_their_entry():
+    assert entry_for("minilm").name == "minilm"
+    assert entry_for("open_clip:ViT-B-32:x.safetensors").name == "open_clip:ARCH:PRETRAINED"
+    assert entry_for("hf:org/model").name == "hf:PATH_OR_ID"
+    assert entry_for("org/model").name == entry_for("./a/dir").name == entry_for("st:dir").name == "DIR or org/name"
+
+
+def test_a_family_option_given_to_another_family_is_refused():
+    with pytest.raises(ValueError, match="--layer applies to LLM encoders"):
+        create_encoder("fake", layer=3)
+    assert create_encoder("fake", layer=None).spec == "fake"  # unset options are fine
+
+
+def test_hints_recreate_a_fingerprint_from_the_registry():
+    from embedkit.hints import encoder_args
+
+    llm = Fingerprint("hf", "org/model", "sha256:x", "hidden:12", "mean", True, 8, "float32", "template=chat")
+    assert encoder_args(llm) == [
+        "--encoder", "hf:org/model", "--layer", "12", "--pool", "mean", "--template", "chat", "--normalize",
+        "--dtype", "float32",
+    ]  # fmt: skip
+    st = Fingerprint("st", "my-model", "sha256:x", "pooled", "mean", False, 8, "float16")
+    assert encoder_args(st)[:2] == ["--encoder", "<path of the sentence-transformers model directory my-model>"]
+    assert encoder_args(st, spec="/models/my-model") == ["--encoder", "/models/my-model"]

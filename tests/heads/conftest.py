@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from embedkit.fingerprint import Fingerprint
-from embedkit.heads.data import PairData
+from embedkit.heads.pair_data import PairData
 
 FP = Fingerprint(
     encoder="fake",

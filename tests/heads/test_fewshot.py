@@ -88,7 +88,7 @@ def test_one_prototype_has_nothing_to_fit():
 
 def test_map_fewshot_never_loses_to_zero_shot_on_noisy_annotators(tmp_path):
     """Noisy users inside the prototypes' hull: the plain fit overfits a few pairs, MAP rises from zero-shot."""
-    from embedkit.data.synthetic import SyntheticConfig, build_synthetic
+    from embedkit.datasets.synthetic import SyntheticConfig, build_synthetic
     from embedkit.heads import load_pair_data
 
     cfg = SyntheticConfig(d=8, k_star=3, users_per_prototype=20, samples_per_user=60, flip=(0.2, 0.3), seed=1)

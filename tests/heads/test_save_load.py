@@ -7,8 +7,8 @@ import pytest
 
 from embedkit.errors import EmbedkitError
 from embedkit.heads import HEADS, FingerprintMismatchError, NotFittedError, create_head, load_head
-from embedkit.heads.data import group_identical_pairs
 from embedkit.heads.metrics import json_ready
+from embedkit.heads.pair_data import group_identical_pairs
 from tests.heads.conftest import FP, make_data, planted
 
 SMALL = dict(hidden_dim=32, epochs=2, patience=2, device="cpu")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from embedkit.cache.manifest import Manifest
 from embedkit.cache.store import EmbeddingCache
-from embedkit.data.texts import collect_items
+from embedkit.data.items import collect_items
 from embedkit.encoders.registry import create_encoder
 from embedkit.extract import extract
 from embedkit.faults import ENV, ONCE_ENV
@@ -57,7 +57,7 @@ def single_node(inputs, tmp_path_factory):
 def test_ray_extract_equals_single_node_with_one_manifest_commit(
     local_ray, inputs, single_node, tmp_path, monkeypatch
 ):
-    from embedkit.ray_extract import extract_ray
+    from embedkit.extract.ray import extract_ray
 
     saves = []
     real_save = Manifest.save
@@ -81,8 +81,8 @@ def test_ray_reads_large_inputs_in_windows_it_lets_go_of(
 ):
     """Windows of 40 items: the driver holds one at a time (what it hands Ray waits in the object
     store), a text repeated in a later window is encoded once, and it is still one manifest commit."""
-    from embedkit.data.texts import iter_item_windows
-    from embedkit.ray_extract import extract_ray
+    from embedkit.data.items import iter_item_windows
+    from embedkit.extract.ray import extract_ray
     from tests.conftest import windows_freed_as_they_go
 
     some = tmp_path / "some.jsonl"  # 20 of the texts, cached before the run: counted once, not encoded
@@ -111,7 +111,7 @@ def test_ray_reads_large_inputs_in_windows_it_lets_go_of(
 def test_a_worker_killed_mid_run_costs_nothing(local_ray, inputs, single_node, tmp_path, monkeypatch, point):
     """Killed mid-shard-write (a temporary file) or after writing a shard it never reported (a complete
     orphan whose batch Ray retries): the run still ends with exactly the single-node result."""
-    from embedkit.ray_extract import extract_ray
+    from embedkit.extract.ray import extract_ray
 
     monkeypatch.setenv(ENV, f"{point}:2")
     monkeypatch.setenv(ONCE_ENV, str(tmp_path / "killed-one"))
@@ -161,7 +161,7 @@ def test_open_clip_images_and_texts_on_ray_equal_single_node(
     """A real open_clip architecture (random ViT-S-32 from a checkpoint), built once per actor: texts go
     through its text tower and images through its image tower as on one node, and the cached vectors
     agree within float16 rounding."""
-    from embedkit.ray_extract import extract_ray
+    from embedkit.extract.ray import extract_ray
 
     spec = f"open_clip:ViT-S-32:{tiny_clip_checkpoint}"
     texts = inputs[0].replace("texts.jsonl", "few.jsonl")
@@ -190,7 +190,7 @@ class _Cluster:
 
 
 def test_one_worker_per_gpu_else_one_per_four_cpus():
-    from embedkit.ray_extract import _gpus_per_worker, default_workers
+    from embedkit.extract.ray import _gpus_per_worker, default_workers
 
     gpus = _Cluster(CPU=64, GPU=8)
     assert default_workers(gpus) == 8 and _gpus_per_worker(gpus, "auto") == 1
@@ -217,8 +217,8 @@ def test_one_worker_per_gpu_else_one_per_four_cpus():
 def test_ray_skips_an_unreadable_image_once_and_names_its_file(local_ray, tmp_path):
     """--skip-bad on Ray as on one node: the image that cannot be decoded is reported once, by file,
     however many windows name it; the rest is cached."""
-    from embedkit.data.texts import iter_item_windows
-    from embedkit.ray_extract import extract_ray
+    from embedkit.data.items import iter_item_windows
+    from embedkit.extract.ray import extract_ray
 
     make_image(tmp_path / "r.png", color=(200, 30, 30))
     make_image(tmp_path / "g.png", color=(30, 200, 30))

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from embedkit.data.persona import PersonaConfig, build_persona
+from embedkit.datasets.persona import PersonaConfig, build_persona
 from embedkit.errors import InputError
 from tests.conftest import PERSONA_DIR
 

@@ -1,34 +1,34 @@
-"""Extraction: encode what the cache lacks (texts and images), write it as shards. The library side of
-``embedkit extract``."""
+"""Single-node extraction: encode what the cache lacks (texts and images), window by window, and write it
+as shards. :func:`extract_files` is the library side of ``embedkit extract``: it reads and checks the
+input files first (see :mod:`embedkit.extract.inputs`), then runs :func:`extract` here or
+:func:`embedkit.extract.ray.extract_ray` on a cluster."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from embedkit.cache.store import EmbeddingCache, GrowingKeySet
-from embedkit.data.images import iter_image_batches
+from embedkit.cache.store import EmbeddingCache
+from embedkit.data.items import Items, put_back
 from embedkit.data.readers import write_jsonl
-from embedkit.data.texts import Items, put_back
 from embedkit.encoders.base import Encoder
-from embedkit.errors import EmbedkitError, InputError
-from embedkit.faults import crash_point
+from embedkit.errors import InputError
+from embedkit.extract.inputs import check_modalities, read_inputs
+from embedkit.extract.loop import EncodingLoop, default_workers
+from embedkit.extract.plan import WindowPlan
 from embedkit.fingerprint import Fingerprint
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SIZE = 100_000
 DEFAULT_BATCH_SIZE = 64
-STREAM_WINDOW = 100_000
-"""Unique items `embedkit extract` reads before encoding them: what bounds its memory on large inputs."""
 
 
 @dataclass
@@ -47,6 +47,8 @@ class ExtractResult:
     """Of ``items``, how many were images."""
     truncated: int = 0
     """Texts cut to the encoder's maximum length (LLM encoders)."""
+    max_length: int | None = None
+    """That maximum length, in tokens (encoders that truncate)."""
     bad_images: list[InputError] = field(default_factory=list)
     """Unreadable images skipped with ``skip_bad`` (nothing of them is cached)."""
     texts: int = 0
@@ -82,7 +84,7 @@ def extract(
     """Embed the items the cache lacks under ``encoder.fingerprint`` and append them as shards.
 
     ``items``: an :class:`Items`, a list of texts, or an iterator of :class:`Items` windows (see
-    :func:`embedkit.data.texts.iter_item_windows`: memory then holds one window, however large the
+    :func:`embedkit.data.items.iter_item_windows`: memory then holds one window, however large the
     input). Texts are sorted by length (longest first, within a window) so batches pad little. Images
     are decoded and preprocessed in ``workers`` DataLoader processes (default: up to 4, one per CPU)
     while the model runs; an unreadable image raises :class:`InputError` naming it before the shard it
@@ -99,7 +101,7 @@ def extract(
     fp = encoder.fingerprint
     start = time.perf_counter()
     truncated_before = encoder.truncated
-    run = _Run(encoder, batch_size)
+    run = EncodingLoop(encoder, batch_size)
     result = ExtractResult(fp, 0, 0, 0, 0, 0.0, 0.0)
     with (
         cache.writer(fp, spec=encoder.spec, wait=wait_lock) as writer,
@@ -120,9 +122,58 @@ def extract(
     result.seconds = time.perf_counter() - start
     result.encode_seconds = run.seconds
     result.truncated = encoder.truncated - truncated_before
+    result.max_length = getattr(encoder, "max_length", None)
     result.bad_images = run.bad
     result.encoded -= len(run.bad)
     return result
+
+
+def extract_files(
+    paths: Sequence[str | os.PathLike],
+    cache: EmbeddingCache | str | os.PathLike,
+    encoder: str | Encoder = "minilm",
+    encoder_options: dict | None = None,
+    *,
+    text_field: str | None = None,
+    image_field: str | None = None,
+    responses: str = "in-context",
+    skip_bad: bool = False,
+    window: int | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
+    **options,
+) -> ExtractResult:
+    """Embed the items of input files and folders (see :mod:`embedkit.data.items`) into ``cache``: what
+    ``embedkit extract`` runs. Every record is read and checked before anything is written (bad input,
+    an empty input, images for a text-only encoder: an exception, and no cache folder, no shard), then the
+    inputs stream in windows of ``window`` unique items (default :data:`STREAM_WINDOW`), so memory holds
+    one window.
+
+    ``encoder``: an :class:`Encoder`, or a spec for :func:`embedkit.encoders.create_encoder` with
+    ``encoder_options``. ``ray_address``: run on Ray (``local``, ``auto``, ``HOST:PORT``; needs a spec,
+    since every worker builds its own encoder); ``ray_workers``: its actors. ``options``: those of
+    :func:`extract` (``batch_size``, ``shard_size``, ``progress``, ``workers``, ``wait_lock``).
+    """
+    from embedkit.encoders.registry import create_encoder
+
+    encoder_options = {k: v for k, v in (encoder_options or {}).items() if v is not None}
+    if ray_address is not None and not isinstance(encoder, str):
+        raise TypeError("extract_files(..., ray_address=...) needs the encoder as a spec string")
+    enc = create_encoder(encoder, **encoder_options) if isinstance(encoder, str) else encoder
+    windows = read_inputs(
+        paths, enc, text_field=text_field, image_field=image_field, responses=responses,
+        skip_bad=skip_bad, window=window,
+    )  # fmt: skip
+    cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
+    if ray_address is None:
+        return extract(windows, cache, enc, skip_bad=skip_bad, **options)
+    from embedkit.extract.ray import extract_ray
+
+    options.pop("workers", None)  # image decoding processes: each Ray actor decodes its own
+    return extract_ray(
+        windows, cache, encoder, encoder_options, address=ray_address, workers=ray_workers,
+        skip_bad=skip_bad, **options,
+    )  # fmt: skip
 
 
 def window_stream(items: Items | list[str] | Iterable[Items], encoder: Encoder) -> Iterator[Items]:
@@ -143,7 +194,7 @@ def window_stream(items: Items | list[str] | Iterable[Items], encoder: Encoder) 
     return put_back(first, windows)
 
 
-def _extract_window(items: Items, plan: WindowPlan, run: _Run, bar, shard_size, workers, skip_bad):
+def _extract_window(items: Items, plan: WindowPlan, run: EncodingLoop, bar, shard_size, workers, skip_bad):
     """Encode and write what one window of items adds to the cache; count it into the result."""
     encoder, writer = run.encoder, plan.writer
     check_modalities(items, encoder)
@@ -168,125 +219,6 @@ def _extract_window(items: Items, plan: WindowPlan, run: _Run, bar, shard_size, 
             failed[good] = False
             plan.elsewhere.add(image_keys[shard_idx[failed]])  # reported once, not retried per window
     plan.result.encoded += len(todo) + len(todo_img)
-
-
-class WindowPlan:
-    """What one extraction has seen so far, so that each window is planned against the cache and the
-    windows before it: an item cached before the run, or handed on in an earlier window, is neither
-    encoded nor counted again. 16 bytes per such key (see :class:`GrowingKeySet`)."""
-
-    def __init__(self, writer, result: ExtractResult):
-        self.writer = writer
-        self.result = result
-        self.counted = GrowingKeySet()  # keys cached before the run that an earlier window counted
-        self.elsewhere = GrowingKeySet()  # keys not in ``writer`` that an earlier window handed on:
-        # queued for Ray workers, or images that failed to decode under ``skip_bad``
-
-    def __call__(self, items: Items):
-        """``(keys, image_keys, todo, todo_img)`` of one window: the rows of ``items.texts`` (longest
-        first, so batches pad little) and of ``items.images`` that neither the cache nor an earlier
-        window holds. Counts the window into the result."""
-        r = self.result
-        keys, image_keys = items.key_array(), items.image_key_array()
-        todo_of, new = [], []
-        for k in (keys, image_keys):
-            before = self.writer.cached_before(k)
-            again = before & self.counted.contains(k)  # counted by an earlier window
-            held = before | self.writer.written(k) | self.elsewhere.contains(k)
-            again |= held & ~before  # written or handed on by an earlier window
-            first_seen = before & ~again
-            self.counted.add(k[first_seen])
-            r.cached_before += int(first_seen.sum())
-            new.append(len(k) - int(again.sum()))
-            todo_of.append(np.nonzero(~held)[0])
-        lengths = np.fromiter(
-            (len(items.texts[i]) for i in todo_of[0]), dtype=np.int64, count=len(todo_of[0])
-        )
-        todo = todo_of[0][np.argsort(-lengths, kind="stable")]
-        r.texts += new[0]
-        r.images += new[1]
-        r.items += new[0] + new[1]
-        r.records += items.records
-        r.occurrences += items.occurrences
-        r.bad_rows += items.bad
-        return keys, image_keys, todo, todo_of[1]
-
-
-def check_modalities(items: Items, encoder: Encoder) -> None:
-    """Refuse images for a text-only encoder (``items`` may be a check-only window: it counts images)."""
-    n = len(items.images) or items.images_seen
-    if n and "image" not in encoder.modalities:
-        raise EmbedkitError(
-            f"{n} of the inputs are images, and --encoder {encoder.spec or encoder.fingerprint.encoder} "
-            "embeds texts only; use an image encoder: clip-h14 or open_clip:ARCH:PRETRAINED"
-        )
-
-
-def default_workers() -> int:
-    """Image decoding processes: one per CPU, at most 4 (0 = decode in the main process)."""
-    return min(4, os.cpu_count() or 1)
-
-
-class _Run:
-    """The encoding loop of one extraction: texts in chunks, images through a DataLoader; times itself."""
-
-    def __init__(self, encoder: Encoder, batch_size: int):
-        self.encoder = encoder
-        self.batch_size = batch_size
-        self.seconds = 0.0
-        self.bad: list[InputError] = []
-
-    def attrs(self, modality: str) -> dict:
-        return {
-            "compute_device": str(self.encoder.device),
-            "compute_dtype": self.encoder.compute_dtype,
-            "batch_size": self.batch_size,
-            "modality": modality,
-        }
-
-    def texts(self, texts: list[str], parts: list[tuple], bar=None) -> np.ndarray:
-        emb = np.empty((len(texts), self.encoder.dim), dtype=np.float32)
-        step = self.batch_size * 8  # texts per encode call: one progress update every 8 batches
-        for c0 in range(0, len(texts), step):
-            chunk = slice(c0, c0 + step)
-            t0 = time.perf_counter()
-            emb[chunk] = self.encoder.encode(texts[chunk], batch_size=self.batch_size, parts=parts[chunk])
-            self.seconds += time.perf_counter() - t0
-            if bar is not None:
-                bar.update(len(texts[chunk]))
-            crash_point("encode")
-        return emb
-
-    def images(
-        self, paths: list[Path], workers: int, skip_bad: bool, bar=None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in ``paths`` that were embedded, their embeddings)."""
-        enc = self.encoder
-        emb = np.empty((len(paths), enc.dim), dtype=np.float32)
-        ok = np.zeros(len(paths), dtype=bool)
-        t0 = time.perf_counter()
-        batches = iter_image_batches(
-            paths,
-            enc.image_transform(),
-            self.batch_size,
-            workers=workers,
-            size_hint=enc.image_size,
-            pin_memory=str(enc.device).startswith("cuda"),
-        )
-        with contextlib.closing(batches):  # an error below shuts the decoding workers down at once
-            for idx, good, pixels, errors in batches:
-                for i, err in errors:
-                    e = InputError(f"cannot embed this image: {err}", file=str(paths[i]))
-                    if not skip_bad:
-                        raise e
-                    self.bad.append(e)
-                if pixels is not None:
-                    emb[good] = enc.encode_pixels(pixels)
-                    ok[good] = True
-                if bar is not None:
-                    bar.update(len(idx))
-        self.seconds += time.perf_counter() - t0
-        return np.nonzero(ok)[0], emb[ok]
 
 
 def write_bad_rows_report(bad: list[InputError], path: str | os.PathLike) -> Path:

@@ -75,7 +75,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_a_crash_mid_shard_write_leaves_the_cache_valid(tmp_path, monkeypatch):
-    import embedkit.cache.store as store
+    import embedkit.cache.writer as store
 
     real = store.write_shard
     calls = {"n": 0}
@@ -119,7 +119,7 @@ def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(
 
     from embedkit.cli.main import cli
 
-    monkeypatch.setattr("embedkit.extract.STREAM_WINDOW", 50)
+    monkeypatch.setattr("embedkit.extract.inputs.STREAM_WINDOW", 50)
     lines = [json.dumps({"text": f"text {i % 120}"}) for i in range(300)]
     good = tmp_path / "good.jsonl"
     good.write_text("\n".join(lines) + "\n")
@@ -163,7 +163,7 @@ def test_streaming_windows_give_the_one_window_result_and_check_all_input_first(
 def test_a_window_is_let_go_of_once_encoded(tmp_path):
     """extract() holds one window at a time: each is freed before the next is read (a window put back
     with itertools.chain would stay referenced until the end of the run)."""
-    from embedkit.data.texts import Items, put_back
+    from embedkit.data.items import Items, put_back
 
     def windows():
         for w in range(4):
@@ -194,7 +194,7 @@ def test_an_unreadable_image_repeated_in_later_windows_is_reported_once(tmp_path
 
     from embedkit.cli.main import cli
 
-    monkeypatch.setattr("embedkit.extract.STREAM_WINDOW", 2)
+    monkeypatch.setattr("embedkit.extract.inputs.STREAM_WINDOW", 2)
     make_image(tmp_path / "r.png", color=(200, 30, 30))
     make_image(tmp_path / "g.png", color=(30, 200, 30))
     (tmp_path / "bad.png").write_text("not a PNG")

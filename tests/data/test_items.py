@@ -4,7 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from embedkit.data.texts import collect_texts, join_in_context
+from embedkit.data.items import collect_texts
+from embedkit.data.pairs import join_in_context
 from embedkit.errors import InputError
 
 
