@@ -10,11 +10,13 @@ import click
 
 from embedkit.cli.common import cache_option, split_fraction_options
 from embedkit.data.splits import SplitConfig
-from embedkit.heads.registry import HEADS
+from embedkit.heads.registry import HEADS, config_class
 
-# Head name -> config class: the options of fit-head, from the registry without importing the heads
-# (which would pull torch into every `--help`).
-_CONFIGS = {name: entry.load_config() for name, entry in HEADS.items()}
+
+def _configs() -> dict:
+    """Head name -> config class: the options of fit-head, from the registry. Read when fit-head itself
+    is used (``FitHeadCommand``), so other commands never import a head's module."""
+    return {name: entry.load_config() for name, entry in HEADS.items()}
 
 
 class KParam(click.ParamType):
@@ -33,15 +35,16 @@ class KParam(click.ParamType):
 
 def head_config_options(f):
     """One click option per config field of any head; help says which heads use it and the default."""
+    configs = _configs()
     fields: dict[str, list] = {}
-    for head, cls in _CONFIGS.items():
+    for head, cls in configs.items():
         for fld in dataclasses.fields(cls):
             fields.setdefault(fld.name, []).append((head, fld))
     for name in reversed(list(fields)):
         uses = fields[name]
         fld = uses[0][1]
         heads = [h for h, _ in uses]
-        applies = "all heads" if len(heads) == len(_CONFIGS) else ", ".join(heads)
+        applies = "all heads" if len(heads) == len(configs) else ", ".join(heads)
         helps = {fl.metadata["help"] for _, fl in uses}
         text = (
             " / ".join(f"{h}: {fl.metadata['help']}" for h, fl in uses)
@@ -64,7 +67,7 @@ def head_config_options(f):
 
 def build_config(model: str, given: dict):
     """The head's Config from the options the user set; an option of another head is an error."""
-    cls = _CONFIGS[model]
+    cls = config_class(model)
     names = {fl.name for fl in dataclasses.fields(cls)}
     set_opts = {k: v for k, v in given.items() if v is not None}
     foreign = sorted(set(set_opts) - names)
@@ -110,9 +113,20 @@ def _split_options(for_eval: bool):
     return deco
 
 
-@click.command("fit-head")
+class FitHeadCommand(click.Command):
+    """fit-head with one option per field of the registered heads' configs, added on first use (help,
+    parsing), so that importing the CLI imports no head module."""
+
+    def get_params(self, ctx):
+        if not getattr(self, "_config_options_added", False):
+            self._config_options_added = True
+            self.params.extend(reversed(head_config_options(lambda: None).__click_params__))
+        return super().get_params(ctx)
+
+
+@click.command("fit-head", cls=FitHeadCommand)
 @click.option(
-    "--model", "model", required=True, type=click.Choice(list(_CONFIGS)), help="Which head to train."
+    "--model", "model", required=True, type=click.Choice(list(HEADS)), help="Which head to train."
 )
 @click.option(
     "--pairs",
@@ -152,7 +166,6 @@ def _split_options(for_eval: bool):
     help="Print the training summary and metrics as one JSON object (with --K auto, the selection too).",
 )
 @_split_options(for_eval=False)
-@head_config_options
 def fit_head_command(
     model,
     pairs,
