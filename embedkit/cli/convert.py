@@ -1,8 +1,9 @@
-"""``embedkit convert``: trl, columns, ratings, multipref, helpsteer2, pick-a-pic."""
+"""``embedkit convert``: trl, columns, ratings, lewidi, multipref, helpsteer2, pick-a-pic."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import click
@@ -10,8 +11,9 @@ import click
 from embedkit.cli.common import split_fraction_options
 from embedkit.cli.options import config_from, config_options
 from embedkit.data.convert import ColumnsConfig
-from embedkit.data.ratings import RatingsConfig
+from embedkit.data.ratings import PairingConfig, RatingsFields
 from embedkit.datasets.helpsteer2 import HelpSteer2Config
+from embedkit.datasets.lewidi import LeWiDiConfig
 from embedkit.datasets.multipref import MultiPrefConfig
 
 
@@ -63,51 +65,43 @@ def columns_command(input_path, out, overwrite, **options):
     click.echo(f"wrote {n} pairs to {out}")
 
 
-@convert_group.command("ratings")
-@click.argument("input_path", type=click.Path(dir_okay=False))
-@_out_option
-@config_options(RatingsConfig)
-@click.option(
-    "--skip-bad", is_flag=True, help="Skip bad rows (listed in the report) instead of stopping at the first."
-)
-@split_fraction_options(
-    {
-        "val_frac": "Split column: seen annotators' pairs for validation.",
-        "test_frac": "Split column: seen annotators' pairs for test.",
-        "unseen_user_frac": "Split column: annotators held out as new users.",
-        "fewshot_frac": "Split column: share of a new annotator's pairs for few-shot.",
-    }
-)
-def ratings_command(
-    input_path, out, overwrite, skip_bad, val_frac, test_frac, unseen_user_frac, fewshot_frac, **options
-):
-    """Per-item ratings (one row per annotator, item and score) -> preference pairs.
+_SPLIT_HELP = {
+    "val_frac": "Split column: seen annotators' pairs (--split-by item: items) for validation.",
+    "test_frac": "Split column: seen annotators' pairs (--split-by item: items) for test.",
+    "unseen_user_frac": "Split column: annotators held out as new users.",
+    "fewshot_frac": "Split column: share of a new annotator's pairs for few-shot (--split-by user).",
+}
 
-    Pairs are drawn within each annotator from two items they rated; their scores decide the label (a
-    difference of 1 is a slight preference, 2 or more a strong one, equal scores a tie) and left/right
-    is random. A split column is drawn as fit-head would (seen and new annotators). Bad rows (missing
-    or non-numeric score, missing field) are named with file and line; annotators with a single item
-    are listed (they give no pairs). A report goes next to --out (OUT.report.json).
 
-    \b
-    Example (1-5 offensiveness ratings, less offensive preferred):
-      embedkit convert ratings ratings.csv --out pairs.jsonl --user annotator --item comment_id \\
-          --text comment --score offensiveness --prefer lower --prompt "Which comment is less offensive?"
-    """
+def _ratings_options(f, **defaults):
+    """What convert ratings and convert lewidi share: the pairing, the split column, --skip-bad."""
+    f = click.option(
+        "--skip-bad", is_flag=True, help="Skip bad rows (listed in the report) instead of stopping at the first."
+    )(f)
+    f = click.option(
+        "--split-by",
+        type=click.Choice(["user", "item"]),
+        default="user",
+        show_default=True,
+        help="Split column: val/test pairs drawn within each seen annotator (user), or item-disjoint (item: "
+        "val/test items held out; a pair is in a split only when both its items are, so test pairs compare "
+        "items no training pair touched).",
+    )(f)
+    f = split_fraction_options(_SPLIT_HELP)(f)
+    return config_options(PairingConfig, defaults=defaults)(f)
+
+
+def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str = "row") -> None:
+    """Write converted rating pairs and their report (OUT.report.json), saying first how many pairs were
+    possible and what capped them, then what was skipped, repeated or dropped."""
     import json as _json
 
     from embedkit.data.convert import write_pairs
-    from embedkit.data.ratings import ratings_to_pairs
-    from embedkit.data.splits import SplitConfig
 
-    _check_out(out, overwrite)
-    cfg = config_from(RatingsConfig, options)
-    split = None if cfg.likert else SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed)
-    rows, report = ratings_to_pairs(input_path, cfg, split=split, skip_bad=skip_bad)
     if not rows:
-        raise click.ClickException(
-            f"{input_path}: no pairs could be formed (each annotator needs two rated items)"
-        )
+        raise click.ClickException(f"{source}: no pairs could be formed (each annotator needs two rated items)")
+    capped = f", capped by {report['capped']}" if report.get("capped") else ""
+    click.echo(f"{report['possible_pairs']} pairs possible; writing {len(rows)}{capped}", err=True)
     n = write_pairs(iter(rows), out)
     report_path = Path(out).with_name(Path(out).stem + ".report.json")
     report_path.write_text(_json.dumps(report, indent=1) + "\n")
@@ -115,19 +109,102 @@ def ratings_command(
         f"{report['ratings']} ratings by {report['annotators']} annotators of {report['items']} items -> "
         f"{n} pairs ({report['ties']} ties) in {out}; report {report_path}"
     )
-    if report["skipped_rows"]:
-        first = report["skipped_rows"][0]
+    skipped = report.get("skipped_rows", report.get("skipped_items", []))
+    if skipped:
+        first = skipped[0]
+        where = f"{first['file']}:{first['line']}" if first.get("line") else first["file"]
+        click.echo(f"skipped {len(skipped)} bad {unit}(s); first: {where}: {first['error']}", err=True)
+    if report["repeated_rows"]:
+        first = report["repeated_rows"][0]
         click.echo(
-            f"skipped {len(report['skipped_rows'])} bad row(s); first: {first['file']}:{first['line']}: {first['error']}",
+            f"{len(report['repeated_rows'])} row(s) repeat an earlier row exactly and were read once (e.g. "
+            f"{first['file']}:{first['line']} repeats line {first['repeats_line']})",
+            err=True,
+        )
+    if report.get("dropped_across_item_splits"):
+        click.echo(
+            f"{report['dropped_across_item_splits']} pair(s) compare items of two different splits and were "
+            "left out (item-disjoint split)",
             err=True,
         )
     if report["annotators_with_one_item"]:
         first = report["annotators_with_one_item"][0]
+        where = f" at {first['file']}:{first['line']}" if first.get("line") else ""
         click.echo(
             f"{len(report['annotators_with_one_item'])} annotator(s) rated a single item and give no pairs "
-            f"(e.g. {first['user']!r} at {first['file']}:{first['line']})",
+            f"(e.g. {first['user']!r}{where})",
             err=True,
         )
+
+
+@convert_group.command("ratings")
+@click.argument("input_path", type=click.Path(dir_okay=False))
+@_out_option
+@config_options(RatingsFields)
+@_ratings_options
+def ratings_command(input_path, out, overwrite, skip_bad, split_by, val_frac, test_frac, unseen_user_frac,
+                    fewshot_frac, **options):  # fmt: skip
+    """Per-item ratings (one row per annotator, item and score) -> preference pairs.
+
+    Pairs are drawn within each annotator from two items they rated; their scores decide the label (a
+    difference of 1 is a slight preference, 2 or more a strong one, equal scores a tie) and left/right
+    is random. A split column is drawn as fit-head would (seen and new annotators), or item-disjoint
+    (--split-by item). Bad rows (missing or non-numeric score, missing field) are named with file and
+    line; annotators with a single item are listed (they give no pairs). A report goes next to --out
+    (OUT.report.json).
+
+    \b
+    Example (1-5 offensiveness ratings, less offensive preferred):
+      embedkit convert ratings ratings.csv --out pairs.jsonl --user annotator --item comment_id \\
+          --text comment --score offensiveness --prefer lower --prompt "Which comment is less offensive?"
+    """
+    from embedkit.data.ratings import ratings_to_pairs
+    from embedkit.data.splits import SplitConfig
+
+    _check_out(out, overwrite)
+    fields = config_from(RatingsFields, options)
+    pairing = config_from(PairingConfig, options)
+    split = None
+    if not pairing.likert or split_by == "item":
+        split = SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, pairing.seed, by=split_by)
+    rows, report = ratings_to_pairs(input_path, fields, pairing, split=split, skip_bad=skip_bad)
+    _pairs_out(rows, report, out, input_path)
+
+
+@convert_group.command("lewidi")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@_out_option
+@config_options(LeWiDiConfig)
+@functools.partial(_ratings_options, prefer="lower")
+def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_frac, unseen_user_frac,
+                   fewshot_frac, **options):  # fmt: skip
+    """LeWiDi JSON files (per-annotator labels: MD-Agreement, CSC, ...) -> preference pairs.
+
+    Reads both LeWiDi layouts (2023: comma-separated annotators / annotations, text a string; 2025:
+    annotations an object, text an object whose fields are joined or chosen with --text-fields) and pairs
+    them exactly as `convert ratings` does: within each annotator, the item they labelled lower
+    preferred by default (less offensive, less sarcastic; --prefer higher for the other way), equal
+    labels ties. --source-split keeps the files' own train/dev/test item split (item-disjoint). Bad items
+    (not a LeWiDi file, annotator and annotation counts that differ, a label outside the scale, an item id
+    twice) stop the run naming file, item id and field; --skip-bad lists them in the report and goes on.
+
+    \b
+    Examples:
+      embedkit convert lewidi MD-Agreement_train.json MD-Agreement_dev.json MD-Agreement_test.json \\
+          --out md/pairs.jsonl --source-split --prompt "Which tweet is less offensive?" --ties drop
+      embedkit convert lewidi CSC_dev.json CSC_test.json --out csc/likert.jsonl --likert --likert-range 1,6
+    """
+    from embedkit.data.splits import SplitConfig
+    from embedkit.datasets.lewidi import lewidi_to_pairs
+
+    _check_out(out, overwrite)
+    cfg = config_from(LeWiDiConfig, options)
+    pairing = config_from(PairingConfig, options)
+    split = None
+    if not pairing.likert or split_by == "item" or cfg.source_split:
+        split = SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, pairing.seed, by=split_by)
+    rows, report = lewidi_to_pairs(inputs, cfg, pairing, split=split, skip_bad=skip_bad)
+    _pairs_out(rows, report, out, ", ".join(inputs), unit="item")
 
 
 @convert_group.command("multipref")

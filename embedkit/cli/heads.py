@@ -372,7 +372,8 @@ LEGEND = {
     "per_user": "seen.test.per_user: each seen user's own test accuracy, summarised over users "
     "(mean, std, min, max)",
     "unseen": "unseen.*: users held out of training. zero_shot: the mean of the seen users' weights; "
-    "by_shots.N: weights fitted from N of each user's few-shot pairs (f, g and prototypes frozen)",
+    "by_shots.N: weights fitted from N of each user's few-shot pairs (f, g and prototypes frozen), over the "
+    "users with at least N; shots.N: those users and their test pairs, and their zero-shot accuracy",
     "unseen_users": "unseen_users: a population model's accuracy on held-out users' pairs (no per-user "
     "weights)",
     "lambda": "lambda: weight of the predicted spread in the divergence score |mu_A - mu_B| - "

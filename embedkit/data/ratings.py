@@ -1,4 +1,5 @@
-"""Per-item ratings -> preference pairs (``embedkit convert ratings``).
+"""Per-item ratings -> preference pairs (``embedkit convert ratings``; ``convert lewidi`` goes through the
+same pairing).
 
 Much pluralistic data is one row per (annotator, item, score): offensiveness or toxicity on 1-5, Likert
 helpfulness, from a few hundred annotators who each rate tens of items, each item rated by several of
@@ -7,11 +8,21 @@ them. Two ways to turn it into the pair format:
 - **per annotator** (default, for PAL heads): pairs are drawn within each annotator, from two items that
   annotator rated; the annotator's scores decide the label (a difference of 1 is a slight preference, 2
   or more a strong one, equal scores a tie), left/right order is random, and ``user`` is the annotator.
-  A ``split`` column is drawn like fit-head draws splits (seen and unseen annotators, few-shot share).
+  ``ties="drop"`` drops ties *before* ``pairs_per_user`` samples, so a user asking for 60 pairs gets 60
+  (or all the untied pairs they have).
 - **multi-annotator** (``likert=True``, for mean-variance and Likert heads): pairs of items rated by at
   least one common annotator, with ``labels`` (one graded label per common annotator) and
   ``likert_left`` / ``likert_right`` (every score each item received, on 1-5, turned round with
-  ``prefer="lower"`` so that 5 is always the preferred end).
+  ``prefer="lower"`` so that 5 is always the preferred end). ``pairs_per_user`` then draws that many item
+  pairs from each annotator's items (their union is written).
+
+Either way ``max_pairs`` caps the total (a uniform sample), and the report says how many pairs were
+possible before any cap, so that a crowd data set never silently becomes a multi-GB file.
+
+Splits: drawn as fit-head draws them (seen and unseen annotators, few-shot share), or, with items given a
+group (``item_groups``: drawn with ``by="item"``, or a data set's own train/dev/test split), item-disjoint:
+a pair belongs to a split only when both its items are in that split's items (see
+:func:`embedkit.data.splits.split_by_items`), so test pairs compare items no training pair touched.
 """
 
 from __future__ import annotations
@@ -19,37 +30,56 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from embedkit.data.readers import iter_records
-from embedkit.data.splits import SplitConfig, draw_splits
+from embedkit.data.splits import SplitConfig, draw_item_groups, draw_splits, split_by_items
 from embedkit.errors import InputError
 from embedkit.options import REQUIRED, float_range, opt
 
 DEFAULT_PROMPT = "Which of these two do you prefer?"
+DEFAULT_MAX_PAIRS = 1_000_000
 
 
 @dataclass(frozen=True)
-class RatingsConfig:
-    """How per-item ratings become pairs; the options of ``embedkit convert ratings``."""
+class RatingsFields:
+    """Which field of a ratings file is which (``embedkit convert ratings``)."""
 
     user: str = opt(REQUIRED, "Field with the annotator id.")
     item: str = opt(REQUIRED, "Field with the item id (the same item rated by several annotators).")
     text: str = opt(REQUIRED, "Field with the item's text (what gets embedded).")
     score: str = opt(REQUIRED, "Field with the annotator's score (a number).")
+    prompt_field: str | None = opt(None, "A field with each item's prompt (instead of --prompt).")
+
+
+@dataclass(frozen=True)
+class PairingConfig:
+    """How ratings become pairs (``convert ratings`` and ``convert lewidi``)."""
+
     prefer: str = opt(
         "higher",
         "Which end of the scale is preferred (lower for offensiveness or toxicity).",
         choices=("higher", "lower"),
     )
     prompt: str | None = opt(None, f"The prompt of every pair (default: {DEFAULT_PROMPT!r}).")
-    prompt_field: str | None = opt(None, "Or: a field with each item's prompt.")
-    pairs_per_user: int = opt(
-        0, "At most this many pairs per annotator, drawn at random (0 = every pair of their items).", min=0
+    ties: str = opt(
+        "keep",
+        "Keep equal scores as ties, or drop them (before --pairs-per-user counts).",
+        choices=("keep", "drop"),
     )
-    ties: str = opt("keep", "Keep equal scores as ties, or drop them.", choices=("keep", "drop"))
+    pairs_per_user: int = opt(
+        0,
+        "At most this many pairs per annotator, drawn at random after ties are dropped (0 = every pair of "
+        "their items). With --likert: item pairs drawn from each annotator's items.",
+        min=0,
+    )
+    max_pairs: int = opt(
+        DEFAULT_MAX_PAIRS,
+        "At most this many pairs in all, a uniform sample (0 = no cap); the run says how many were possible.",
+        min=0,
+    )
     likert: bool = opt(
         False,
         "Multi-annotator pairs instead: items rated by common annotators, with per-annotator labels and "
@@ -68,10 +98,10 @@ class RatingsConfig:
             raise ValueError(f"--prefer must be higher or lower, got {self.prefer!r}")
         if self.ties not in ("keep", "drop"):
             raise ValueError(f"--ties must be keep or drop, got {self.ties!r}")
-        if self.prompt is not None and self.prompt_field is not None:
-            raise ValueError("give --prompt or --prompt-field, not both")
-        if self.pairs_per_user < 0:
-            raise ValueError("--pairs-per-user must be >= 0 (0 = all pairs)")
+        if self.pairs_per_user < 0 or self.max_pairs < 0:
+            raise ValueError("--pairs-per-user and --max-pairs must be >= 0 (0 = no limit)")
+        if self.likert_range is not None and not self.likert_range[0] < self.likert_range[1]:
+            raise ValueError(f"--likert-range LO,HI needs LO < HI, got {self.likert_range}")
 
 
 @dataclass
@@ -82,16 +112,32 @@ class Rating:
     prompt: str
     score: float
     line: int
+    file: str = ""
+    group: str = ""
+    """The item's split in its source (a data set's own train / val / test), "" when it has none."""
+
+
+@dataclass
+class RatingsRead:
+    """What :func:`read_ratings` found: the ratings, the bad rows, and rows repeating an earlier one."""
+
+    ratings: list[Rating]
+    bad: list[InputError] = field(default_factory=list)
+    repeats: list[dict] = field(default_factory=list)
+
+
+def _present(rec: dict) -> str:
+    return ", ".join(sorted(map(str, rec))) or "none"
 
 
 def read_ratings(
-    path: str | os.PathLike, cfg: RatingsConfig, skip_bad: bool = False
-) -> tuple[list[Rating], list[InputError]]:
+    path: str | os.PathLike, fields: RatingsFields, prompt: str | None = None, skip_bad: bool = False
+) -> RatingsRead:
     """Every rating row, checked: user, item, text present; score a finite number; no annotator rating
     one item twice with different scores, no item id with two different texts (the later row is the bad
-    one). A row repeating an earlier one exactly is read once."""
+    one). A row repeating an earlier one exactly is read once (and listed in ``repeats``)."""
     path = str(path)
-    out, bad = [], []
+    out = RatingsRead([])
     rated: dict[tuple[str, str], Rating] = {}  # (user, item) -> its rating
     texts: dict[str, Rating] = {}  # item -> the first rating naming it
     n = 0
@@ -101,71 +147,86 @@ def read_ratings(
             if isinstance(rec, InputError):
                 raise rec
             vals = {}
-            for name, field in (("user", cfg.user), ("item", cfg.item), ("text", cfg.text)):
-                v = rec.get(field)
+            for name, fld in (("user", fields.user), ("item", fields.item), ("text", fields.text)):
+                v = rec.get(fld)
+                if v is None:
+                    raise InputError(
+                        f"missing (fields present: {_present(rec)})", file=path, line=line, field=fld
+                    )
                 if (
-                    v is None
-                    or (isinstance(v, str) and not v.strip())
+                    (isinstance(v, str) and not v.strip())
                     or isinstance(v, bool)
                     or not isinstance(v, str | int)
                 ):
                     raise InputError(
-                        "missing" if v is None else f"expected a non-empty string or id, found {v!r:.40}",
-                        file=path,
-                        line=line,
-                        field=field,
+                        f"expected a non-empty string or id, found {v!r:.40}", file=path, line=line, field=fld
                     )
                 vals[name] = str(v)
-            raw = rec.get(cfg.score)
+            raw = rec.get(fields.score)
             if raw is None or raw == "":
-                raise InputError("missing score", file=path, line=line, field=cfg.score)
+                what = (
+                    "missing score"
+                    if fields.score in rec
+                    else f"missing score (fields present: {_present(rec)})"
+                )
+                raise InputError(what, file=path, line=line, field=fields.score)
             try:
                 score = float(raw) if not isinstance(raw, bool) else math.nan
             except (TypeError, ValueError):
                 score = math.nan
             if not math.isfinite(score):
-                raise InputError(f"score {raw!r:.40} is not a number", file=path, line=line, field=cfg.score)
-            prompt = cfg.prompt or DEFAULT_PROMPT
-            if cfg.prompt_field:
-                p = rec.get(cfg.prompt_field)
+                raise InputError(
+                    f"score {raw!r:.40} is not a number", file=path, line=line, field=fields.score
+                )
+            item_prompt = prompt or DEFAULT_PROMPT
+            if fields.prompt_field:
+                p = rec.get(fields.prompt_field)
                 if not isinstance(p, str) or not p.strip():
                     raise InputError(
-                        "expected a non-empty prompt", file=path, line=line, field=cfg.prompt_field
+                        "expected a non-empty prompt", file=path, line=line, field=fields.prompt_field
                     )
-                prompt = p
-            r = Rating(vals["user"], vals["item"], vals["text"], prompt, score, line)
-            seen = texts.setdefault(r.item, r)
-            if seen.text != r.text:
-                raise InputError(
-                    f"item {r.item!r} has another text here than on line {seen.line} (an item id must name "
-                    "one text)",
-                    file=path,
-                    line=line,
-                    field=cfg.text,
-                )
-            earlier = rated.setdefault((r.user, r.item), r)
-            if earlier is not r:
-                if earlier.score != r.score or earlier.prompt != r.prompt:
-                    what, field = (
-                        (f": {earlier.score:g} on line {earlier.line}, {r.score:g} here", cfg.score)
-                        if earlier.score != r.score
-                        else (f", under another prompt than on line {earlier.line}", cfg.prompt_field)
-                    )
-                    raise InputError(
-                        f"annotator {r.user!r} rated item {r.item!r} twice{what}; keep one of the two rows",
-                        file=path,
-                        line=line,
-                        field=field,
-                    )
-                continue  # the same rating again
-            out.append(r)
+                item_prompt = p
+            r = Rating(vals["user"], vals["item"], vals["text"], item_prompt, score, line, path)
+            check_rating(r, rated, texts, fields.text, fields.score, fields.prompt_field)
+            if rated[(r.user, r.item)] is not r:
+                out.repeats.append({"file": path, "line": line, "repeats_line": rated[(r.user, r.item)].line})
+                continue
+            out.ratings.append(r)
         except InputError as e:
             if not skip_bad:
                 raise
-            bad.append(e)
+            out.bad.append(e)
     if not n:
         raise InputError("no rows found (empty file?)", file=path)
-    return out, bad
+    return out
+
+
+def check_rating(
+    r: Rating, rated: dict, texts: dict, text_field: str, score_field: str, prompt_field: str | None = None
+) -> None:
+    """Refuse an item id naming a second text, or an annotator's second, different rating of an item;
+    records ``r`` in ``rated`` / ``texts`` (an exact repeat leaves the first there)."""
+    seen = texts.setdefault(r.item, r)
+    if seen.text != r.text:
+        raise InputError(
+            f"item {r.item!r} has another text here than on line {seen.line} (an item id must name one text)",
+            file=r.file,
+            line=r.line,
+            field=text_field,
+        )
+    earlier = rated.setdefault((r.user, r.item), r)
+    if earlier is not r and (earlier.score != r.score or earlier.prompt != r.prompt):
+        what, fld = (
+            (f": {earlier.score:g} on line {earlier.line}, {r.score:g} here", score_field)
+            if earlier.score != r.score
+            else (f", under another prompt than on line {earlier.line}", prompt_field)
+        )
+        raise InputError(
+            f"annotator {r.user!r} rated item {r.item!r} twice{what}; keep one of the two rows",
+            file=r.file,
+            line=r.line,
+            field=fld,
+        )
 
 
 def graded(diff: float) -> int:
@@ -173,109 +234,170 @@ def graded(diff: float) -> int:
     return 0 if diff == 0 else int(math.copysign(2 if abs(diff) >= 2 else 1, diff))
 
 
+def _graded(diff: np.ndarray) -> np.ndarray:
+    """:func:`graded` of an array."""
+    return (np.sign(diff) * np.where(np.abs(diff) >= 2, 2, 1)).astype(np.int64) * (diff != 0)
+
+
 def ratings_to_pairs(
     path: str | os.PathLike,
-    cfg: RatingsConfig,
+    fields: RatingsFields,
+    pairing: PairingConfig = PairingConfig(),
     split: SplitConfig | None = None,
     skip_bad: bool = False,
 ) -> tuple[list[dict], dict]:
     """(pair rows, report) from a ratings file; see the module docstring. ``split``: draw a split column
-    with these fractions (per-annotator pairs only)."""
-    cfg.validate()
-    ratings, bad = read_ratings(path, cfg, skip_bad)
-    sign = 1 if cfg.prefer == "higher" else -1
-    rng = np.random.default_rng(cfg.seed)
+    with these fractions (``split.by="item"``: item-disjoint)."""
+    pairing.validate()
+    read = read_ratings(path, fields, pairing.prompt, skip_bad)
+    return pairs_from_ratings(
+        read.ratings, pairing, split, bad=read.bad, repeats=read.repeats, source=str(path)
+    )
+
+
+def pairs_from_ratings(
+    ratings: list[Rating],
+    pairing: PairingConfig,
+    split: SplitConfig | None = None,
+    *,
+    item_groups: dict[str, str] | None = None,
+    bad: list[InputError] = (),
+    repeats: list[dict] = (),
+    source: str = "",
+) -> tuple[list[dict], dict]:
+    """(pair rows, report) from checked ratings. ``split``: fractions and seed of the split column
+    (None: no column). ``item_groups``: each item's train / val / test group, for an item-disjoint split
+    (drawn here when ``split.by == "item"`` and none are given)."""
+    pairing.validate()
+    sign = 1 if pairing.prefer == "higher" else -1
+    rng = np.random.default_rng(pairing.seed)
     by_user: dict[str, list[Rating]] = defaultdict(list)
     for r in ratings:
         by_user[r.user].append(r)
-    lonely = sorted(
-        (u for u, rs in by_user.items() if len({r.item for r in rs}) < 2), key=lambda u: by_user[u][0].line
-    )
+    lonely = sorted((u for u, rs in by_user.items() if len(rs) < 2), key=lambda u: by_user[u][0].line)
     report = {
         "ratings": len(ratings),
         "annotators": len(by_user),
         "items": len({r.item for r in ratings}),
         "skipped_rows": [{"file": e.file, "line": e.line, "field": e.field, "error": e.reason} for e in bad],
+        "repeated_rows": list(repeats),
         "annotators_with_one_item": [
-            {"user": u, "file": str(path), "line": by_user[u][0].line} for u in lonely
+            {"user": u, "file": by_user[u][0].file or source, "line": by_user[u][0].line} for u in lonely
         ],
     }
-    rows = (
-        _multi_annotator(ratings, cfg, sign, rng) if cfg.likert else _per_annotator(by_user, cfg, sign, rng)
-    )
-    if not cfg.likert and split is not None and rows:
-        for row, s in zip(
-            rows, draw_splits(np.array([r["user"] for r in rows], dtype=str), split), strict=True
-        ):
-            row["split"] = s
+    if split is not None and split.by == "item" and item_groups is None:
+        item_groups = draw_item_groups(sorted({r.item for r in ratings}), split)
+    pairs = _Pairs(ratings, by_user)
+    if pairing.likert:
+        a, b = pairs.item_pairs(pairing, rng, report)
+        rows = pairs.likert_rows(a, b, pairing, sign, rng, report)
+    else:
+        u, a, b, g = pairs.user_pairs(pairing, sign, rng, report)
+        rows = pairs.user_rows(u, a, b, g, rng)
+    if split is not None and rows:
+        _add_split(rows, split, item_groups, report)
     report["pairs"] = len(rows)
     report["ties"] = sum(1 for r in rows if r.get("label") == 0 or r.get("labels") and not any(r["labels"]))
     return rows, report
 
 
-def _per_annotator(by_user, cfg: RatingsConfig, sign: int, rng) -> list[dict]:
-    rows = []
-    for user in sorted(by_user, key=lambda u: by_user[u][0].line):
-        rs = by_user[user]  # one rating per item (read_ratings refuses an item rated twice)
-        if len(rs) < 2:
-            continue
+class _Pairs:
+    """Ratings as arrays (items and users by first appearance) and the pair enumeration over them."""
+
+    def __init__(self, ratings: list[Rating], by_user: dict[str, list[Rating]]):
+        self.items = list(dict.fromkeys(r.item for r in ratings))
+        self.index = {it: i for i, it in enumerate(self.items)}
+        self.first = {}
+        for r in ratings:
+            self.first.setdefault(r.item, r)
+        self.users = sorted(by_user, key=lambda u: by_user[u][0].line)
+        self.by_user = by_user
+        self.prompts = {(r.user, self.index[r.item]): r.prompt for r in ratings}
+
+    def _within(self, user: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every pair of one annotator's items: (item a, item b, score a, score b), a before b."""
+        rs = self.by_user[user]
+        idx = np.fromiter((self.index[r.item] for r in rs), np.int64, len(rs))
+        s = np.fromiter((r.score for r in rs), np.float64, len(rs))
         i, j = np.triu_indices(len(rs), 1)
-        if cfg.pairs_per_user and len(i) > cfg.pairs_per_user:
-            keep = np.sort(rng.choice(len(i), cfg.pairs_per_user, replace=False))
-            i, j = i[keep], j[keep]
-        flip = rng.random(len(i)) < 0.5
-        for a, b, f in zip(i.tolist(), j.tolist(), flip.tolist(), strict=True):
-            left, right = (rs[b], rs[a]) if f else (rs[a], rs[b])
-            g = graded(sign * (left.score - right.score))
-            if g == 0 and cfg.ties == "drop":
-                continue
+        return idx[i], idx[j], s[i], s[j]
+
+    def user_pairs(self, pairing: PairingConfig, sign: int, rng, report: dict):
+        """Per-annotator pairs: (user index, item a, item b, graded label for a), ties dropped first, then
+        ``pairs_per_user`` and ``max_pairs`` sampled."""
+        parts, possible = [], 0
+        for k, user in enumerate(self.users):
+            a, b, sa, sb = self._within(user)
+            g = _graded(sign * (sa - sb))
+            if pairing.ties == "drop":
+                a, b, g = a[g != 0], b[g != 0], g[g != 0]
+            possible += len(a)
+            keep = _sample(len(a), pairing.pairs_per_user, rng)
+            parts.append((np.full(len(keep), k), a[keep], b[keep], g[keep]))
+        if parts:
+            u, a, b, g = (np.concatenate(x) for x in zip(*parts, strict=True))
+        else:
+            u = a = b = g = np.zeros(0, np.int64)
+        keep = _sample(len(a), pairing.max_pairs, rng)
+        report["possible_pairs"] = possible
+        report["capped"] = _capped(possible, len(a), len(keep), pairing)
+        return u[keep], a[keep], b[keep], g[keep]
+
+    def user_rows(self, u, a, b, g, rng) -> list[dict]:
+        flip = rng.random(len(a)) < 0.5
+        rows = []
+        for k, i, j, lab, f in zip(
+            u.tolist(), a.tolist(), b.tolist(), g.tolist(), flip.tolist(), strict=True
+        ):
+            left, right, lab = (j, i, -lab) if f else (i, j, lab)
+            rl, rr = self.first[self.items[left]], self.first[self.items[right]]
             rows.append(
                 {
-                    "user": user,
-                    "prompt": left.prompt,
-                    "left": left.text,
-                    "right": right.text,
-                    "label": g,  # graded: + left preferred, 2 = strongly (a score difference of 2 or more)
-                    "left_item": left.item,
-                    "right_item": right.item,
+                    "user": self.users[k],
+                    "prompt": self.prompts[(self.users[k], left)],
+                    "left": rl.text,
+                    "right": rr.text,
+                    "label": int(
+                        lab
+                    ),  # graded: + left preferred, 2 = strongly (a score difference of 2 or more)
+                    "left_item": rl.item,
+                    "right_item": rr.item,
                 }
             )
-    return rows
+        return rows
 
+    def item_pairs(self, pairing: PairingConfig, rng, report: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct pairs of items rated by a common annotator (``pairs_per_user`` drawn per annotator),
+        capped at ``max_pairs``: (item a, item b) with a < b."""
+        n = len(self.items)
+        drawn, every = [], []
+        for user in self.users:
+            a, b, _, _ = self._within(user)
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            ids = lo * n + hi
+            every.append(ids)
+            drawn.append(ids[_sample(len(ids), pairing.pairs_per_user, rng)])
+        possible = len(np.unique(np.concatenate(every))) if every else 0
+        ids = np.unique(np.concatenate(drawn)) if drawn else np.zeros(0, np.int64)
+        keep = np.sort(_sample(len(ids), pairing.max_pairs, rng))
+        report["possible_pairs"] = possible
+        report["capped"] = _capped(possible, len(ids), len(keep), pairing)
+        return ids[keep] // n, ids[keep] % n
 
-def _likert_scores(scores: list[float], cfg: RatingsConfig) -> list[int]:
-    out = []
-    for s in scores:
-        if cfg.likert_range is not None:
-            lo, hi = cfg.likert_range
-            s = 1 + 4 * (s - lo) / (hi - lo)
-        v = int(round(s))
-        if not 1 <= v <= 5:
-            raise ValueError(
-                f"score {s:g} is outside 1..5; give --likert-range LO,HI to map the scale onto 1..5"
-            )
-        out.append(v if cfg.prefer == "higher" else 6 - v)  # Likert heads take higher = preferred
-    return out
-
-
-def _multi_annotator(ratings: list[Rating], cfg: RatingsConfig, sign: int, rng) -> list[dict]:
-    items: dict[str, dict[str, Rating]] = defaultdict(dict)  # item -> user -> rating
-    for r in ratings:
-        items[r.item][r.user] = r
-    names = sorted(items, key=lambda it: min(r.line for r in items[it].values()))
-    rows = []
-    for a in range(len(names)):
-        for b in range(a + 1, len(names)):
-            ra, rb = items[names[a]], items[names[b]]
+    def likert_rows(self, a, b, pairing: PairingConfig, sign: int, rng, report: dict) -> list[dict]:
+        scores: dict[int, dict[str, Rating]] = defaultdict(dict)
+        for user in self.users:
+            for r in self.by_user[user]:
+                scores[self.index[r.item]][r.user] = r
+        rows = []
+        flip = rng.random(len(a)) < 0.5
+        for i, j, f in zip(a.tolist(), b.tolist(), flip.tolist(), strict=True):
+            if f:
+                i, j = j, i
+            ra, rb = scores[i], scores[j]
             common = sorted(set(ra) & set(rb))
-            if not common:
-                continue
-            if rng.random() < 0.5:
-                ra, rb, na, nb = rb, ra, names[b], names[a]
-            else:
-                na, nb = names[a], names[b]
             labels = [graded(sign * (ra[u].score - rb[u].score)) for u in common]
-            if cfg.ties == "drop" and all(g == 0 for g in labels):
+            if pairing.ties == "drop" and not any(labels):
                 continue
             first = ra[common[0]]
             rows.append(
@@ -284,11 +406,61 @@ def _multi_annotator(ratings: list[Rating], cfg: RatingsConfig, sign: int, rng) 
                     "left": first.text,
                     "right": rb[common[0]].text,
                     "labels": labels,
-                    "likert_left": _likert_scores([r.score for r in ra.values()], cfg),
-                    "likert_right": _likert_scores([r.score for r in rb.values()], cfg),
-                    "left_item": na,
-                    "right_item": nb,
+                    "likert_left": _likert_scores([r.score for r in ra.values()], pairing),
+                    "likert_right": _likert_scores([r.score for r in rb.values()], pairing),
+                    "left_item": self.items[i],
+                    "right_item": self.items[j],
                     "annotators": common,
                 }
             )
-    return rows
+        return rows
+
+
+def _sample(n: int, cap: int, rng) -> np.ndarray:
+    """Indices of a uniform sample of ``cap`` of ``n`` (all of them, in order, when ``cap`` is 0 or >= n)."""
+    if not cap or n <= cap:
+        return np.arange(n)
+    return np.sort(rng.choice(n, cap, replace=False))
+
+
+def _capped(possible: int, after_per_user: int, kept: int, pairing: PairingConfig) -> str:
+    """Which cap cut the pairs down, in words ("" when none did)."""
+    why = []
+    if pairing.pairs_per_user and after_per_user < possible:
+        why.append(f"--pairs-per-user {pairing.pairs_per_user}")
+    if pairing.max_pairs and kept < after_per_user:
+        why.append(f"--max-pairs {pairing.max_pairs}")
+    return " and ".join(why)
+
+
+def _add_split(
+    rows: list[dict], split: SplitConfig, item_groups: dict[str, str] | None, report: dict
+) -> None:
+    """Give every row a split: item-disjoint when items have groups (rows whose items fall in two groups are
+    dropped, and counted), else drawn per user as fit-head draws them."""
+    users = np.array([r.get("user", "") for r in rows], dtype=str)
+    if item_groups is None:
+        for row, s in zip(rows, draw_splits(users, split), strict=True):
+            row["split"] = s
+        return
+    left = np.array([item_groups.get(r["left_item"], "") for r in rows], dtype=object)
+    right = np.array([item_groups.get(r["right_item"], "") for r in rows], dtype=object)
+    splits = split_by_items(users, left, right, split)
+    kept = [dict(row, split=s) for row, s in zip(rows, splits, strict=True) if s]
+    report["dropped_across_item_splits"] = len(rows) - len(kept)
+    rows[:] = kept
+
+
+def _likert_scores(scores: list[float], pairing: PairingConfig) -> list[int]:
+    out = []
+    for s in scores:
+        if pairing.likert_range is not None:
+            lo, hi = pairing.likert_range
+            s = 1 + 4 * (s - lo) / (hi - lo)
+        v = int(round(s))
+        if not 1 <= v <= 5:
+            raise ValueError(
+                f"score {s:g} is outside 1..5; give --likert-range LO,HI to map the scale onto 1..5"
+            )
+        out.append(v if pairing.prefer == "higher" else 6 - v)  # Likert heads take higher = preferred
+    return out

@@ -21,6 +21,8 @@ import numpy as np
 from embedkit.data.pairs import SPLITS, PairTable
 from embedkit.errors import InputError
 
+SPLIT_BY = ("user", "item")
+
 
 @dataclass(frozen=True)
 class SplitConfig:
@@ -29,11 +31,17 @@ class SplitConfig:
     unseen_user_frac: float = 0.2
     fewshot_frac: float = 0.5
     seed: int = 0
+    by: str = "user"
+    """``user``: val/test pairs drawn within each seen user (their items may appear in training pairs);
+    ``item``: item-disjoint, val_frac / test_frac of the *items* are held out and a pair is in a split
+    only when both its items are (see :func:`split_by_items`)."""
 
     def validate(self) -> None:
         for name, v in asdict(self).items():
-            if name != "seed" and not 0 <= v < 1:
+            if name not in ("seed", "by") and not 0 <= v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {v}")
+        if self.by not in SPLIT_BY:
+            raise ValueError(f"--split-by must be one of {', '.join(SPLIT_BY)}, got {self.by!r}")
         if self.val_frac + self.test_frac >= 1:
             raise ValueError("--val-frac + --test-frac must be < 1 (train needs pairs too)")
 
@@ -97,6 +105,40 @@ def draw_splits(
     # unseen users: the first fewshot_frac of each user's rows, in the seeded order, are few-shot
     k = np.maximum(1, np.round(cfg.fewshot_frac * totals[inv]).astype(np.int64))
     out[is_unseen] = np.where(rank < k, "fewshot", "unseen_test")[is_unseen]
+    return out
+
+
+def draw_item_groups(items, cfg: SplitConfig) -> dict[str, str]:
+    """Each item's group for an item-disjoint split: a seeded ``test_frac`` of the items are ``test``,
+    ``val_frac`` ``val``, the rest ``train``."""
+    cfg.validate()
+    items = sorted({str(i) for i in items})
+    order = np.random.default_rng(cfg.seed).permutation(len(items))
+    n_test = int(round(cfg.test_frac * len(items)))
+    n_val = int(round(cfg.val_frac * len(items)))
+    groups = np.full(len(items), "train", dtype=object)
+    groups[order[:n_test]] = "test"
+    groups[order[n_test : n_test + n_val]] = "val"
+    return dict(zip(items, groups.tolist(), strict=True))
+
+
+def split_by_items(
+    users: np.ndarray, left_group: np.ndarray, right_group: np.ndarray, cfg: SplitConfig,
+    seen_users: list[str] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Item-disjoint splits from the groups (train / val / test) of each pair's two items: a seen user's
+    pair is in the split of its items when both share it; an unseen user's pair is ``fewshot`` when both
+    items are train or val items and ``unseen_test`` when both are test items. A pair whose items are in
+    two groups gets "" (the caller drops it). Unseen users are drawn as in :func:`draw_splits`."""
+    users = np.asarray(users).astype(str)
+    same = left_group == right_group
+    train_side = np.isin(left_group, ["train", "val"]) & np.isin(right_group, ["train", "val"])
+    drawn = draw_splits(users, SplitConfig(0.0, 0.0, cfg.unseen_user_frac, 0.5, cfg.seed), seen_users)
+    unseen = np.isin(drawn, ["fewshot", "unseen_test"])
+    out = np.where(same, left_group, "").astype(object)
+    out[unseen] = np.where(train_side, "fewshot", np.where(same & (left_group == "test"), "unseen_test", ""))[
+        unseen
+    ]
     return out
 
 

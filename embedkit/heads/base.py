@@ -161,13 +161,25 @@ class RewardHead:
             if len(d) == 0:
                 raise InputError(f"no {split} pairs are left for {self.name} (e.g. every pair is a tie)")
         torch.manual_seed(self.config.seed)
-        device = self.device
         self.fingerprint_ = data.fingerprint
         self.input_dim_ = int(data.X.shape[1])
-        self.module_ = self._build(self.input_dim_, data).to(device)
+        self.module_ = self._build(self.input_dim_, data).to(self.device)
+        self._progress = progress
+        self.history_ = self._train_on(train_d, val_d, desc=f"fit {self.name}")
+        self._after_training(data)
+        self.metrics_ = self.evaluate(data)
+        self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
+        self.data_setup_ = data.setup
+        self._warn_if_near_chance(data)
+        return self
+
+    def _train_on(self, train_d: PairData, val_d: PairData, desc: str) -> dict:
+        """Train the module (as it is: new, or already trained) on ``train_d``, early-stopping on ``val_d``;
+        returns the trainer's history."""
+        device = self.device
         t_train, n_train = self._train_tensors(train_d, device)
         t_val = self._tensors(val_d, device)
-        self.history_ = train(
+        return train(
             self.module_,
             self._param_groups(),
             lambda idx: self._loss(t_train, idx),
@@ -175,15 +187,9 @@ class RewardHead:
             lambda: self._val_score(t_val),
             self.config,
             device,
-            desc=f"fit {self.name}",
-            progress=progress,
+            desc=desc,
+            progress=getattr(self, "_progress", True),
         )
-        self._after_training(data)
-        self.metrics_ = self.evaluate(data)
-        self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
-        self.data_setup_ = data.setup
-        self._warn_if_near_chance(data)
-        return self
 
     def _warn_if_near_chance(self, data: PairData) -> None:
         """A head that ends where it started (accuracy ~0.5 on its own training pairs) misleads quietly."""

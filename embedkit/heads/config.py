@@ -90,7 +90,15 @@ class PALConfig(TrainConfig):
     )
     fewshot_prior: float = opt(
         -1.0,
-        "Strength of the MAP prior; -1 = chosen after training on held-out seen users (their val/test pairs).",
+        "Strength of the MAP prior; -1 = calibrated after training on the --prior-users held out of it "
+        "(falling back to the zero-shot point where no strength beats it).",
+    )
+    prior_users: float = opt(
+        0.15,
+        "Share of the seen users (at most 500) kept out of training to calibrate the few-shot prior as new "
+        "users: its spread from weights fitted the way a new user's are, its strength on their held-out "
+        "pairs. Their weights are then fitted like a new user's. 0 = calibrate on the trained users "
+        "(in-sample, as before embedkit 0.3).",
     )
     fewshot_k: int = opt(10, "knn: how many seen users to average.")
 
@@ -102,6 +110,8 @@ class PALConfig(TrainConfig):
             raise ValueError(f"--fewshot-prior must be >= 0, or -1 (auto), got {self.fewshot_prior}")
         if self.fewshot_k < 1:
             raise ValueError(f"--fewshot-k must be >= 1, got {self.fewshot_k}")
+        if not 0 <= self.prior_users < 1:
+            raise ValueError(f"--prior-users must be in [0, 1), got {self.prior_users}")
 
 
 @dataclass

@@ -1,22 +1,33 @@
 """Few-shot weights for new users of a PAL head: a MAP estimate that never strays far from the zero-shot
-point on a handful of pairs.
+point on a handful of pairs, and is calibrated on users training did not see.
 
 With f, g and the prototypes frozen, a new user u is a logit vector z_u (w_u = softmax(z_u)). The plain
 maximum-likelihood fit overfits a few pairs: on noisy real annotators it did worse than the zero-shot
-mean for tens of shots. Here the seen users' weights define a prior on the centred logits,
+mean for tens of shots. Here a prior on the centred logits,
 
     z_c = z - mean(z),      z_c ~ N(mu, Sigma),      mu = centred log of the zero-shot weights,
 
-(Sigma: the seen users' spread around mu, plus a small ridge), and few-shot fitting minimises, for all
-users at once,
+regularises the fit, which minimises, for all users at once,
 
     sum_rows loss(delta_row(w_u)) + tau * 1/2 (z_c - mu)^T Sigma^-1 (z_c - mu)        (per user)
 
 With no pairs the optimum is the zero-shot weights exactly; each pair pulls the estimate towards the
-user's own choices, so accuracy rises from the zero-shot point as shots grow. The strength tau is chosen
-once after training, on seen users: a few of their train pairs act as shots, their val/test pairs score
-each tau on the grid by held-out accuracy (ties within 0.002 broken by held-out loss), so where the seen
-users show that the plain fit is best (clean, well separated users), tau = 0 is chosen.
+user's own choices, so accuracy rises from the zero-shot point as shots grow.
+
+**Calibration** (:func:`calibrate_prior`, the default): Sigma and tau must come from users the
+networks were not trained on. A seen user's pairs were fitted by f, g and the prototypes, which makes
+their few shots look far more telling than a new user's (on real annotators, selection accuracies ten
+points above what new users reach, and so a prior far too weak). So ``prior_users`` of the seen users are
+held out of training altogether; after training, with everything frozen, they are treated exactly as new
+users: Sigma is the spread of their weights fitted the way a new user's are (on all their pairs, under a
+weak prior), and tau is chosen on their held-out pairs, from the first few of their other pairs as shots
+(1, 2, 5, 10, 20), two-fold (Sigma from one half of them, tau scored on the other). tau is the strength
+with the best mean gain over the zero-shot point among those that lose at no shot count (by more than
+0.002); where every strength loses somewhere, few-shot fitting falls back to the zero-shot point itself.
+The held-out users then get weights fitted like a new user's, under that prior, and stay seen users.
+
+Without held-out users (``prior_users=0``, or too few users), :func:`choose_strength` chooses tau
+in-sample on the seen users, as embedkit < 0.3 did, with Sigma from their trained weights.
 
 The nearest-neighbour alternative (``knn_weights``) starts a new user from the seen users who best
 explain their few pairs: the mean weights of the k seen users with the highest likelihood.
@@ -40,6 +51,13 @@ log = logging.getLogger(__name__)
 STRENGTH_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 SELECTION_SHOTS = (1, 3, 10)
 MAX_SELECTION_USERS = 500
+CALIBRATION_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+CALIBRATION_SHOTS = (1, 2, 5, 10, 20)
+MIN_CALIBRATION_USERS = 8
+LOSS_TOLERANCE = 0.002
+"""A strength may lose this much accuracy to the zero-shot point at a shot count and still be chosen."""
+WEAK_PRIOR_VAR = 10.0
+"""The isotropic logit variance of the weak prior that calibration users' weights are fitted under."""
 
 
 @dataclass
@@ -49,7 +67,10 @@ class LogitPrior:
     mean: np.ndarray  # (K,), sums to 0
     cov: np.ndarray  # (K, K)
     strength: float = 1.0
-    selection: dict | None = None  # held-out loss per strength, when chosen by choose_strength
+    selection: dict | None = None  # held-out results per strength, when chosen after training
+    zero_shot: np.ndarray | None = None  # (K,) the zero-shot weights (None: the seen users' mean)
+    fallback: bool = False
+    """No strength beat the zero-shot point: few-shot MAP returns the zero-shot weights."""
 
     @classmethod
     def fit(cls, weights: np.ndarray, zero_shot: np.ndarray) -> LogitPrior:
@@ -62,7 +83,7 @@ class LogitPrior:
         diff = centred - mu
         cov = diff.T @ diff / max(len(weights) - 1, 1)
         cov = cov + (1e-2 * np.trace(cov) / k + 1e-3) * np.eye(k)  # ridge: a prior never rules a point out
-        return cls(mean=mu, cov=cov)
+        return cls(mean=mu, cov=cov, zero_shot=np.asarray(zero_shot, float))
 
     @property
     def precision(self) -> np.ndarray:
@@ -86,6 +107,8 @@ class LogitPrior:
             "cov": self.cov.tolist(),
             "strength": self.strength,
             "selection": self.selection,
+            "zero_shot": None if self.zero_shot is None else self.zero_shot.tolist(),
+            "fallback": self.fallback,
         }
 
     @classmethod
@@ -95,6 +118,8 @@ class LogitPrior:
             np.asarray(d["cov"], float),
             float(d["strength"]),
             d.get("selection"),
+            None if d.get("zero_shot") is None else np.asarray(d["zero_shot"], float),
+            bool(d.get("fallback", False)),
         )
 
 
@@ -172,9 +197,7 @@ def choose_strength(head, data) -> tuple[float, dict]:
         st = head.module_.stats(t["X"], t["prompt"], t["a"], t["b"])
         for shots in SELECTION_SHOTS:
             ok_user = n_train >= shots
-            shot_rows = torch.as_tensor(
-                is_train & (train_rank < shots) & ok_user[inv], device=head.device
-            )
+            shot_rows = torch.as_tensor(is_train & (train_rank < shots) & ok_user[inv], device=head.device)
             eval_mask = ~is_train & ok_user[inv]
             eval_rows = torch.as_tensor(eval_mask, device=head.device)
             if not shot_rows.any() or not eval_rows.any():
@@ -187,15 +210,130 @@ def choose_strength(head, data) -> tuple[float, dict]:
                 with torch.no_grad():
                     d = head.module_.delta_stats(ev, W, uidx[eval_rows])
                     loss[tau].append(float(head._row_losses(d, t["y"][eval_rows]).mean()))
-                acc[tau].append(
-                    preference_accuracy(d.cpu().numpy(), sel.counts[eval_mask], sel.y[eval_mask])
-                )
-    scores = {
-        tau: (float(np.mean(acc[tau])), float(np.mean(loss[tau]))) for tau in STRENGTH_GRID if acc[tau]
-    }
+                acc[tau].append(preference_accuracy(d.cpu().numpy(), sel.counts[eval_mask], sel.y[eval_mask]))
+    scores = {tau: (float(np.mean(acc[tau])), float(np.mean(loss[tau]))) for tau in STRENGTH_GRID if acc[tau]}
     if not scores:
         return 1.0, {}
     top = max(a for a, _ in scores.values())
     near = [tau for tau, (a, _) in scores.items() if a >= top - 0.002]
     best = min(near, key=lambda tau: scores[tau][1])
     return float(best), {str(k): {"accuracy": a, "loss": lo} for k, (a, lo) in scores.items()}
+
+
+def select_strength(gains: dict[float, dict[int, float]], tolerance: float = LOSS_TOLERANCE) -> float | None:
+    """The strength with the best mean accuracy gain over the zero-shot point among those that lose more
+    than ``tolerance`` at no shot count (ties: the stronger prior); None when every strength loses
+    somewhere (few-shot fitting should then return the zero-shot point). ``gains``: strength -> shots ->
+    accuracy minus the zero-shot accuracy of the same users."""
+    safe = [tau for tau, g in gains.items() if g and min(g.values()) >= -tolerance]
+    if not safe:
+        return None
+    return float(max(safe, key=lambda tau: (float(np.mean(list(gains[tau].values()))), tau)))
+
+
+def calibration_users(data, frac: float, seed: int) -> list[str]:
+    """The seen users held out of training to calibrate the few-shot prior: a seeded ``frac`` of the users
+    with train pairs (at most MAX_SELECTION_USERS), from those with at least 3 train pairs (shots and
+    held-out pairs); none when that leaves fewer than MIN_CALIBRATION_USERS."""
+    if frac <= 0:
+        return []
+    users, counts = np.unique(data.in_split("train").user.astype(str), return_counts=True)
+    n = min(MAX_SELECTION_USERS, int(round(frac * len(users))))
+    eligible = users[counts >= 3]
+    if n < MIN_CALIBRATION_USERS or len(eligible) < MIN_CALIBRATION_USERS or len(users) - n < 2:
+        return []
+    return sorted(np.random.default_rng(seed).permutation(eligible)[:n].tolist())
+
+
+def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tuple[LogitPrior, np.ndarray]:
+    """The few-shot prior of a fitted PAL ``head`` from held-out ``users`` (see the module docstring), and
+    those users' weights fitted under it from their train pairs (in ``users`` order). Returns
+    (prior, (len(users), K) weights)."""
+    sel = data.subset(np.isin(data.user.astype(str), users) & (data.split == "train"))
+    names, inv = np.unique(sel.user.astype(str), return_inverse=True)
+    inv = inv.reshape(-1)
+    rng = np.random.default_rng(head.config.seed)
+    order = rng.permutation(len(sel))
+    rank = np.empty(len(sel), dtype=np.int64)
+    rank[order] = rank_within_group(sel.user.astype(str)[order])
+    n_rows = np.bincount(inv, minlength=len(names))
+    shot_pool = np.ceil(n_rows / 2).astype(np.int64)  # the first half of a user's pairs give shots,
+    is_eval = rank >= shot_pool[inv]  # the second half scores them
+    fold = rng.permutation(len(names)) % 2
+    k = head.config.K
+    mu = np.log(np.clip(zero_shot, 1e-6, None))
+    weak = LogitPrior(mean=mu - mu.mean(), cov=WEAK_PRIOR_VAR * np.eye(k), zero_shot=zero_shot)
+    t = RewardHead._tensors(head, sel, head.device)
+    uidx = torch.as_tensor(inv, device=head.device)
+    y, w = t["y"], t["weight"]
+
+    def rows_of(st, mask):
+        m = torch.as_tensor(mask, device=head.device)
+        return {key: (v[m] if key in head.module_.PER_ROW else v) for key, v in st.items()}, m
+
+    with head._frozen():
+        st = head.module_.stats(t["X"], t["prompt"], t["a"], t["b"])
+        full = head._optimise(st, uidx, len(names), y, w, 1.0, prior=weak).cpu().numpy()
+        spread = {f: LogitPrior.fit(full[fold == f], zero_shot) for f in (0, 1)}
+        tally: dict = {}  # (strength or "zero_shot", shots) -> [correct, labelled]
+        for f in (0, 1):
+            for shots in CALIBRATION_SHOTS:
+                ok = (fold == f) & (shot_pool >= shots)
+                shot_rows, eval_rows = ~is_eval & (rank < shots) & ok[inv], is_eval & ok[inv]
+                if not shot_rows.any() or not eval_rows.any():
+                    continue
+                sub, m_shot = rows_of(st, shot_rows)
+                ev, m_eval = rows_of(st, eval_rows)
+                prior = spread[1 - f]
+                candidates = [(tau, None) for tau in CALIBRATION_GRID] + [("zero_shot", zero_shot)]
+                for tau, fixed in candidates:
+                    if fixed is None:
+                        W = head._optimise(
+                            sub, uidx[m_shot], len(names), y[m_shot], w[m_shot], tau, prior=prior
+                        )
+                    else:
+                        W = torch.as_tensor(
+                            np.tile(fixed, (len(names), 1)), dtype=torch.float32, device=head.device
+                        )
+                    with torch.no_grad():
+                        d = head.module_.delta_stats(ev, W, uidx[m_eval]).cpu().numpy()
+                    acc = preference_accuracy(d, sel.counts[eval_rows], sel.y[eval_rows])
+                    n = int((sel.y[eval_rows] != 0.5).sum())
+                    c = tally.setdefault((tau, shots), [0.0, 0])
+                    c[0] += acc * n if np.isfinite(acc) else 0.0
+                    c[1] += n if np.isfinite(acc) else 0
+    acc = {key: c / n for key, (c, n) in tally.items() if n}
+    shots_seen = sorted({s for _, s in acc})
+    gains = {
+        tau: {s: acc[(tau, s)] - acc[("zero_shot", s)] for s in shots_seen if (tau, s) in acc}
+        for tau in CALIBRATION_GRID
+    }
+    selection = {
+        "users": len(names),
+        "pairs": len(sel),
+        "shots": shots_seen,
+        "zero_shot": {str(s): acc[("zero_shot", s)] for s in shots_seen},
+        "accuracy": {
+            str(tau): {str(s): acc[(tau, s)] for s in shots_seen if (tau, s) in acc}
+            for tau in CALIBRATION_GRID
+        },
+    }
+    prior = LogitPrior.fit(full, zero_shot)
+    best = select_strength(gains)
+    if best is None:
+        prior.strength, prior.fallback = float(CALIBRATION_GRID[-1]), True
+        log.warning(
+            "few-shot weights: no prior strength beat the zero-shot point on %d held-out users at every shot "
+            "count; new users get the zero-shot weights (method mle or knn still fit them)",
+            len(names),
+        )
+    else:
+        prior.strength = best
+    prior.selection = {**selection, "chosen": prior.strength, "fallback": prior.fallback}
+    with head._frozen():
+        W = (
+            zero_shot[None].repeat(len(names), 0)
+            if prior.fallback
+            else head._optimise(st, uidx, len(names), y, w, prior.strength, prior=prior).cpu().numpy()
+        )
+    return prior, W

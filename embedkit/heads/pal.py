@@ -21,7 +21,14 @@ from embedkit.data.splits import rank_within_group
 from embedkit.errors import InputError
 from embedkit.heads.base import NotFittedError, RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
-from embedkit.heads.fewshot import LogitPrior, choose_strength, knn_weights, optimise_logits
+from embedkit.heads.fewshot import (
+    LogitPrior,
+    calibrate_prior,
+    calibration_users,
+    choose_strength,
+    knn_weights,
+    optimise_logits,
+)
 from embedkit.heads.metrics import per_user_accuracy, preference_accuracy
 from embedkit.heads.pair_data import PairData
 from embedkit.heads.pal_modules import PALAModule, PALBModule
@@ -39,6 +46,7 @@ class _PALHead(RewardHead):
         super().__init__(config, **overrides)
         self.users_: list[str] = []
         self.prior_: LogitPrior | None = None
+        self.prior_users_: list[str] = []
 
     def _build(self, input_dim: int, data: PairData | None) -> nn.Module:
         if data is not None:
@@ -60,6 +68,22 @@ class _PALHead(RewardHead):
                     f"{', '.join(repr(str(u)) for u in orphans[:3])}); put their pairs in fewshot/unseen_test"
                 )
         return self.Module(input_dim, self.config, len(self.users_))
+
+    def _held_out(self, data: PairData) -> list[str]:
+        """The seen users kept out of training to calibrate new users' weights (see ``fewshot``)."""
+        if self.config.K == 1 or self.config.fewshot_prior >= 0:
+            return []
+        return calibration_users(data, self.config.prior_users, self.config.seed)
+
+    def _train_data(self, data: PairData) -> PairData:
+        held = self._held_out(data)
+        train = data.in_split("train")
+        return train.subset(~np.isin(train.user.astype(str), held)) if held else train
+
+    def _val_data(self, data: PairData) -> PairData:
+        held = self._held_out(data)
+        val = data.in_split("val")
+        return val.subset(~np.isin(val.user.astype(str), held)) if held else val
 
     def _user_index(self, users: np.ndarray) -> np.ndarray:
         index = {u: i for i, u in enumerate(self.users_)}
@@ -122,7 +146,9 @@ class _PALHead(RewardHead):
 
     # --- new users -----------------------------------------------------------------------------------
     def zero_shot_weights(self) -> np.ndarray:
-        """The mean of the seen users' weights: the zero-shot point for a new user. (K,)"""
+        """The mean of the trained seen users' weights: the zero-shot point for a new user. (K,)"""
+        if self.prior_ is not None and self.prior_.zero_shot is not None:
+            return self.prior_.zero_shot
         return self.user_weights().mean(axis=0)
 
     def fit_new_users(
@@ -149,8 +175,10 @@ class _PALHead(RewardHead):
             st = self.module_.stats(t["X"], t["prompt"], t["a"], t["b"])
             if method == "knn":
                 W = self._knn(st, uidx, len(users), t["y"], t["weight"], k or self.config.fewshot_k)
+            elif method == "map" and strength is None and self._prior().fallback:  # no strength helped
+                W = torch.as_tensor(self.zero_shot_weights(), dtype=torch.float32).repeat(len(users), 1)
             else:
-                tau = 0.0 if method == "mle" else self._prior_strength() if strength is None else strength
+                tau = 0.0 if method == "mle" else self._prior().strength if strength is None else strength
                 W = self._optimise(st, uidx, len(users), t["y"], t["weight"], tau)
         return users.tolist(), W.cpu().numpy()
 
@@ -170,14 +198,20 @@ class _PALHead(RewardHead):
 
         return _Frozen()
 
-    def _optimise(self, st, uidx, n_users, y, weight, strength) -> torch.Tensor:
-        """MAP (or, with strength 0, maximum-likelihood) weights of ``n_users`` users from their rows."""
-        init = torch.log(torch.as_tensor(self.zero_shot_weights(), device=self.device)).expand(n_users, -1)
+    def _optimise(
+        self, st, uidx, n_users, y, weight, strength, prior: LogitPrior | None = None
+    ) -> torch.Tensor:
+        """MAP (or, with strength 0, maximum-likelihood) weights of ``n_users`` users from their rows,
+        under ``prior`` (default: the head's)."""
+        zero = torch.as_tensor(
+            self.zero_shot_weights() if prior is None else prior.zero_shot, device=self.device
+        )
+        init = torch.log(zero.float()).expand(n_users, -1)
         return optimise_logits(
             lambda W: self.module_.delta_stats(st, W, uidx),
             lambda delta: self._row_losses(delta, y) * weight,
             init,
-            self.prior_,
+            self.prior_ if prior is None else prior,
             strength,
             self.config.fewshot_steps,
         )
@@ -193,18 +227,42 @@ class _PALHead(RewardHead):
             loglik[:, j].index_add_(0, uidx, -self._row_losses(delta, y) * weight)
         return knn_weights(loglik, seen, k)
 
-    def _prior_strength(self) -> float:
+    def _prior(self) -> LogitPrior:
         if self.prior_ is None:
             raise NotFittedError(
                 "this head has no few-shot prior (saved by an older embedkit); use method='mle'"
             )
-        return self.prior_.strength
+        return self.prior_
 
     def _after_training(self, data: PairData) -> None:
-        """Fit the few-shot prior to the seen users' weights, and choose its strength on held-out pairs."""
+        """The few-shot prior: calibrated on the held-out seen users (whose weights are then fitted like a
+        new user's), or, without them, fitted to the trained users' weights with an in-sample strength."""
         if self.config.K == 1:
             return
-        self.prior_ = LogitPrior.fit(self.user_weights(), self.zero_shot_weights())
+        held = self._held_out(data)
+        trained = ~np.isin(np.asarray(self.users_, dtype=str), held)
+        zero_shot = self.user_weights()[trained].mean(axis=0)
+        if held:
+            self.prior_, W = calibrate_prior(self, data, held, zero_shot)
+            rows = torch.as_tensor([self.users_.index(u) for u in held], device=self.device)
+            with torch.no_grad():  # they start from their new-user weights, and now train with everyone
+                self.module_.user_logits[rows] = torch.log(
+                    torch.as_tensor(W, dtype=torch.float32).clamp_min(1e-6)
+                ).to(self.device)
+            self.prior_users_ = list(held)
+            refit = self._train_on(
+                data.in_split("train"), data.in_split("val"), desc=f"fit {self.name} (all users)"
+            )
+            self.history_["with_prior_users"] = {
+                k: refit[k] for k in ("epochs_run", "best_epoch", "best_val")
+            }
+            # the prior stays as calibrated (its spread and strength are about new users); its centre moves
+            # to the zero-shot point of the users as now trained
+            self.prior_.zero_shot = self.user_weights().mean(axis=0)
+            mu = np.log(np.clip(self.prior_.zero_shot, 1e-6, None))
+            self.prior_.mean = mu - mu.mean()
+            return
+        self.prior_ = LogitPrior.fit(self.user_weights(), zero_shot)
         if self.config.fewshot_prior >= 0:
             self.prior_.strength = float(self.config.fewshot_prior)
         else:
@@ -231,8 +289,10 @@ class _PALHead(RewardHead):
     def evaluate(self, data: PairData, shots: list[int] | None = None) -> dict:
         """Seen-user accuracy per split (and per-user spread on test); unseen-user accuracy by shots.
 
-        ``shots``: few-shot sizes to evaluate (error if a user has fewer few-shot pairs); default:
-        1, 2, 5, 10, 20, 50 up to the smallest user's count.
+        ``shots``: few-shot sizes to evaluate, each over the unseen users who have at least that many
+        few-shot pairs (``unseen.shots.N`` says how many users and pairs, and the zero-shot accuracy of
+        the same users for comparison); default: 1, 2, 5, 10, 20, 50 up to the median user's count, and the
+        smallest user's count.
         """
         out: dict = {"seen": {}}
         seen = data.in_split("train", "val", "test")
@@ -262,33 +322,47 @@ class _PALHead(RewardHead):
         fs_users = fewshot.user.astype(str)
         users, inv = np.unique(fs_users, return_inverse=True)
         per_user = np.bincount(inv.reshape(-1))
-        if shots is None:  # the defaults up to the smallest user's count, and that count itself
-            shots = [s for s in DEFAULT_SHOTS if s <= per_user.min()] + [int(per_user.min())]
-        else:
-            short = users[per_user < max(shots)]
-            if len(short):
-                raise InputError(
-                    f"{len(short)} unseen user(s) have fewer than {max(shots)} few-shot pairs "
-                    f"(e.g. {str(short[0])!r} has {int(per_user[users == short[0]][0])}); lower --shots"
-                )
-        res["by_shots"] = {}
+        if shots is None:  # the defaults up to the median user's count, and the smallest count
+            shots = [s for s in DEFAULT_SHOTS if s <= np.median(per_user)] + [int(per_user.min())]
+        res["by_shots"], res["shots"] = {}, {}
         rank = rank_within_group(fs_users)
+        test_users = test.user.astype(str)
         for s in sorted(set(shots)):
-            names, w = self.fit_new_users(fewshot.subset(rank < s))
+            have = users[per_user >= s]  # the users with at least s few-shot pairs
+            rows = np.isin(test_users, have)
+            if not rows.any():
+                res["shots"][str(s)] = {
+                    "users": 0,
+                    "pairs": 0,
+                    "note": f"no unseen user has {s} few-shot pairs",
+                }
+                continue
+            names, w = self.fit_new_users(fewshot.subset((rank < s) & np.isin(fs_users, have)))
             index = {u: i for i, u in enumerate(names)}
-            rows = np.array([index.get(u, -1) for u in test.user.astype(str)])
-            known = rows >= 0
-            d = self.delta_with_weights(test.subset(known), w[rows[known]])
-            res["by_shots"][str(s)] = preference_accuracy(d, test.counts[known], test.y[known])
+            sub = test.subset(rows)
+            d = self.delta_with_weights(sub, w[[index[u] for u in test_users[rows]]])
+            acc = preference_accuracy(d, sub.counts, sub.y)
+            res["by_shots"][str(s)] = acc
+            res["shots"][str(s)] = {
+                "users": len(have),
+                "pairs": int(rows.sum()),
+                "accuracy": acc,
+                "zero_shot": preference_accuracy(d0[rows], sub.counts, sub.y),
+            }
         # unseen users with no few-shot pairs count in zero_shot only
         res["users_with_fewshot"] = len(users)
         return res
 
     def _extra_config(self) -> dict:
-        return {"users": self.users_, "fewshot_prior": self.prior_.to_dict() if self.prior_ else None}
+        return {
+            "users": self.users_,
+            "fewshot_prior": self.prior_.to_dict() if self.prior_ else None,
+            "prior_users": self.prior_users_,
+        }
 
     def _restore_extra(self, cfg: dict) -> None:
         self.users_ = list(cfg.get("users", []))
+        self.prior_users_ = list(cfg.get("prior_users", []))
         prior = cfg.get("fewshot_prior")
         self.prior_ = LogitPrior.from_dict(prior) if prior else None
 

@@ -179,3 +179,100 @@ def test_ratings_with_duplicate_ids_are_refused_unless_they_repeat_a_row(tmp_pat
         == 0
     )
     assert (tmp_path / "rep.jsonl").read_text() == (tmp_path / "once-out.jsonl").read_text()
+
+
+def test_pairs_per_user_counts_after_ties_are_dropped(tmp_path):
+    """A user asking for N pairs with --ties drop gets N untied pairs (the cap is applied after the drop)."""
+    rows = [
+        {"u": "a", "i": f"x{i}", "t": f"text {i}", "s": i % 2} for i in range(12)
+    ]  # 30 of 66 pairs untied
+    out = tmp_path / "o.jsonl"
+    args = ("--user", "u", "--item", "i", "--text", "t", "--score", "s", "--unseen-user-frac", "0")
+    r = run("convert", "ratings", write(tmp_path / "r.jsonl", rows), "--out", out, *args, "--ties", "drop", "--pairs-per-user", "20")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(got) == 20 and all(x["label"] != 0 for x in got)
+    assert "36 pairs possible; writing 20, capped by --pairs-per-user 20" in r.output
+
+
+def test_likert_pairs_are_capped_and_the_size_is_said_before_writing(tmp_path):
+    rows = [
+        {"u": f"a{a}", "i": f"x{i}", "t": f"text {i}", "s": (i * a) % 5 + 1}
+        for a in range(3)
+        for i in range(30)
+    ]
+    out = tmp_path / "o.jsonl"
+    args = ("--user", "u", "--item", "i", "--text", "t", "--score", "s", "--likert")
+    r = run(
+        "convert", "ratings", write(tmp_path / "r.jsonl", rows), "--out", out, *args, "--max-pairs", "100"
+    )
+    assert r.exit_code == 0, r.output
+    assert "435 pairs possible; writing 100, capped by --max-pairs 100" in r.output
+    assert len(out.read_text().splitlines()) == 100
+    r = run(
+        "convert",
+        "ratings",
+        tmp_path / "r.jsonl",
+        "--out",
+        out,
+        *args,
+        "--pairs-per-user",
+        "10",
+        "--overwrite",
+    )
+    n = len(out.read_text().splitlines())
+    assert (
+        r.exit_code == 0 and 10 <= n <= 30 and "capped by --pairs-per-user 10" in r.output
+    )  # a union of 3 x 10
+
+
+def test_repeated_rows_are_reported_and_missing_fields_list_what_is_there(tmp_path):
+    rows = ratings_rows()
+    src = write(tmp_path / "r.jsonl", rows[:6] + [rows[2]])
+    args = ("--user", "annotator", "--item", "item", "--text", "comment")
+    r = run("convert", "ratings", src, "--out", tmp_path / "o.jsonl", *args, "--score", "offensive")
+    assert r.exit_code == 0 and "1 row(s) repeat an earlier row exactly and were read once" in r.output, (
+        r.output
+    )
+    assert "r.jsonl:7 repeats line 3" in r.output
+    report = json.loads((tmp_path / "o.report.json").read_text())
+    assert report["repeated_rows"] == [{"file": str(src), "line": 7, "repeats_line": 3}]
+    r = run("convert", "ratings", src, "--out", tmp_path / "p.jsonl", *args, "--score", "offensiveness")
+    assert (
+        r.exit_code == 1
+        and "field 'offensiveness': missing score (fields present: annotator, comment, item, offensive)"
+        in r.output
+    )
+
+
+def test_split_by_item_keeps_test_items_out_of_training_pairs(tmp_path):
+    rows = [
+        {"u": f"a{a}", "i": f"x{i}", "t": f"text {i}", "s": (i + a) % 5} for a in range(10) for i in range(20)
+    ]
+    out = tmp_path / "o.jsonl"
+    args = (
+        "--user",
+        "u",
+        "--item",
+        "i",
+        "--text",
+        "t",
+        "--score",
+        "s",
+        "--split-by",
+        "item",
+        "--test-frac",
+        "0.3",
+    )
+    r = run("convert", "ratings", write(tmp_path / "r.jsonl", rows), "--out", out, *args)
+    assert r.exit_code == 0, r.output
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    train_items = {
+        i for x in got if x["split"] in ("train", "val", "fewshot") for i in (x["left_item"], x["right_item"])
+    }
+    test_items = {
+        i for x in got if x["split"] in ("test", "unseen_test") for i in (x["left_item"], x["right_item"])
+    }
+    assert test_items and not train_items & test_items
+    assert {"train", "test", "fewshot", "unseen_test"} <= {x["split"] for x in got}
+    assert "compare items of two different splits and were left out" in r.output

@@ -140,3 +140,58 @@ def test_user_lookup_and_top_k_responses_match_brute_force(heads, name):
     ref_ids = np.argsort(-r, axis=1, kind="stable")[:, :5]
     np.testing.assert_allclose(rewards, np.take_along_axis(r, ref_ids, 1), rtol=1e-3, atol=1e-3)
     assert (np.take_along_axis(r, ids, 1) >= np.take_along_axis(r, ref_ids, 1)[:, -1:] - 1e-4).all()
+
+
+def test_strength_is_the_best_mean_gain_among_those_that_never_lose():
+    from embedkit.heads.fewshot import select_strength
+
+    gains = {
+        0.0: {1: -0.02, 20: 0.05},
+        1.0: {1: 0.001, 20: 0.03},
+        10.0: {1: 0.004, 20: 0.02},
+        100.0: {1: 0.0, 20: 0.0},
+    }
+    assert select_strength(gains) == 1.0  # 0.0 has the best mean but loses 2 points at one shot
+    assert select_strength({0.0: {1: -0.01}, 1.0: {1: -0.003}}) is None  # every strength loses: zero-shot
+    assert select_strength({1.0: {1: 0.0}, 3.0: {1: 0.0}}) == 3.0  # a tie goes to the stronger prior
+
+
+def test_the_prior_is_calibrated_on_seen_users_held_out_of_training(monkeypatch):
+    """prior_users of the seen users never reach the first training run; the prior's spread and strength
+    come from them as new users, then everyone trains on, and they stay seen users."""
+    from embedkit.heads.base import RewardHead
+
+    data, _ = planted("b", users_per_group=30, pairs_per_user=40, unseen_per_group=4)
+    calls = []
+    real = RewardHead._train_on
+
+    def spy(self, train_d, val_d, desc):
+        calls.append((set(train_d.user.astype(str)), set(val_d.user.astype(str))))
+        return real(self, train_d, val_d, desc)
+
+    monkeypatch.setattr(RewardHead, "_train_on", spy)
+    head = create_head("pal-b", K=2, **SMALL).fit(data, progress=False)
+    held = set(head.prior_users_)
+    assert len(held) == 9 and held <= set(head.users_)  # 15% of 60 seen users
+    (first_train, first_val), (then_train, _) = calls
+    assert not held & first_train and not held & first_val and held <= then_train
+    sel = head.prior_.selection
+    assert sel["users"] == 9 and sel["chosen"] == head.prior_.strength and sel["shots"][0] == 1
+    assert set(sel["accuracy"]) >= {"0.0", "100.0"} and "with_prior_users" in head.history_
+    np.testing.assert_allclose(head.zero_shot_weights(), head.user_weights().mean(axis=0), atol=1e-6)
+    held_test = data.subset((data.split == "test") & np.isin(data.user.astype(str), list(held)))
+    assert len(head.predict_delta(held_test)) == len(held_test) > 0  # they are scored as seen users
+    assert head.metrics_["seen"]["test"]["pairs"] == int((data.split == "test").sum())
+    head.prior_.fallback = True  # as when no strength beats zero-shot: MAP returns the zero-shot point
+    _, W = head.fit_new_users(data.in_split("fewshot"))
+    np.testing.assert_allclose(W, np.broadcast_to(head.zero_shot_weights(), W.shape), atol=1e-6)
+    _, W_mle = head.fit_new_users(data.in_split("fewshot"), method="mle")
+    assert not np.allclose(W_mle, W, atol=1e-3)  # the other methods still fit
+
+
+def test_no_held_out_users_without_an_auto_prior_or_with_few_users():
+    data, _ = planted("b", users_per_group=30, pairs_per_user=40, unseen_per_group=4)
+    fixed = create_head("pal-b", K=2, fewshot_prior=1.0, **SMALL).fit(data, progress=False)
+    assert fixed.prior_users_ == [] and fixed.prior_.strength == 1.0
+    off = create_head("pal-b", K=2, prior_users=0, **SMALL).fit(data, progress=False)
+    assert off.prior_users_ == [] and str(off.prior_.strength) in off.prior_.selection  # in-sample choice

@@ -43,11 +43,20 @@ def test_fit_new_users_is_vectorised_and_only_moves_user_weights(planted_b):
     assert np.allclose(head.zero_shot_weights(), head.user_weights().mean(0))
 
 
-def test_too_few_shots_is_a_clear_error(planted_b):
+def test_each_shot_count_is_evaluated_over_the_users_who_have_that_many(planted_b):
+    """A shot count that some (or all) new users cannot reach is never an error: it is evaluated over the
+    users who have that many few-shot pairs, with their count and their own zero-shot accuracy."""
     data, _ = planted_b
     head = PALBHead(K=2, **{**FAST, "epochs": 1}).fit(data, progress=False)
-    with pytest.raises(InputError, match="fewer than 50 few-shot pairs"):
-        head.evaluate(data, shots=[5, 50])
+    fewshot = data.in_split("fewshot")
+    first = fewshot.user[0]
+    keep = ~((data.split == "fewshot") & (data.user == first)) | (np.cumsum(data.user == first) <= 1)
+    short = data.subset(keep)  # one user keeps a single few-shot pair
+    unseen = head.evaluate(short, shots=[1, 5, 50])["unseen"]
+    n_users = len(set(short.in_split("fewshot").user.tolist()))
+    assert unseen["shots"]["1"]["users"] == n_users and unseen["shots"]["5"]["users"] == n_users - 1
+    assert unseen["shots"]["50"] == {"users": 0, "pairs": 0, "note": "no unseen user has 50 few-shot pairs"}
+    assert 0 <= unseen["shots"]["5"]["zero_shot"] <= 1 and "50" not in unseen["by_shots"]
 
 
 def test_users_with_eval_pairs_but_no_train_pairs_are_refused(planted_b):
