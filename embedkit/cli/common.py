@@ -61,6 +61,20 @@ def setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
 
+def progress_lines(on: bool) -> None:
+    """Progress messages of long runs (one line per K of --K auto, one per epoch when stderr is not a
+    terminal) on stderr, as plain lines, when ``on``."""
+    log = logging.getLogger("embedkit.progress")
+    log.propagate = False
+    log.handlers = [h for h in log.handlers if not getattr(h, "_embedkit", False)]
+    if on:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._embedkit = True
+        log.addHandler(handler)
+    log.setLevel(logging.INFO if on else logging.WARNING)
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, split_fraction_options
+from embedkit.cli.common import cache_option, progress_lines, split_fraction_options
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.registry import HEADS, config_class
 
@@ -160,6 +160,15 @@ class FitHeadCommand(click.Command):
     help="With --K auto: try K = 1..K_MAX and keep the smallest within noise of the best.",
 )
 @click.option(
+    "--K-repeats",
+    "k_repeats",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="With --K auto: when the validation curve over K is not monotonic (training noise), fit the Ks "
+    "near the best this many more times with other seeds and choose on the mean (0 = never).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -175,6 +184,7 @@ def fit_head_command(
     overwrite,
     progress,
     k_max,
+    k_repeats,
     as_json,
     val_frac,
     test_frac,
@@ -212,9 +222,10 @@ def fit_head_command(
         split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed),
         responses=responses,
     )
+    progress_lines(progress)
     selection = None
     if k_auto:
-        head, selection = _choose_k(model, data, k_max, cfg, progress, out, overwrite, quiet=as_json)
+        head, selection = _choose_k(model, data, k_max, k_repeats, cfg, progress, out, overwrite, quiet=as_json)
     else:
         head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
         head.save(out, overwrite=overwrite)
@@ -243,14 +254,14 @@ def fit_head_command(
     print_metrics(head.name, head.metrics_)
 
 
-def _choose_k(model, data, k_max, cfg, progress, out, overwrite, quiet=False):
+def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=False):
     """--K auto: fit K = 1..k_max, print the table and the recommendation, save the chosen head with the
     selection next to it (k_selection.json, k_selection.png)."""
     from embedkit.heads.metrics import json_ready
     from embedkit.heads.select_k import plot_selection, select_k
 
     kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "K"}
-    head, sel = select_k(model, data, k_max, progress=progress, **kwargs)
+    head, sel = select_k(model, data, k_max, progress=progress, repeats=repeats, **kwargs)
     head.save(out, overwrite=overwrite)
     (Path(out) / "k_selection.json").write_text(
         json.dumps(json_ready(sel.to_dict()), indent=1, allow_nan=False) + "\n"
@@ -258,12 +269,14 @@ def _choose_k(model, data, k_max, cfg, progress, out, overwrite, quiet=False):
     plotted = plot_selection(sel, Path(out) / "k_selection.png")
     if quiet:
         return head, sel
-    click.echo("  K  val accuracy (± 1 SE)  val loss  test accuracy")
+    click.echo("  K  val accuracy (± 1 SE)  val loss  test accuracy  seconds")
     for r in sel.rows:
         mark = "  <- chosen" if r["K"] == sel.chosen else ""
+        mark += f"  (mean of {len(r['val_accuracy_seeds'])} seeds)" if "val_accuracy_seeds" in r else ""
         loss = f"{r['val_loss']:.4f}" if r.get("val_loss") is not None else "   -  "
         click.echo(
-            f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {loss}    {r['test_accuracy']:.4f}{mark}"
+            f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {loss}    {r['test_accuracy']:.4f}"
+            f"    {r['seconds']:>6.1f}{mark}"
         )
     click.echo(sel.message)
     click.echo(
@@ -374,8 +387,13 @@ LEGEND = {
     "unseen": "unseen.*: users held out of training. zero_shot: the mean of the seen users' weights; "
     "by_shots.N: weights fitted from N of each user's few-shot pairs (f, g and prototypes frozen), over the "
     "users with at least N; shots.N: those users and their test pairs, and their zero-shot accuracy",
-    "unseen_users": "unseen_users: a population model's accuracy on held-out users' pairs (no per-user "
-    "weights)",
+    "unseen_users": "unseen_users: a population model's accuracy on the pairs of users held out of training "
+    "(fewshot + unseen_test), scored like any other pair (no per-user weights)",
+    "items": "items.*: the held-out pairs' responses no training pair touched, with their annotators' scores: "
+    "spearman of the predicted sigma with the spread of those scores, and partial_spearman_given_mu the same "
+    "with the predicted mean taken out (how much sigma explains beyond mu); spearman_mu for comparison",
+    "diverging_pairs": "diverging_pairs: how many pairs have annotators on both sides (what diverging_auroc "
+    "rests on)",
     "lambda": "lambda: weight of the predicted spread in the divergence score |mu_A - mu_B| - "
     "lambda (sigma_A + sigma_B), tuned on val; the validation -loss line is minus the KL loss",
     "diverging_auroc": "diverging_auroc: how well the head flags pairs annotators disagree on (0.5 = "

@@ -106,10 +106,7 @@ class RewardHead:
         """Metrics on every split present in ``data``."""
         raise NotImplementedError
 
-    POPULATION_NOTE = (
-        "a population model: one reward for every user, no per-user weights; unseen_users is its accuracy "
-        "on the pairs of users held out of training (fewshot + unseen_test), scored like any other pair"
-    )
+    POPULATION_NOTE = "a population model: one reward for every user, no per-user weights"
 
     @staticmethod
     def population_splits(data: PairData):

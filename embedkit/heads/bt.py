@@ -110,6 +110,7 @@ class BTHead(RewardHead):
                     distinct_pairs=int(multi.sum()),
                     pearson=pearson(p, g.y),
                     l1=float(np.abs(p - g.y).mean()),
+                    diverging_pairs=int(diverging_pairs(g.counts).sum()),
                     diverging_auroc=auroc(-np.abs(g_delta), diverging_pairs(g.counts)),
                 )
             out[s] = res

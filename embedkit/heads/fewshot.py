@@ -22,8 +22,10 @@ held out of training altogether; after training, with everything frozen, they ar
 users: Sigma is the spread of their weights fitted the way a new user's are (on all their pairs, under a
 weak prior), and tau is chosen on their held-out pairs, from the first few of their other pairs as shots
 (1, 2, 5, 10, 20), two-fold (Sigma from one half of them, tau scored on the other). tau is the strength
-with the best mean gain over the zero-shot point among those that lose at no shot count (by more than
-0.002); where every strength loses somewhere, few-shot fitting falls back to the zero-shot point itself.
+with the best mean lower bound of its gain over the zero-shot point (gain minus two standard errors,
+clustered by user) among those that lose at no shot count (by more than 0.002): on few held-out users the
+bound is wide, and a strong prior (close to zero-shot) wins. Where every strength loses somewhere,
+few-shot fitting falls back to the zero-shot point itself.
 The held-out users then get weights fitted like a new user's, under that prior, and stay seen users.
 
 Without held-out users (``prior_users=0``, or too few users), :func:`choose_strength` chooses tau
@@ -44,7 +46,7 @@ import torch
 
 from embedkit.data.splits import rank_within_group
 from embedkit.heads.base import RewardHead
-from embedkit.heads.metrics import preference_accuracy
+from embedkit.heads.metrics import preference_accuracy, preference_hits
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ CALIBRATION_SHOTS = (1, 2, 5, 10, 20)
 MIN_CALIBRATION_USERS = 8
 LOSS_TOLERANCE = 0.002
 """A strength may lose this much accuracy to the zero-shot point at a shot count and still be chosen."""
+BOUND_Z = 2.0
+"""Strengths are ranked by the gain over the zero-shot point minus this many standard errors."""
 WEAK_PRIOR_VAR = 10.0
 """The isotropic logit variance of the weak prior that calibration users' weights are fitted under."""
 
@@ -220,15 +224,56 @@ def choose_strength(head, data) -> tuple[float, dict]:
     return float(best), {str(k): {"accuracy": a, "loss": lo} for k, (a, lo) in scores.items()}
 
 
-def select_strength(gains: dict[float, dict[int, float]], tolerance: float = LOSS_TOLERANCE) -> float | None:
-    """The strength with the best mean accuracy gain over the zero-shot point among those that lose more
-    than ``tolerance`` at no shot count (ties: the stronger prior); None when every strength loses
-    somewhere (few-shot fitting should then return the zero-shot point). ``gains``: strength -> shots ->
-    accuracy minus the zero-shot accuracy of the same users."""
+def paired_gain(
+    hits: np.ndarray, zero_hits: np.ndarray, labels: np.ndarray, users: np.ndarray, n_users: int
+) -> tuple[float, np.ndarray]:
+    """(accuracy gain over the zero-shot point on the same pairs, each user's influence on it): per-row
+    hits of both, the labels each row counts, and each row's user (0..n_users-1). The influences
+    (n_users,) sum to zero; their spread is the gain's error clustered by user (a user's pairs rise or fall
+    together with their fitted weights, so users, not pairs, are the samples)."""
+    keep = labels > 0
+    diff, labels, users = (hits - zero_hits)[keep], labels[keep], np.asarray(users)[keep]
+    if not len(labels):
+        return 0.0, np.zeros(n_users)
+    total = labels.sum()
+    gain = float(diff.sum() / total)
+    return gain, np.bincount(users, weights=diff - gain * labels, minlength=n_users) / total
+
+
+def mean_gain_error(influences: list[np.ndarray]) -> float:
+    """Standard error of the mean gain over shot counts from each shot count's per-user influences
+    (clustered by user: the same users' shots count at every shot count)."""
+    if not influences:
+        return 0.0
+    per_user = np.mean(influences, axis=0)
+    n = int((np.abs(np.stack(influences)).sum(axis=0) > 0).sum())  # users whose pairs moved at all
+    if n == 0:
+        return 0.0  # the same predictions as the zero-shot point: no uncertainty about the gain
+    if n < 2:
+        return float("inf")
+    return float(np.sqrt((per_user**2).sum() * n / (n - 1)))
+
+
+def select_strength(
+    gains: dict[float, dict[int, float]], errors: dict[float, float] | None = None,
+    tolerance: float = LOSS_TOLERANCE,
+) -> float | None:  # fmt: skip
+    """The strength with the best lower bound of its mean accuracy gain over the zero-shot point (the
+    mean over shot counts minus BOUND_Z standard errors) among those that lose no more than
+    ``tolerance`` at any shot count (ties: the stronger prior); None when every strength loses somewhere
+    (few-shot fitting then returns the zero-shot point). ``gains``: strength -> shots -> gain over the
+    zero-shot accuracy of the same users and pairs; ``errors``: strength -> standard error of the mean
+    gain. On few held-out users the errors are large, and the bound keeps the choice from chasing their
+    noise."""
+    errors = errors or {}
     safe = [tau for tau, g in gains.items() if g and min(g.values()) >= -tolerance]
     if not safe:
         return None
-    return float(max(safe, key=lambda tau: (float(np.mean(list(gains[tau].values()))), tau)))
+
+    def bound(tau):
+        return float(np.mean(list(gains[tau].values()))) - BOUND_Z * errors.get(tau, 0.0)
+
+    return float(max(safe, key=lambda tau: (bound(tau), tau)))
 
 
 def calibration_users(data, frac: float, seed: int) -> list[str]:
@@ -275,7 +320,7 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
         st = head.module_.stats(t["X"], t["prompt"], t["a"], t["b"])
         full = head._optimise(st, uidx, len(names), y, w, 1.0, prior=weak).cpu().numpy()
         spread = {f: LogitPrior.fit(full[fold == f], zero_shot) for f in (0, 1)}
-        tally: dict = {}  # (strength or "zero_shot", shots) -> [correct, labelled]
+        hits: dict = {}  # (strength or "zero_shot", shots) -> per-row hits, (labels per row, once)
         for f in (0, 1):
             for shots in CALIBRATION_SHOTS:
                 ok = (fold == f) & (shot_pool >= shots)
@@ -285,29 +330,38 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
                 sub, m_shot = rows_of(st, shot_rows)
                 ev, m_eval = rows_of(st, eval_rows)
                 prior = spread[1 - f]
-                candidates = [(tau, None) for tau in CALIBRATION_GRID] + [("zero_shot", zero_shot)]
-                for tau, fixed in candidates:
-                    if fixed is None:
+                for tau in (*CALIBRATION_GRID, "zero_shot"):
+                    if tau == "zero_shot":
+                        W = torch.as_tensor(
+                            np.tile(zero_shot, (len(names), 1)), dtype=torch.float32, device=head.device
+                        )
+                    else:
                         W = head._optimise(
                             sub, uidx[m_shot], len(names), y[m_shot], w[m_shot], tau, prior=prior
                         )
-                    else:
-                        W = torch.as_tensor(
-                            np.tile(fixed, (len(names), 1)), dtype=torch.float32, device=head.device
-                        )
                     with torch.no_grad():
                         d = head.module_.delta_stats(ev, W, uidx[m_eval]).cpu().numpy()
-                    acc = preference_accuracy(d, sel.counts[eval_rows], sel.y[eval_rows])
-                    n = int((sel.y[eval_rows] != 0.5).sum())
-                    c = tally.setdefault((tau, shots), [0.0, 0])
-                    c[0] += acc * n if np.isfinite(acc) else 0.0
-                    c[1] += n if np.isfinite(acc) else 0
-    acc = {key: c / n for key, (c, n) in tally.items() if n}
-    shots_seen = sorted({s for _, s in acc})
-    gains = {
-        tau: {s: acc[(tau, s)] - acc[("zero_shot", s)] for s in shots_seen if (tau, s) in acc}
-        for tau in CALIBRATION_GRID
+                    h, n = preference_hits(d, sel.counts[eval_rows], sel.y[eval_rows])
+                    hits.setdefault((tau, shots), []).append(h)
+                    if tau == "zero_shot":
+                        hits.setdefault(("labels", shots), []).append(n)
+                        hits.setdefault(("users", shots), []).append(inv[eval_rows])
+    hits = {key: np.concatenate(v) for key, v in hits.items()}
+    shots_seen = sorted({s for key, s in hits if key == "labels" and hits[(key, s)].sum() > 0})
+    acc = {
+        (tau, s): float(hits[(tau, s)].sum() / hits[("labels", s)].sum())
+        for tau, s in hits
+        if tau != "labels" and s in shots_seen
     }
+    gains, errors = {}, {}
+    for tau in CALIBRATION_GRID:
+        gains[tau], influences = {}, []
+        for s in shots_seen:
+            gains[tau][s], infl = paired_gain(
+                hits[(tau, s)], hits[("zero_shot", s)], hits[("labels", s)], hits[("users", s)], len(names)
+            )
+            influences.append(infl)
+        errors[tau] = mean_gain_error(influences)
     selection = {
         "users": len(names),
         "pairs": len(sel),
@@ -317,9 +371,10 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
             str(tau): {str(s): acc[(tau, s)] for s in shots_seen if (tau, s) in acc}
             for tau in CALIBRATION_GRID
         },
+        "mean_gain_se": {str(tau): errors[tau] for tau in CALIBRATION_GRID},
     }
     prior = LogitPrior.fit(full, zero_shot)
-    best = select_strength(gains)
+    best = select_strength(gains, errors)
     if best is None:
         prior.strength, prior.fallback = float(CALIBRATION_GRID[-1]), True
         log.warning(

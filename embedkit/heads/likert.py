@@ -110,6 +110,7 @@ class _LikertHead(RewardHead):
             res = {
                 "pairs": int(m.sum()),
                 "accuracy": preference_accuracy(delta[m], sub.counts, sub.y),
+                "diverging_pairs": int(diverging_pairs(sub.counts).sum()),
                 "diverging_auroc": auroc(div[m], diverging_pairs(sub.counts)),
             }
             t, n = self._response_tensors(sub, self.device)

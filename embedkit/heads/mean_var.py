@@ -19,7 +19,7 @@ from torch import nn
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import MeanVarConfig
-from embedkit.heads.metrics import auroc, diverging_pairs, preference_accuracy
+from embedkit.heads.metrics import auroc, diverging_pairs, item_disagreement, preference_accuracy
 from embedkit.heads.mlp import MLPReadout
 from embedkit.heads.pair_data import PairData, group_identical_pairs
 
@@ -179,15 +179,38 @@ class MeanVarHead(RewardHead):
                     self.config.smoothing,
                 )
             )
+            diverging = diverging_pairs(g.counts)
             out[s] = {
                 "distinct_pairs": len(g),
                 "accuracy": preference_accuracy(mu_a - mu_b, g.counts, g.y),
-                "diverging_auroc": auroc(
-                    -(np.abs(mu_a - mu_b) - self.lambda_ * (s_a + s_b)), diverging_pairs(g.counts)
-                ),
+                "diverging_pairs": int(diverging.sum()),
+                "diverging_auroc": auroc(-(np.abs(mu_a - mu_b) - self.lambda_ * (s_a + s_b)), diverging),
                 "kl": kl,
             }
+        items = self.unseen_items(data)
+        if items is not None:
+            out["items"] = items
         return out
+
+    def unseen_items(self, data: PairData) -> dict | None:
+        """On the responses of held-out pairs (test, unseen_users) that no training pair touched and whose
+        annotators' scores the file gives (likert_left / likert_right), does sigma follow how much the
+        annotators disagree? See :func:`embedkit.heads.metrics.item_disagreement`; None without scores."""
+        if data.likert_a is None:
+            return None
+        held = np.isin(data.split, ["test", "fewshot", "unseen_test"])
+        train = np.isin(data.split, ["train", "val"])
+        rows = np.concatenate([data.a[held], data.b[held]])
+        scores = np.concatenate([data.likert_a[held], data.likert_b[held]])
+        rows, first = np.unique(rows, return_index=True)
+        fresh = ~np.isin(rows, np.concatenate([data.a[train], data.b[train]]))
+        if not fresh.any():
+            return None
+        X = torch.as_tensor(data.X[rows[fresh]], dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            self.module_.eval()
+            mu, sigma = (v.cpu().numpy() for v in self.module_(X))
+        return item_disagreement(sigma, mu, scores[first][fresh])
 
     def _extra_config(self) -> dict:
         return {"lambda": self.lambda_}

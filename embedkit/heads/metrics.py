@@ -63,21 +63,25 @@ def from_json(obj):
     return obj
 
 
-def preference_accuracy(delta: np.ndarray, counts: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy of sign(r_A - r_B) against every annotator label (ties excluded; delta = 0 scores 1/2).
-
-    Rows with label counts use them; soft-label rows (no counts) count once, for the side y favours.
-    """
+def preference_hits(delta: np.ndarray, counts: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (labels sign(r_A - r_B) gets right, labels that prefer a side), (n,) each; ties are not
+    counted, delta = 0 gets half of each. Rows with label counts use them; soft-label rows (no counts)
+    count once, for the side y favours."""
     pred_a = (delta > 0).astype(float) + 0.5 * (delta == 0)
     n_a = counts[:, 3] + counts[:, 4]
     n_b = counts[:, 0] + counts[:, 1]
     soft = counts.sum(axis=1) == 0
     n_a = np.where(soft, (y > 0.5).astype(float), n_a)
     n_b = np.where(soft, (y < 0.5).astype(float), n_b)
-    total = (n_a + n_b).sum()
-    if total == 0:
+    return n_a * pred_a + n_b * (1 - pred_a), n_a + n_b
+
+
+def preference_accuracy(delta: np.ndarray, counts: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of sign(r_A - r_B) against every annotator label (see :func:`preference_hits`)."""
+    hits, n = preference_hits(delta, counts, y)
+    if n.sum() == 0:
         return Undefined("no pairs" if not len(delta) else "no pair prefers a side (every label is a tie)")
-    return float((n_a * pred_a + n_b * (1 - pred_a)).sum() / total)
+    return float(hits.sum() / n.sum())
 
 
 def diverging_pairs(counts: np.ndarray) -> np.ndarray:
@@ -121,4 +125,50 @@ def per_user_accuracy(delta: np.ndarray, y: np.ndarray, users: np.ndarray) -> di
         "std": float(acc.std()),
         "min": float(acc.min()),
         "max": float(acc.max()),
+    }
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (Pearson of average ranks); Undefined with < 3 values or a constant side."""
+    from scipy.stats import rankdata
+
+    if len(a) < 3:
+        return Undefined("fewer than 3 items")
+    return pearson(rankdata(a), rankdata(b))
+
+
+def partial_spearman(a: np.ndarray, b: np.ndarray, given: np.ndarray) -> float:
+    """Spearman correlation of ``a`` and ``b`` with the (rank-)linear part of ``given`` taken out of both:
+    r_ab.g = (r_ab - r_ag r_bg) / sqrt((1 - r_ag^2)(1 - r_bg^2)) on ranks."""
+    r_ab, r_ag, r_bg = spearman(a, b), spearman(a, given), spearman(b, given)
+    if any(isinstance(r, Undefined) for r in (r_ab, r_ag, r_bg)):
+        return Undefined("fewer than 3 items, or a constant side")
+    denom = np.sqrt((1 - r_ag**2) * (1 - r_bg**2))
+    if denom == 0:
+        return Undefined("a side is a rank function of the control")
+    return float((r_ab - r_ag * r_bg) / denom)
+
+
+def likert_spread(counts: np.ndarray) -> np.ndarray:
+    """Standard deviation of each item's annotator scores from their Likert-5 counts (n, 5) -> (n,)."""
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum(axis=1)
+    values = np.arange(1, 6)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = counts @ values / n
+        var = counts @ values**2 / n - mean**2
+    return np.sqrt(np.clip(var, 0, None))
+
+
+def item_disagreement(sigma: np.ndarray, mu: np.ndarray, counts: np.ndarray) -> dict:
+    """Does a head's predicted spread sigma (per item) explain how much annotators disagree on the item?
+    ``counts`` (n, 5): each item's annotator scores. Items with fewer than 2 scores are left out.
+    Returns items, spearman(sigma, spread), partial_spearman(sigma, spread | mu), spearman(mu, spread)."""
+    keep = np.asarray(counts).sum(axis=1) >= 2
+    sigma, mu, spread = np.asarray(sigma)[keep], np.asarray(mu)[keep], likert_spread(counts)[keep]
+    return {
+        "items": int(keep.sum()),
+        "spearman": spearman(sigma, spread),
+        "partial_spearman_given_mu": partial_spearman(sigma, spread, mu),
+        "spearman_mu": spearman(mu, spread),
     }

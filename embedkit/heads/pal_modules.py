@@ -28,6 +28,13 @@ def _chunked(fn, X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _on_distinct(fn, X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """fn(X[rows]), computed once per distinct row: a batch whose pairs share a prompt (or a response)
+    runs the network on it once. Gradients flow back through the gather as through fn(X[rows])."""
+    idx, inv = torch.unique(rows, return_inverse=True)
+    return fn(X[idx])[inv]
+
+
 def _unique(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     idx, inv = torch.unique(rows, return_inverse=True)
     return idx, inv
@@ -42,7 +49,8 @@ class PALAModule(nn.Module):
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))  # (U, K)
 
     def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        return {"fa": self.f(X[a]), "fb": self.f(X[b])}  # (B, d) each
+        fab = _on_distinct(self.f, X, torch.cat([a, b]))  # (2B, d)
+        return {"fa": fab[: len(a)], "fb": fab[len(a) :]}  # (B, d) each
 
     def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
         """r(x_A) - r(x_B), eq. (8) with r = -distance. w: (B, K) per row, or (U, K) per user with ``rows``
@@ -98,9 +106,9 @@ class PALBModule(nn.Module):
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))
 
     def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        fa = F.normalize(self.f(X[a]), dim=-1)
-        fb = F.normalize(self.f(X[b]), dim=-1)
-        return {"G": self.g(X[prompt]), "fdiff": fa - fb}  # (B, K, d), (B, d)
+        fab = F.normalize(_on_distinct(self.f, X, torch.cat([a, b])), dim=-1)  # (2B, d)
+        G = _on_distinct(self.g, X, prompt)  # (B, K, d): g_k once per distinct prompt of the batch
+        return {"G": G, "fdiff": fab[: len(a)] - fab[len(a) :]}  # (B, K, d), (B, d)
 
     def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
         """<f(x_A) - f(x_B), z_i(x_c)> as cosines times exp(log_scale), eq. (9). w: (B, K), or (U, K)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from embedkit.heads.pair_data import PairData
 
 log = logging.getLogger(__name__)
+progress_log = logging.getLogger("embedkit.progress")
 
 
 @dataclass
@@ -35,6 +37,8 @@ class KSelection:
     best: int = 1
     noise: float = 0.0
     message: str = ""
+    refit: list[int] = field(default_factory=list)
+    """The Ks fitted again with more seeds because the curve was not monotonic."""
 
     def to_dict(self) -> dict:
         return {
@@ -43,70 +47,144 @@ class KSelection:
             "best": self.best,
             "noise": self.noise,
             "message": self.message,
+            "refit": self.refit,
         }
 
 
-def select_k(name: str, data: PairData, k_max: int, progress: bool = False, **config):
-    """Fit ``name`` (pal-a / pal-b) with K = 1..k_max; returns (the chosen head, KSelection)."""
+def _row(head, K: int, seconds: float) -> dict:
+    seen = head.metrics_.get("seen", {})
+    val = seen.get("val", {})
+    acc = float(val.get("accuracy", float("nan")))
+    n = int(val.get("pairs", 0))
+    row = {
+        "K": K,
+        "val_accuracy": acc,
+        "val_pairs": n,
+        "val_se": math.sqrt(acc * (1 - acc) / n) if n and math.isfinite(acc) else float("nan"),
+        "val_loss": head.history_.get("best_val_loss"),
+        "test_accuracy": float(seen.get("test", {}).get("accuracy", float("nan"))),
+        "epochs": head.history_.get("epochs_run"),
+        "seconds": round(seconds, 1),
+    }
+    unseen = head.metrics_.get("unseen", {})
+    if unseen:
+        row["unseen_zero_shot"] = float(unseen.get("zero_shot", float("nan")))
+        shots = unseen.get("by_shots", {})
+        if shots:
+            last = max(shots, key=int)
+            row[f"unseen_{last}_shots"] = float(shots[last])
+    return row
+
+
+def choose_k(rows: list[dict]) -> tuple[int, int, float, str]:
+    """(chosen K, best K, the noise the choice allowed, a message) from rows of K, val_accuracy and
+    val_se: the smallest K within one standard error of the difference to the best K's accuracy."""
+    accs = np.array([r["val_accuracy"] for r in rows])
+    if np.isnan(accs).all():
+        raise ValueError("no validation accuracy to choose K by: the data needs seen users' val pairs")
+    b = int(np.nanargmax(accs))
+    best = rows[b]["K"]
+
+    def diff_se(r):
+        se = [x if math.isfinite(x) else 0.0 for x in (r["val_se"], rows[b]["val_se"])]
+        return math.hypot(*se)
+
+    for r in rows:
+        r["diff_se"] = diff_se(r)
+    row = next(
+        r for r in rows if math.isfinite(r["val_accuracy"]) and r["val_accuracy"] >= accs[b] - r["diff_se"]
+    )
+    chosen, noise = row["K"], row["diff_se"]
+    k_max = rows[-1]["K"]
+    if chosen == rows[0]["K"] == 1:
+        message = (
+            f"K = 1 is enough: no K up to {k_max} beats it by more than the noise (best K = {best}, validation "
+            f"accuracy {accs[b]:.4f} against {accs[0]:.4f} for K = 1, one standard error of the difference "
+            f"{noise:.4f})"
+        )
+    elif chosen == best:
+        message = (
+            f"K = {chosen}: the best validation accuracy ({accs[b]:.4f}), and no smaller K comes within one "
+            "standard error of the difference"
+        )
+    else:
+        message = (
+            f"K = {chosen}: the smallest K within one standard error of the difference ({noise:.4f}) of the best "
+            f"validation accuracy (K = {best}: {accs[b]:.4f}; K = {chosen}: {row['val_accuracy']:.4f})"
+        )
+    return chosen, best, noise, message
+
+
+def monotonic(rows: list[dict]) -> bool:
+    """Whether validation accuracy never falls as K grows (a curve training noise has not bent)."""
+    accs = [r["val_accuracy"] for r in rows]
+    return all(b >= a for a, b in zip(accs, accs[1:], strict=False))
+
+
+def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repeats: int = 2, **config):
+    """Fit ``name`` (pal-a / pal-b) with K = 1..k_max; returns (the chosen head, KSelection).
+
+    Each K is one fit (a progress line per K on the ``embedkit.progress`` logger). When the validation
+    curve is not monotonic, training noise may have bent it: the Ks within two standard errors of the
+    best (at most three) are fitted ``repeats`` more times with other seeds, and K is chosen on their mean
+    accuracy, whose error then counts the seeds' spread too. The head returned is the chosen K's fit with
+    the configured seed."""
     from embedkit.heads.api import create_head
 
     if k_max < 1:
         raise ValueError(f"--K-max must be >= 1, got {k_max}")
     heads, rows = {}, []
     for K in range(1, k_max + 1):
+        t0 = time.perf_counter()
         head = create_head(name, K=K, **config).fit(data, progress=progress)
-        seen = head.metrics_.get("seen", {})
-        val = seen.get("val", {})
-        acc = float(val.get("accuracy", float("nan")))
-        n = int(val.get("pairs", 0))
-        row = {
-            "K": K,
-            "val_accuracy": acc,
-            "val_pairs": n,
-            "val_se": math.sqrt(acc * (1 - acc) / n) if n and math.isfinite(acc) else float("nan"),
-            "val_loss": head.history_.get("best_val_loss"),
-            "test_accuracy": float(seen.get("test", {}).get("accuracy", float("nan"))),
-            "epochs": head.history_.get("epochs_run"),
-        }
-        unseen = head.metrics_.get("unseen", {})
-        if unseen:
-            row["unseen_zero_shot"] = float(unseen.get("zero_shot", float("nan")))
-            shots = unseen.get("by_shots", {})
-            if shots:
-                last = max(shots, key=int)
-                row[f"unseen_{last}_shots"] = float(shots[last])
-        rows.append(row)
+        rows.append(_row(head, K, time.perf_counter() - t0))
         heads[K] = head
-        log.info("K=%d: validation accuracy %.4f (+- %.4f)", K, acc, row["val_se"])
-    accs = np.array([r["val_accuracy"] for r in rows])
-    if np.isnan(accs).all():
-        raise ValueError("no validation accuracy to choose K by: the data needs seen users' val pairs")
-    best = int(np.nanargmax(accs)) + 1
-
-    def diff_se(r):
-        se = [x if math.isfinite(x) else 0.0 for x in (r["val_se"], rows[best - 1]["val_se"])]
-        return math.hypot(*se)
-
-    for r in rows:
-        r["diff_se"] = diff_se(r)
-    chosen = next(
-        r["K"]
-        for r in rows
-        if math.isfinite(r["val_accuracy"]) and r["val_accuracy"] >= accs[best - 1] - r["diff_se"]
-    )
-    noise = rows[chosen - 1]["diff_se"]
-    if chosen == 1:
-        message = (
-            f"K = 1 is enough: no K up to {k_max} beats it by more than the noise (best K = {best}, validation "
-            f"accuracy {accs[best - 1]:.4f} against {accs[0]:.4f} for K = 1, one standard error of the difference "
-            f"{noise:.4f})"
+        r = rows[-1]
+        progress_log.info(
+            "K = %d of %d: validation accuracy %.4f ± %.4f, test %.4f (%d epochs, %.0f s)",
+            K, k_max, r["val_accuracy"], r["val_se"], r["test_accuracy"], r["epochs"], r["seconds"],
+        )  # fmt: skip
+    chosen, best, noise, message = choose_k(rows)
+    refit: list[int] = []
+    if repeats > 0 and not monotonic(rows):
+        near = sorted(rows, key=lambda r: -r["val_accuracy"])
+        refit = sorted(
+            r["K"] for r in near[:3] if r["val_accuracy"] >= near[0]["val_accuracy"] - 2 * r["diff_se"]
         )
-    else:
+        seed = int(config.pop("seed", 0))
+        for K in refit:
+            accs = [rows[K - 1]["val_accuracy"]]
+            for extra in range(1, repeats + 1):
+                t0 = time.perf_counter()
+                again = create_head(name, K=K, seed=seed + extra, **config).fit(data, progress=progress)
+                accs.append(_row(again, K, 0.0)["val_accuracy"])
+                progress_log.info(
+                    "K = %d, seed %d: validation accuracy %.4f (%.0f s)",
+                    K,
+                    seed + extra,
+                    accs[-1],
+                    time.perf_counter() - t0,
+                )
+            r = rows[K - 1]
+            r["val_accuracy_seeds"] = accs
+            r["val_accuracy_single"] = r["val_accuracy"]
+            r["val_accuracy"] = float(np.mean(accs))
+            r["val_se"] = math.sqrt(r["val_se"] ** 2 + float(np.var(accs, ddof=1)) / len(accs))
+        pool = [r for r in rows if r["K"] in refit]
+        chosen, best, noise, message = choose_k(pool)
+        curve = ", ".join(f"{r.get('val_accuracy_single', r['val_accuracy']):.4f}" for r in rows)
         message = (
-            f"K = {chosen}: the smallest K within one standard error of the difference ({noise:.4f}) of the best "
-            f"validation accuracy (K = {best}: {accs[best - 1]:.4f}; K = {chosen}: {accs[chosen - 1]:.4f})"
+            f"the validation curve was not monotonic ({curve}), "
+            f"so K = {', '.join(map(str, refit))} were fitted {repeats} more times with other seeds; on their mean "
+            f"accuracy, " + message
         )
-    return heads[chosen], KSelection(rows, chosen, best, noise, message)
+    if chosen == k_max and k_max > 1:
+        log.warning(
+            "--K auto chose K = %d, the largest K it tried: a larger K may do better; raise --K-max to see",
+            k_max,
+        )
+    log.info(message)
+    return heads[chosen], KSelection(rows, chosen, best, noise, message, refit)
 
 
 def plot_selection(sel: KSelection, path) -> bool:

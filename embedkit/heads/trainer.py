@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from embedkit.device import resolve_device
 from embedkit.heads.config import TrainConfig
 
 log = logging.getLogger(__name__)
+progress_log = logging.getLogger("embedkit.progress")
 
 
 def train(
@@ -46,7 +48,8 @@ def train(
         "max_epochs": max_epochs,
         "patience": patience,
     }
-    bar = tqdm(range(max_epochs), desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True)
+    lines = progress and not sys.stderr.isatty()  # a log file: one line per epoch instead of a bar
+    bar = tqdm(range(max_epochs), desc=desc, unit="epoch", disable=not progress or lines, dynamic_ncols=True)
     for epoch in bar:
         t0 = time.perf_counter()
         module.train()
@@ -79,12 +82,25 @@ def train(
         else:
             stale += 1
         bar.set_postfix(loss=f"{history['train_loss'][-1]:.4f}", val=f"{val:.4f}", best=f"{best:.4f}")
+        if lines:
+            progress_log.info(
+                "%s: epoch %d/%d, loss %.4f, validation %.4f (best %.4f at epoch %d), %.1f s",
+                desc, epoch + 1, max_epochs, history["train_loss"][-1], val, best, best_epoch + 1,
+                history["epoch_seconds"][-1],
+            )  # fmt: skip
         if stale >= patience:
             log.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch + 1)
             break
     if best_state is not None:
         module.load_state_dict(best_state)
     history.update(best_val=best, best_epoch=best_epoch + 1, epochs_run=len(history["val"]))
+    if history["epochs_run"] == max_epochs and best_epoch + 1 >= max_epochs - 1 and max_epochs > 1:
+        history["converged"] = False
+        log.warning(
+            "%s stopped at the epoch cap (%d epochs) with validation still improving (best at epoch %d): it has "
+            "not converged; raise --epochs (or --lr)",
+            desc, max_epochs, best_epoch + 1,
+        )  # fmt: skip
     if isinstance(score, tuple) and math.isfinite(best_key[1]):
         history["best_val_loss"] = -best_key[1]  # the validation loss at the best epoch (the tie-break)
     return history

@@ -154,6 +154,23 @@ def test_strength_is_the_best_mean_gain_among_those_that_never_lose():
     assert select_strength(gains) == 1.0  # 0.0 has the best mean but loses 2 points at one shot
     assert select_strength({0.0: {1: -0.01}, 1.0: {1: -0.003}}) is None  # every strength loses: zero-shot
     assert select_strength({1.0: {1: 0.0}, 3.0: {1: 0.0}}) == 3.0  # a tie goes to the stronger prior
+    # ranked by the lower bound: gain minus two standard errors of the mean gain
+    assert select_strength(gains, {0.0: 0.0, 1.0: 0.02, 10.0: 0.001, 100.0: 0.0}) == 10.0
+
+
+def test_paired_gain_errors_are_clustered_by_user():
+    from embedkit.heads.fewshot import mean_gain_error, paired_gain
+
+    labels = np.ones(6)
+    users = np.array([0, 0, 0, 1, 1, 1])
+    zero = np.array([1, 0, 1, 0, 1, 0], float)
+    hits = np.array([1, 1, 1, 0, 1, 0], float)  # user 0 gains a pair, user 1 nothing
+    gain, infl = paired_gain(hits, zero, labels, users, 2)
+    assert gain == pytest.approx(1 / 6) and infl.sum() == pytest.approx(0)
+    by_user = np.array([1 - 3 * gain, 0 - 3 * gain]) / 6  # brute force: each user's excess over the mean
+    np.testing.assert_allclose(infl, by_user)
+    assert mean_gain_error([infl]) == pytest.approx(np.sqrt((by_user**2).sum() * 2))
+    assert mean_gain_error([np.zeros(2)]) == 0.0  # identical to zero-shot: no uncertainty
 
 
 def test_the_prior_is_calibrated_on_seen_users_held_out_of_training(monkeypatch):
