@@ -99,6 +99,16 @@ def _split_options(for_eval: bool):
                 for k, v in helps.items()
             }
         f = split_fraction_options(helps, for_eval)(f)
+        f = click.option(
+            "--split-by",
+            type=click.Choice(["user", "item"]),
+            default=None if for_eval else "user",
+            show_default=not for_eval,
+            help="Without a split column: val/test pairs drawn within each seen user (user; their items may be "
+            "in training pairs too), or item-disjoint (item: val/test items held out, a pair in a split only "
+            "when both its items are; pairs across splits are left out)."
+            + (" Default: the head's." if for_eval else ""),
+        )(f)
         return click.option(
             "--responses",
             type=click.Choice(["in-context", "alone", "images"]),
@@ -190,6 +200,7 @@ def fit_head_command(
     test_frac,
     unseen_user_frac,
     fewshot_frac,
+    split_by,
     responses,
     **config,
 ):
@@ -219,7 +230,7 @@ def fit_head_command(
         list(pairs),
         cache_dir,
         encoder=encoder,
-        split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed),
+        split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed, by=split_by),
         responses=responses,
     )
     progress_lines(progress)
@@ -317,6 +328,7 @@ def eval_command(
     test_frac,
     unseen_user_frac,
     fewshot_frac,
+    split_by,
     responses,
 ):
     """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread.
@@ -327,6 +339,7 @@ def eval_command(
     filtered columns (Pick-a-Filter) also gets test metrics per value of each (by.group.*, by.filtered.*).
     """
     from embedkit.heads import load_head, load_pair_data
+    from embedkit.heads.pair_data import item_overlap
     from embedkit.heads.provenance import reuse_setup
 
     head = load_head(head_dir, device=device)
@@ -339,6 +352,7 @@ def eval_command(
             test_frac=test_frac,
             unseen_user_frac=unseen_user_frac,
             fewshot_frac=fewshot_frac,
+            by=split_by,
         ),
         responses,
     )
@@ -366,6 +380,7 @@ def eval_command(
         if min(kwargs["shots"]) < 1:
             raise click.BadParameter("shots must be >= 1", param_hint="--shots")
     metrics = head.evaluate(data, **kwargs)
+    metrics["item_overlap"] = item_overlap(data)
     if data.tags:  # e.g. Pick-a-Filter's group and filtered columns (PAL Figure 15)
         from embedkit.heads.api import evaluate_by_tags
 
@@ -400,6 +415,9 @@ LEGEND = {
     "chance, 1 = perfect)",
     "pearson": "pearson, l1: agreement of P(A > B) with the annotators' share preferring A",
     "kl": "kl / mse: the training loss on this split",
+    "item_overlap": "item_overlap.<split>: share of that split's pairs whose items (both, or any) are in training "
+    "pairs: high shares mean the split measures memory of items as much as generalisation (--split-by item "
+    "holds items out)",
     "by": "by.<column>.<value>: test metrics on the test pairs with that value of the file's group / filtered "
     "column (Pick-a-Filter: colour group; filter on the winner, the loser, or none)",
 }

@@ -85,6 +85,12 @@ class PairingConfig:
         "Multi-annotator pairs instead: items rated by common annotators, with per-annotator labels and "
         "likert_left/likert_right scores (for mean-var, mse, likert-kl).",
     )
+    min_annotators: int = opt(
+        1,
+        "With --likert: only item pairs that at least this many annotators rated both of (the pairs of the "
+        "Diverging Preferences paper have several; with one there is no disagreement to see).",
+        min=1,
+    )
     likert_range: tuple[float, float] | None = opt(
         None,
         "With --likert: map scores from LO,HI onto 1..5 (default: they are 1..5).",
@@ -98,6 +104,8 @@ class PairingConfig:
             raise ValueError(f"--prefer must be higher or lower, got {self.prefer!r}")
         if self.ties not in ("keep", "drop"):
             raise ValueError(f"--ties must be keep or drop, got {self.ties!r}")
+        if self.min_annotators < 1:
+            raise ValueError("--min-annotators must be >= 1")
         if self.pairs_per_user < 0 or self.max_pairs < 0:
             raise ValueError("--pairs-per-user and --max-pairs must be >= 0 (0 = no limit)")
         if self.likert_range is not None and not self.likert_range[0] < self.likert_range[1]:
@@ -367,8 +375,8 @@ class _Pairs:
         return rows
 
     def item_pairs(self, pairing: PairingConfig, rng, report: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct pairs of items rated by a common annotator (``pairs_per_user`` drawn per annotator),
-        capped at ``max_pairs``: (item a, item b) with a < b."""
+        """Distinct pairs of items rated by at least ``min_annotators`` common annotators (``pairs_per_user``
+        drawn per annotator), capped at ``max_pairs``: (item a, item b) with a < b."""
         n = len(self.items)
         drawn, every = [], []
         for user in self.users:
@@ -377,8 +385,14 @@ class _Pairs:
             ids = lo * n + hi
             every.append(ids)
             drawn.append(ids[_sample(len(ids), pairing.pairs_per_user, rng)])
-        possible = len(np.unique(np.concatenate(every))) if every else 0
+        if every:  # a pair id appears once per annotator who rated both items
+            uniq, common = np.unique(np.concatenate(every), return_counts=True)
+            enough = uniq[common >= pairing.min_annotators]
+        else:
+            enough = np.zeros(0, np.int64)
+        possible = len(enough)
         ids = np.unique(np.concatenate(drawn)) if drawn else np.zeros(0, np.int64)
+        ids = ids[np.isin(ids, enough)]
         keep = np.sort(_sample(len(ids), pairing.max_pairs, rng))
         report["possible_pairs"] = possible
         report["capped"] = _capped(possible, len(ids), len(keep), pairing)

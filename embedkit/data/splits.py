@@ -57,6 +57,8 @@ def assign_splits(
     ``seen_users``: the users a trained head knows; they get train/val/test rows and every other user is
     unseen (how ``eval`` treats a file of new users). Without it, ``unseen_user_frac`` of the users are
     drawn as unseen. The draw is the same either way, so the training file splits exactly as at training.
+    With ``cfg.by == "item"`` the split is item-disjoint (:func:`split_by_items`, the items being the
+    responses as embedded): rows comparing items of two groups get "" and are left out by the caller.
     """
     given = table.split != ""
     if given.all():
@@ -70,6 +72,11 @@ def assign_splits(
             line=line,
             field="split",
         )
+    if cfg.by == "item":
+        groups = draw_item_groups(set(table.a) | set(table.b), cfg)
+        left = np.array([groups[x] for x in table.a], dtype=object)
+        right = np.array([groups[x] for x in table.b], dtype=object)
+        return split_by_items(table.user.astype(str), left, right, cfg, seen_users)
     return draw_splits(table.user.astype(str), cfg, seen_users)
 
 
@@ -129,13 +136,17 @@ def split_by_items(
     """Item-disjoint splits from the groups (train / val / test) of each pair's two items: a seen user's
     pair is in the split of its items when both share it; an unseen user's pair is ``fewshot`` when both
     items are train or val items and ``unseen_test`` when both are test items. A pair whose items are in
-    two groups gets "" (the caller drops it). Unseen users are drawn as in :func:`draw_splits`."""
+    two groups gets "" (the caller drops it). Unseen users are drawn as in :func:`draw_splits`; a seen user
+    left with no train pair counts as unseen too."""
     users = np.asarray(users).astype(str)
     same = left_group == right_group
     train_side = np.isin(left_group, ["train", "val"]) & np.isin(right_group, ["train", "val"])
     drawn = draw_splits(users, SplitConfig(0.0, 0.0, cfg.unseen_user_frac, 0.5, cfg.seed), seen_users)
     unseen = np.isin(drawn, ["fewshot", "unseen_test"])
     out = np.where(same, left_group, "").astype(object)
+    # a seen user none of whose pairs lands in train (all their items held out) is a new user instead
+    trains = set(users[(out == "train") & ~unseen].tolist())
+    unseen |= ~np.isin(users, list(trains))
     out[unseen] = np.where(train_side, "fewshot", np.where(same & (left_group == "test"), "unseen_test", ""))[
         unseen
     ]

@@ -19,7 +19,7 @@ from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
 from embedkit.heads.metrics import from_json, json_ready, preference_accuracy
-from embedkit.heads.pair_data import DataSetup, PairData
+from embedkit.heads.pair_data import DataSetup, PairData, item_overlap
 from embedkit.heads.trainer import resolve_torch_device, train
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class RewardHead:
         self.history_ = self._train_on(train_d, val_d, desc=f"fit {self.name}")
         self._after_training(data)
         self.metrics_ = self.evaluate(data)
+        self.metrics_["item_overlap"] = item_overlap(data)
         self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
         self.data_setup_ = data.setup
         self._warn_if_near_chance(data)

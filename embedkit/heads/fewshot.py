@@ -20,12 +20,14 @@ their few shots look far more telling than a new user's (on real annotators, sel
 points above what new users reach, and so a prior far too weak). So ``prior_users`` of the seen users are
 held out of training altogether; after training, with everything frozen, they are treated exactly as new
 users: Sigma is the spread of their weights fitted the way a new user's are (on all their pairs, under a
-weak prior), and tau is chosen on their held-out pairs, from the first few of their other pairs as shots
-(1, 2, 5, 10, 20), two-fold (Sigma from one half of them, tau scored on the other). tau is the strength
+weak prior), and tau is chosen on their held-out pairs: each user's items are split in two halves, pairs
+within one half give 1, 2, 5, 10, 20 shots, pairs within the other are scored (so, as for a new user's
+next responses, no scored pair shows an item the shots showed), two-fold (Sigma from one half of the
+users, tau scored on the other). tau is the strength
 with the best mean lower bound of its gain over the zero-shot point (gain minus two standard errors,
 clustered by user) among those that lose at no shot count (by more than 0.002): on few held-out users the
-bound is wide, and a strong prior (close to zero-shot) wins. Where every strength loses somewhere,
-few-shot fitting falls back to the zero-shot point itself.
+bound is wide. Where no strength's bound is positive (or every strength loses somewhere), few-shot
+fitting falls back to the zero-shot point itself: it is used only where the held-out users show it helps.
 The held-out users then get weights fitted like a new user's, under that prior, and stay seen users.
 
 Without held-out users (``prior_users=0``, or too few users), :func:`choose_strength` chooses tau
@@ -260,8 +262,8 @@ def select_strength(
 ) -> float | None:  # fmt: skip
     """The strength with the best lower bound of its mean accuracy gain over the zero-shot point (the
     mean over shot counts minus BOUND_Z standard errors) among those that lose no more than
-    ``tolerance`` at any shot count (ties: the stronger prior); None when every strength loses somewhere
-    (few-shot fitting then returns the zero-shot point). ``gains``: strength -> shots -> gain over the
+    ``tolerance`` at any shot count (ties: the stronger prior); None when every strength loses somewhere,
+    or none has a positive bound (few-shot fitting then returns the zero-shot point). ``gains``: strength -> shots -> gain over the
     zero-shot accuracy of the same users and pairs; ``errors``: strength -> standard error of the mean
     gain. On few held-out users the errors are large, and the bound keeps the choice from chasing their
     noise."""
@@ -273,7 +275,8 @@ def select_strength(
     def bound(tau):
         return float(np.mean(list(gains[tau].values()))) - BOUND_Z * errors.get(tau, 0.0)
 
-    return float(max(safe, key=lambda tau: (bound(tau), tau)))
+    best = max(safe, key=lambda tau: (bound(tau), tau))
+    return float(best) if bound(best) > 0 else None  # nothing beats zero-shot reliably: use it
 
 
 def calibration_users(data, frac: float, seed: int) -> list[str]:
@@ -298,12 +301,21 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
     names, inv = np.unique(sel.user.astype(str), return_inverse=True)
     inv = inv.reshape(-1)
     rng = np.random.default_rng(head.config.seed)
-    order = rng.permutation(len(sel))
-    rank = np.empty(len(sel), dtype=np.int64)
-    rank[order] = rank_within_group(sel.user.astype(str)[order])
-    n_rows = np.bincount(inv, minlength=len(names))
-    shot_pool = np.ceil(n_rows / 2).astype(np.int64)  # the first half of a user's pairs give shots,
-    is_eval = rank >= shot_pool[inv]  # the second half scores them
+    # each user's items fall in two halves: pairs within the first give shots, pairs within the second are
+    # scored (pairs across are not used), so that no scored pair compares an item the shots showed, as a
+    # new user's next responses are new to them
+    n = len(sel)
+    user_item, where = np.unique(
+        np.concatenate([inv * len(data.X) + sel.a, inv * len(data.X) + sel.b]), return_inverse=True
+    )
+    coin = rng.random(len(user_item)) < 0.5
+    in_shots_a, in_shots_b = coin[where[:n]], coin[where[n:]]
+    is_shot, is_eval = in_shots_a & in_shots_b, ~in_shots_a & ~in_shots_b
+    order = rng.permutation(n)
+    rank = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    shot_order = order[is_shot[order]]
+    rank[shot_order] = rank_within_group(sel.user.astype(str)[shot_order])  # shots in a seeded order
+    shot_pool = np.bincount(inv[is_shot], minlength=len(names))  # how many shots a user can give
     fold = rng.permutation(len(names)) % 2
     k = head.config.K
     mu = np.log(np.clip(zero_shot, 1e-6, None))
@@ -324,7 +336,7 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
         for f in (0, 1):
             for shots in CALIBRATION_SHOTS:
                 ok = (fold == f) & (shot_pool >= shots)
-                shot_rows, eval_rows = ~is_eval & (rank < shots) & ok[inv], is_eval & ok[inv]
+                shot_rows, eval_rows = is_shot & (rank < shots) & ok[inv], is_eval & ok[inv]
                 if not shot_rows.any() or not eval_rows.any():
                     continue
                 sub, m_shot = rows_of(st, shot_rows)
@@ -378,8 +390,8 @@ def calibrate_prior(head, data, users: list[str], zero_shot: np.ndarray) -> tupl
     if best is None:
         prior.strength, prior.fallback = float(CALIBRATION_GRID[-1]), True
         log.warning(
-            "few-shot weights: no prior strength beat the zero-shot point on %d held-out users at every shot "
-            "count; new users get the zero-shot weights (method mle or knn still fit them)",
+            "few-shot weights: no prior strength reliably beat the zero-shot point on %d held-out users' new items; "
+            "new users get the zero-shot weights (method mle or knn still fit them)",
             len(names),
         )
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from embedkit.errors import MissingKeysError, NamespaceNotFoundError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.provenance import DataSetup
 from embedkit.hints import extract_command
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(repr=False)
@@ -229,6 +232,10 @@ def load_pair_data(
         cache_root=cache.root,
         responses=table.responses,
     )
+    across = data.split == ""
+    if across.any():  # an item-disjoint split: pairs whose two items fall in different splits
+        log.info("item-disjoint split: %d pair(s) compare items of two splits and are left out", int(across.sum()))
+        data = data.subset(~across)
     counts: dict[str, int] = {}
     for f, _ in table.source:
         counts[f] = counts.get(f, 0) + 1
@@ -243,3 +250,25 @@ def load_pair_data(
         encoder_spec=ns.spec,
     )
     return data
+
+
+def item_overlap(data: PairData) -> dict:
+    """How much each evaluation split's pairs reuse items (responses) of the training pairs: per split,
+    the share of pairs with both items, and with at least one, among the train split's items. High shares
+    mean that split measures memory of items as much as generalisation (per-annotator pairs of a crowd
+    data set: other annotators, or the same one, labelled those items in training)."""
+    train = data.split == "train"
+    seen = np.zeros(len(data.X), dtype=bool)
+    seen[data.a[train]] = True
+    seen[data.b[train]] = True
+    out = {}
+    for s in ("val", "test", "fewshot", "unseen_test"):
+        m = data.split == s
+        if m.any():
+            a, b = seen[data.a[m]], seen[data.b[m]]
+            out[s] = {
+                "pairs": int(m.sum()),
+                "both_items_in_train": float((a & b).mean()),
+                "any_item_in_train": float((a | b).mean()),
+            }
+    return out

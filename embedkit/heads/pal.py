@@ -286,13 +286,13 @@ class _PALHead(RewardHead):
         )
         return self._pair_delta(t, slice(None), w).cpu().numpy()
 
-    def evaluate(self, data: PairData, shots: list[int] | None = None) -> dict:
+    def evaluate(self, data: PairData, shots: list[int] | None = None, method: str | None = None) -> dict:
         """Seen-user accuracy per split (and per-user spread on test); unseen-user accuracy by shots.
 
         ``shots``: few-shot sizes to evaluate, each over the unseen users who have at least that many
         few-shot pairs (``unseen.shots.N`` says how many users and pairs, and the zero-shot accuracy of
         the same users for comparison); default: 1, 2, 5, 10, 20, 50 up to the median user's count, and the
-        smallest user's count.
+        smallest user's count. ``method``: how new users' weights are fitted (default: the config's).
         """
         out: dict = {"seen": {}}
         seen = data.in_split("train", "val", "test")
@@ -310,10 +310,12 @@ class _PALHead(RewardHead):
                 out["seen"]["test"]["per_user"] = per_user_accuracy(delta_all[m], seen.y[m], seen.user[m])
         fewshot, test = data.in_split("fewshot"), data.in_split("unseen_test")
         if len(test):
-            out["unseen"] = self._unseen(fewshot, test, shots)
+            out["unseen"] = self._unseen(fewshot, test, shots, method)
         return out
 
-    def _unseen(self, fewshot: PairData, test: PairData, shots: list[int] | None) -> dict:
+    def _unseen(
+        self, fewshot: PairData, test: PairData, shots: list[int] | None, method: str | None = None
+    ) -> dict:
         res = {"users": len(set(test.user.tolist())), "pairs": len(test)}
         d0 = self.delta_with_weights(test, self.zero_shot_weights())
         res["zero_shot"] = preference_accuracy(d0, test.counts, test.y)
@@ -328,7 +330,7 @@ class _PALHead(RewardHead):
         rank = rank_within_group(fs_users)
         test_users = test.user.astype(str)
         for s in sorted(set(shots)):
-            have = users[per_user >= s]  # the users with at least s few-shot pairs
+            have = np.intersect1d(users[per_user >= s], test_users)  # >= s few-shot pairs, and test pairs
             rows = np.isin(test_users, have)
             if not rows.any():
                 res["shots"][str(s)] = {
@@ -337,7 +339,7 @@ class _PALHead(RewardHead):
                     "note": f"no unseen user has {s} few-shot pairs",
                 }
                 continue
-            names, w = self.fit_new_users(fewshot.subset((rank < s) & np.isin(fs_users, have)))
+            names, w = self.fit_new_users(fewshot.subset((rank < s) & np.isin(fs_users, have)), method=method)
             index = {u: i for i, u in enumerate(names)}
             sub = test.subset(rows)
             d = self.delta_with_weights(sub, w[[index[u] for u in test_users[rows]]])

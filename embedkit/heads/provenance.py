@@ -82,10 +82,13 @@ def reuse_setup(
             "no split column, splits are drawn with the head's fractions and seed, and users the head has "
             "not seen are evaluated as new users"
         )
-    conflicts = {k: v for k, v in split_options.items() if stored.split.get(k) != v}
+    trained_split = {**SplitConfig().to_dict(), **stored.split}  # heads saved before a field existed
+    conflicts = {k: v for k, v in split_options.items() if trained_split.get(k) != v}
     if conflicts:
+        names = {"by": "split-by"}
         desc = ", ".join(
-            f"--{k.replace('_', '-')} {v} (trained with {stored.split.get(k)})" for k, v in conflicts.items()
+            f"--{names.get(k, k.replace('_', '-'))} {v} (trained with {trained_split.get(k)})"
+            for k, v in conflicts.items()
         )
         if same and stored.split_source == "drawn":
             raise EmbedkitError(
@@ -93,4 +96,4 @@ def reuse_setup(
                 "pairs into val/test. Drop these options: eval uses the head's splits by default"
             )
         notes.append(f"using {desc} instead of the head's split set-up")
-    return SplitConfig(**{**stored.split, **split_options}), stored.responses, notes
+    return SplitConfig(**{**trained_split, **split_options}), stored.responses, notes

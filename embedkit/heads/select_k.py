@@ -39,6 +39,8 @@ class KSelection:
     message: str = ""
     refit: list[int] = field(default_factory=list)
     """The Ks fitted again with more seeds because the curve was not monotonic."""
+    heads: dict = field(default_factory=dict, repr=False)
+    """K -> the head fitted with the configured seed (not saved with the selection)."""
 
     def to_dict(self) -> dict:
         return {
@@ -184,7 +186,7 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
             k_max,
         )
     log.info(message)
-    return heads[chosen], KSelection(rows, chosen, best, noise, message, refit)
+    return heads[chosen], KSelection(rows, chosen, best, noise, message, refit, heads)
 
 
 def plot_selection(sel: KSelection, path) -> bool:

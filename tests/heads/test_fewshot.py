@@ -153,7 +153,8 @@ def test_strength_is_the_best_mean_gain_among_those_that_never_lose():
     }
     assert select_strength(gains) == 1.0  # 0.0 has the best mean but loses 2 points at one shot
     assert select_strength({0.0: {1: -0.01}, 1.0: {1: -0.003}}) is None  # every strength loses: zero-shot
-    assert select_strength({1.0: {1: 0.0}, 3.0: {1: 0.0}}) == 3.0  # a tie goes to the stronger prior
+    assert select_strength({1.0: {1: 0.01}, 3.0: {1: 0.01}}) == 3.0  # a tie goes to the stronger prior
+    assert select_strength({1.0: {1: 0.0}, 100.0: {1: 0.0}}) is None  # no gain: the zero-shot point itself
     # ranked by the lower bound: gain minus two standard errors of the mean gain
     assert select_strength(gains, {0.0: 0.0, 1.0: 0.02, 10.0: 0.001, 100.0: 0.0}) == 10.0
 
