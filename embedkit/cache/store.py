@@ -82,7 +82,38 @@ class EmbeddingCache:
     def manifest(self) -> Manifest:
         if self.root.exists() and not self.root.is_dir():
             raise CacheError(f"{self.root} is not a directory")
+        self.check_root()
         return Manifest.load(self.root)
+
+    def check_root(self) -> None:
+        """Refuse a folder that is something else embedkit writes (a head, an index, one namespace of a
+        cache), naming what it is: treating it as a cache would write a manifest and shards into it."""
+        root = self.root
+        if not root.is_dir() or (root / MANIFEST_NAME).exists():
+            return
+        for name, fmt, what in (
+            ("config.json", "embedkit-head", "a saved head"),
+            ("index.json", "embedkit-index", "a saved FAISS index"),
+        ):
+            try:
+                if fmt in (root / name).read_text(errors="replace")[:2000]:
+                    raise CacheError(
+                        f"{root} is {what}, not an embedding cache; pass the --cache the head was trained with "
+                        "(its README.md and config.json name the namespace and the files)"
+                    )
+            except OSError:
+                pass
+        if any(root.glob("shard-*.h5")):
+            parent = root.parent
+            where = (
+                f"; the cache is its parent folder {parent}"
+                if (parent / MANIFEST_NAME).exists()
+                else ""
+            )
+            raise CacheError(
+                f"{root} is one namespace folder of a cache (it holds shards but no {MANIFEST_NAME}), not a "
+                f"cache{where}: pass the cache folder itself"
+            )
 
     def fingerprints(self) -> list[Fingerprint]:
         return [e.fingerprint for e in self.manifest().namespaces.values()]

@@ -36,6 +36,7 @@ class CacheWriter:
         self.adopted: list[Path] = []
 
     def __enter__(self) -> CacheWriter:
+        self.cache.check_root()  # before the lock file: never write into a head or a namespace folder
         self._lock.__enter__()
         try:
             self.dir.mkdir(exist_ok=True)

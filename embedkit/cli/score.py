@@ -100,10 +100,14 @@ def score_command(
       embedkit score runs/pal-b --cache runs/cache --fewshot new_users.jsonl --pairs todo.jsonl --out scored.jsonl
       embedkit score runs/pal-b --cache runs/cache --user-weights scored.users.jsonl --candidates c.jsonl --out ranked.parquet
     """
+    from embedkit.errors import MissingKeysError
+    from embedkit.hints import extract_command
     from embedkit.score import (
         UserWeights,
+        count_missing,
         extract_missing_inputs,
         fit_users,
+        input_items,
         load_reward_model,
         read_fewshot,
         score_candidates_file,
@@ -124,19 +128,38 @@ def score_command(
             f"--fewshot / --user-weights apply to PAL heads; {head.name} is a population model"
         )
     inputs = list(pairs or candidates)
+    kind = "pairs" if pairs else "candidates"
     if extract_missing:
-        done = extract_missing_inputs(
-            model, list(fewshot), inputs, kind="pairs" if pairs else "candidates", progress=progress
-        )
+        done = extract_missing_inputs(model, list(fewshot), inputs, kind=kind, progress=progress)
         if done.encoded:
             click.echo(f"embedded {done.encoded} input(s) the cache lacked into {cache_dir}", err=True)
-    weights = None
-    if head.uses_user_weights:
-        given = UserWeights.load(user_weights, head.config.K) if user_weights else None
-        fs = read_fewshot(model, list(fewshot)) if fewshot else None
-        weights = fit_users(head, fs, given=given, method=fewshot_method)
-    scorer = score_pairs_file if pairs else score_candidates_file
-    summary, uw = scorer(model, inputs, out_path, weights=weights, chunk_size=chunk_size, progress=progress)
+    try:
+        weights = None
+        if head.uses_user_weights:
+            given = UserWeights.load(user_weights, head.config.K) if user_weights else None
+            fs = read_fewshot(model, list(fewshot)) if fewshot else None
+            weights = fit_users(head, fs, given=given, method=fewshot_method)
+        scorer = score_pairs_file if pairs else score_candidates_file
+        summary, uw = scorer(
+            model, inputs, out_path, weights=weights, chunk_size=chunk_size, progress=progress
+        )
+    except MissingKeysError as e:  # name every input the cache lacks, not just the first chunk's
+        missing, total = count_missing(model, input_items(model, list(fewshot), inputs, kind))
+        if not missing:
+            raise
+        cmd = extract_command(
+            [*fewshot, *inputs],
+            cache_dir,
+            head.fingerprint_,
+            spec=model.embedder.spec,
+            responses=model.responses,
+        )
+        raise MissingKeysError(
+            f"{missing} of the {total} distinct texts / images of the inputs (few-shot pairs included) are not in the cache "
+            f"{cache_dir} under {head.fingerprint_.describe()}. Extract them first: {cmd} "
+            "(or let embedkit embed them: --extract-missing)",
+            missing_indices=e.missing_indices,
+        ) from None
     result = summary.to_dict()
     result["out"] = str(out_path)
     if uw is not None:
@@ -148,11 +171,24 @@ def score_command(
     click.echo(f"scored {result['rows']} rows -> {out_path}")
     if uw is not None:
         by = ", ".join(f"{n} {s}" for s, n in result["users_by_source"].items())
-        click.echo(f"{result['users']} users ({by}); weights -> {users_path}")
+        only_fewshot = result["users"] - result["users_in_file"]
+        extra = f"; {only_fewshot} of them only in the few-shot file(s)" if only_fewshot > 0 else ""
+        click.echo(
+            f"{result['users_in_file']} users in the scored rows; weights of {result['users']} users ({by}{extra}) "
+            f"-> {users_path}"
+        )
     if result["accuracy"] is not None:
-        click.echo(f"accuracy on {result['labelled_pairs']} labelled pairs: {result['accuracy']:.4f}")
+        left_out = [
+            f"{n} {what}" for n, what in ((result["tie_rows"], "ties"), (result["unlabelled_rows"], "unlabelled"))
+            if n
+        ]  # fmt: skip
+        why = f" ({', '.join(left_out)} left out: they prefer no side)" if left_out else ""
+        click.echo(
+            f"accuracy {result['accuracy']:.4f} on the {result['labelled_pairs']} rows that prefer a side, of "
+            f"{result['rows']}{why}"
+        )
         for k, v in result["accuracy_by_shots"].items():
             label = {"seen": "seen users", "population": "population", "file": "--user-weights"}.get(
                 k, f"{k} shots"
             )
-            click.echo(f"  {label:>12}: {v:.4f}")
+            click.echo(f"  {label:>12}: {v:.4f} ({result['pairs_by_shots'][k]} rows)")

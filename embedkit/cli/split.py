@@ -1,4 +1,5 @@
-"""``embedkit split``: leakage and no-leakage subsets of a pair file against another one."""
+"""``embedkit split``: leakage and no-leakage subsets of a pair file against another one, or one file per
+value of a column (``--by split``: train, fewshot, unseen_test, ...)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
 from embedkit.cli.options import config_from, config_options
 from embedkit.index.leakage import LeakageConfig
 
@@ -16,11 +16,25 @@ from embedkit.index.leakage import LeakageConfig
 @click.option(
     "--dedup-against",
     "other",
-    required=True,
+    default=None,
     type=click.Path(dir_okay=False, exists=True),
     help="The pair file to check against (e.g. the training set another model saw).",
 )
-@cache_option()
+@click.option(
+    "--by",
+    "by_field",
+    default=None,
+    metavar="FIELD",
+    help="Instead: write one file per value of FIELD, e.g. --by split gives OUT/fewshot.jsonl and "
+    "OUT/unseen_test.jsonl for `embedkit score --fewshot ... --pairs ...`.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="With --dedup-against: the embedding cache (created by `embedkit extract`).",
+)
 @click.option(
     "--encoder",
     default="minilm",
@@ -33,11 +47,12 @@ from embedkit.index.leakage import LeakageConfig
     "out_dir",
     required=True,
     type=click.Path(file_okay=False),
-    help="Folder for leakage.jsonl, no_leakage.jsonl and report.json.",
+    help="Folder for leakage.jsonl, no_leakage.jsonl and report.json (with --by: a file per value).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
-def split_command(pairs, other, cache_dir, encoder, out_dir, overwrite, **options):
-    """Split PAIRS into pairs that share items with --dedup-against (leakage) and pairs that do not.
+def split_command(pairs, other, by_field, cache_dir, encoder, out_dir, overwrite, **options):
+    """Split PAIRS into pairs that share items with --dedup-against (leakage) and pairs that do not; or,
+    with --by FIELD, into one file per value of FIELD.
 
     Prompts are compared with the other file's prompts and responses with its responses: exactly by content
     key (a text's content, an image's bytes) and nearly by the cosine similarity of their cached embeddings
@@ -45,9 +60,23 @@ def split_command(pairs, other, cache_dir, encoder, out_dir, overwrite, **option
     get a "leak" field naming the matching item; report.json has the counts and a few examples.
 
     \b
-    Example (PAL 4.3: Pick-a-Pic v2 test against v1 train):
+    Examples:
       embedkit split v2/pairs.jsonl --dedup-against v1/pairs.jsonl --cache CACHE --encoder clip-h14 --out v2-split
+      embedkit split pairs.jsonl --by split --out by-split     # by-split/fewshot.jsonl, by-split/unseen_test.jsonl, ...
     """
+    if (other is None) == (by_field is None):
+        raise click.UsageError(
+            "give --dedup-against OTHER (leakage) or --by FIELD (a file per value), not both"
+        )
+    if by_field is not None:
+        from embedkit.data.splits import write_by_field
+
+        written = write_by_field([pairs], by_field, out_dir, overwrite=overwrite)
+        for value, w in written.items():
+            click.echo(f"{w['rows']:>8} rows with {by_field}={value} -> {w['file']}")
+        return
+    if cache_dir is None:
+        raise click.UsageError("--dedup-against needs --cache (where both files' embeddings are)")
     from embedkit.index.leakage import split_leakage
 
     cfg = config_from(LeakageConfig, options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,6 +22,20 @@ from embedkit.errors import InputError
 from embedkit.options import REQUIRED, opt
 
 PASS_THROUGH = ("user", "split", "weight", "margin")
+
+
+ROLE_PREFIX = re.compile(r"^(system|user|assistant|tool|developer): ", re.IGNORECASE)
+
+
+def rendering_of(texts) -> str:
+    """``messages`` when most texts are conversations rendered by :func:`render_messages` (they start with
+    ``role: ``), else ``plain``: how a head's training prompts or responses were written, so that the
+    reward API renders a conversation the same way."""
+    texts = [t for t in texts if isinstance(t, str)]
+    if not texts:
+        return "plain"
+    rendered = sum(1 for t in texts if ROLE_PREFIX.match(t))
+    return "messages" if rendered > len(texts) / 2 else "plain"
 
 
 def render_messages(messages: list, path: str, line: int, field: str) -> str:

@@ -193,3 +193,50 @@ def split_summary(split: np.ndarray, users: np.ndarray) -> dict[str, dict[str, i
         for s in SPLITS
         if (split == s).any()
     }
+
+
+def write_by_field(paths, field: str, out_dir, overwrite: bool = False) -> dict[str, dict]:
+    """One JSONL file per value of ``field`` (e.g. ``split``: OUT/train.jsonl, OUT/fewshot.jsonl,
+    OUT/unseen_test.jsonl, ...), each row as it was, in order; a row without the field is an error naming
+    file and line. Each file is written atomically. Returns {value: {"file", "rows"}}."""
+    import os
+    import re
+    from pathlib import Path
+
+    from embedkit.data.readers import iter_records, write_jsonl
+
+    out = Path(out_dir)
+    values: dict[str, int] = {}
+    for path in map(str, paths):
+        for line, rec in iter_records(path):
+            if isinstance(rec, InputError):
+                raise rec
+            v = rec.get(field)
+            if v is None or v == "":
+                raise InputError(
+                    f"no {field} (fields present: {', '.join(sorted(map(str, rec))) or 'none'})",
+                    file=path,
+                    line=line,
+                    field=field,
+                )
+            values[str(v)] = values.get(str(v), 0) + 1
+    if not values:
+        raise InputError("no rows found (empty file?)", file=", ".join(map(str, paths)))
+    names = {v: re.sub(r"[^A-Za-z0-9_.-]+", "_", v) + ".jsonl" for v in values}
+    existing = [n for n in names.values() if (out / n).exists()]
+    if existing and not overwrite:
+        raise InputError(
+            f"{out / existing[0]} exists; pass --overwrite or choose another --out", file=str(out)
+        )
+    os.makedirs(out, exist_ok=True)
+
+    def rows(value):
+        for path in map(str, paths):
+            for _, rec in iter_records(path):
+                if str(rec.get(field)) == value:
+                    yield rec
+
+    return {
+        v: {"file": str(out / names[v]), "rows": write_jsonl(out / names[v], rows(v), ensure_ascii=False)}
+        for v in values
+    }

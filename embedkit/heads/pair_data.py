@@ -11,6 +11,7 @@ import numpy as np
 
 from embedkit.cache.keys import as_key_array, file_key, text_keys
 from embedkit.cache.store import EmbeddingCache, Namespace
+from embedkit.data.convert import rendering_of
 from embedkit.data.pairs import PairTable, read_pairs
 from embedkit.data.splits import SplitConfig, assign_splits
 from embedkit.errors import MissingKeysError, NamespaceNotFoundError
@@ -140,6 +141,16 @@ def resolve_pairs(
     )
 
 
+def _raw_responses(table: PairTable, n: int) -> list[str]:
+    """Up to ``n`` responses as written in the file (a response in context has its prompt in front)."""
+    if table.responses == "images":
+        return []
+    out = []
+    for p, a in zip(table.prompt[:n], table.a[:n], strict=True):
+        out.append(a[len(p) + 1 :] if table.responses == "in-context" and a.startswith(p + "\n") else a)
+    return out
+
+
 def group_identical_pairs(data: PairData, return_inverse: bool = False):
     """One row per distinct (split, prompt, {A, B}) with the label counts of all its rows summed.
 
@@ -248,6 +259,8 @@ def load_pair_data(
         split=split.to_dict(),
         namespace=ns.name,
         encoder_spec=ns.spec,
+        prompt_rendering=rendering_of(table.prompt[:1000]),
+        response_rendering=rendering_of(_raw_responses(table, 1000)),
     )
     return data
 

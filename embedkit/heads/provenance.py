@@ -24,6 +24,11 @@ class DataSetup:
     split: dict = field(default_factory=lambda: SplitConfig().to_dict())
     namespace: str = ""
     encoder_spec: str = ""
+    prompt_rendering: str = ""
+    """How the training prompts were written: ``messages`` (conversations as ``role: content`` blocks, as
+    ``embedkit convert trl`` renders them), ``plain``, or "" (not recorded: heads before embedkit 0.3)."""
+    response_rendering: str = ""
+    """The same for the responses."""
 
     @property
     def split_config(self) -> SplitConfig:

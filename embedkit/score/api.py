@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,6 +12,8 @@ from embedkit.data.pairs import join_in_context, pair_layout, pair_table, parse_
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.score.embed import Embedder, head_responses, table_to_data
+
+log = logging.getLogger(__name__)
 
 
 class RewardModel:
@@ -139,30 +142,81 @@ class RewardModel:
 class RewardFunction:
     """``f(prompts, completions, **kwargs) -> list[float]`` as TRL calls reward functions.
 
-    Prompts and completions may be strings or conversations (lists of ``{"role", "content"}`` messages,
-    rendered as ``role: content`` blocks, as ``embedkit convert trl`` does). Without a fixed user, a
-    ``user`` column of the dataset (passed by TRL as a keyword argument, one id per row) picks each row's
-    user; otherwise zero-shot weights are used.
+    Prompts and completions may be strings or conversations (lists of ``{"role", "content"}`` messages).
+    A conversation is written the way the head's own training prompts / responses were: as ``role:
+    content`` blocks where they were conversations rendered so (``embedkit convert trl``), as the
+    messages' contents alone where they were plain text, so that the same completion gets the same reward
+    as a string or as messages. (A head saved before embedkit 0.3 does not record it: blocks are used, with
+    a warning.) Without a fixed user, a ``user`` column of the dataset (passed by TRL as a keyword argument,
+    one id per row) picks each row's user; otherwise zero-shot weights are used.
     """
 
     def __init__(self, model: RewardModel, user=None):
         self.model = model
         self.user = user
         self.__name__ = f"embedkit_{model.head.name.replace('-', '_')}"
+        setup = model.head.data_setup_
+        self.rendering = {
+            "prompt": getattr(setup, "prompt_rendering", "") if setup else "",
+            "completion": getattr(setup, "response_rendering", "") if setup else "",
+        }
+        self._warned = False
+        self._warned_users = False
 
     def __call__(self, prompts, completions, **kwargs) -> list[float]:
+        """Any other keyword TRL passes (``completion_ids``, ``trainer_state``, the dataset's other
+        columns, ...) is accepted and ignored, except ``user``."""
         p = [self._text(x, "prompt") for x in prompts]
         c = [self._text(x, "completion") for x in completions]
         user = self.user if self.user is not None else kwargs.get("user")
-        return [float(r) for r in self.model.reward(p, c, user=user)]
+        return [float(r) for r in self.model.reward(p, c, user=self._users(user, len(c)))]
 
-    @staticmethod
-    def _text(value, field: str) -> str:
+    def _users(self, user, n: int):
+        """Ids as strings (a dataset column may hold integers); a user the head does not know gets the
+        zero-shot weights, with one warning per function rather than an exception mid-training."""
+        if isinstance(user, int | np.integer) and not isinstance(user, bool):
+            user = str(user)
+        if not self.model.head.uses_user_weights or user is None:
+            return user
+        if isinstance(user, str):
+            ids, one = [user], True
+        elif (
+            isinstance(user, list | tuple | np.ndarray)
+            and len(user) == n
+            and all(u is None or isinstance(u, str | int | np.integer) for u in user)
+        ):
+            ids, one = [None if u is None else str(u) for u in user], False
+        else:
+            return user  # weights or few-shot pairs: RewardModel checks them
+        known = set(self.model.head.users_)
+        unknown = sorted({u for u in ids if u and u not in known and not u.startswith("prototype:")})
+        if unknown:
+            if not self._warned_users:
+                self._warned_users = True
+                log.warning(
+                    "%d user id(s) are not seen users of this head (e.g. %s): they are scored with the zero-shot "
+                    "weights (warned once)",
+                    len(unknown), ", ".join(map(repr, unknown[:3])),
+                )  # fmt: skip
+            ids = [None if u in unknown else u for u in ids]
+        return ids[0] if one else ids
+
+    def _text(self, value, field: str) -> str:
         if isinstance(value, str):
             return value
-        if isinstance(value, list):
-            return render_messages(value, "reward_function", 0, field)
-        raise TypeError(f"{field} must be a string or a list of messages, got {type(value).__name__}")
+        if not isinstance(value, list):
+            raise TypeError(f"{field} must be a string or a list of messages, got {type(value).__name__}")
+        how = self.rendering[field]
+        if how == "plain":
+            render_messages(value, "reward_function", 0, field)  # checks the messages' shape
+            return "\n\n".join(m["content"] for m in value if m.get("role") != "system" or len(value) == 1)
+        if not how and not self._warned:
+            self._warned = True
+            log.warning(
+                "this head does not record how its training texts were written (saved before embedkit 0.3): "
+                "conversations are scored as 'role: content' blocks; refit the head to score them as it saw them"
+            )
+        return render_messages(value, "reward_function", 0, field)
 
 
 def load_reward_model(path, cache=None, device: str | None = None, allow_encode: bool = True) -> RewardModel:

@@ -36,20 +36,25 @@ class ScoreSummary:
     labelled: int = 0
     correct: float = 0.0
     by_shots: dict = field(default_factory=dict)  # shots -> [correct, labelled]
+    ties: int = 0
+    """Rows labelled a tie (they prefer no side, so accuracy leaves them out)."""
+    unlabelled: int = 0
+    users_in_file: int = 0
+    """Distinct users of the scored rows (``users`` also counts users only the few-shot file names)."""
 
     def to_dict(self) -> dict:
-        acc = {
-            k: v[0] / v[1]
-            for k, v in sorted(self.by_shots.items(), key=lambda kv: _shot_order(kv[0]))
-            if v[1]
-        }
+        ordered = sorted(self.by_shots.items(), key=lambda kv: _shot_order(kv[0]))
         return {
             "rows": self.rows,
             "users": self.users,
+            "users_in_file": self.users_in_file,
             "users_by_source": self.users_by_source,
             "labelled_pairs": self.labelled,
+            "tie_rows": self.ties,
+            "unlabelled_rows": self.unlabelled,
             "accuracy": self.correct / self.labelled if self.labelled else None,
-            "accuracy_by_shots": acc,
+            "accuracy_by_shots": {k: v[0] / v[1] for k, v in ordered if v[1]},
+            "pairs_by_shots": {k: v[1] for k, v in ordered if v[1]},
         }
 
 
@@ -67,6 +72,7 @@ class _UserTable:
         self.uw = weights or UserWeights(weights=np.zeros((0, head.config.K if self.on else 1), np.float32))
         self.index = self.uw.index()
         self.added: list[str] = []
+        self.met: set[str] = set()  # the users of the scored rows
         if self.on:
             self.seen = {u: i for i, u in enumerate(head.users_)}
             self.trained = head.user_weights()
@@ -74,6 +80,7 @@ class _UserTable:
 
     def rows(self, users) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
         """(weights, each row's index into them, each row's shots label) for a Column of users."""
+        self.met.update(map(str, users.values))
         if not self.on:
             return None, None, np.full(len(users.index), "population", dtype=object)
         new = [u for u in users.values if u not in self.index]
@@ -214,6 +221,8 @@ def score_candidates_file(
 
 def _tally(summary: ScoreSummary, p: np.ndarray, y: np.ndarray, shot_labels: np.ndarray) -> None:
     lab = ~np.isnan(y) & (y != 0.5)
+    summary.ties += int((y == 0.5).sum())
+    summary.unlabelled += int(np.isnan(y).sum())
     if not lab.any():
         return
     correct = ((p > 0.5) == (y > 0.5)).astype(float) + 0.5 * (p == 0.5)
@@ -226,6 +235,7 @@ def _tally(summary: ScoreSummary, p: np.ndarray, y: np.ndarray, shot_labels: np.
 
 
 def _finish(summary: ScoreSummary, table: _UserTable) -> tuple[ScoreSummary, UserWeights | None]:
+    summary.users_in_file = len(table.met - {""})
     if not table.on:
         return summary, None
     uw = table.uw
@@ -246,16 +256,11 @@ def _finish(summary: ScoreSummary, table: _UserTable) -> tuple[ScoreSummary, Use
     return summary, uw
 
 
-def extract_missing_inputs(
-    model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str, progress: bool = False
-):
-    """Embed what the cache lacks of the few-shot pairs and the inputs (``kind`` pairs or candidates) with
-    the head's encoder, into the cache (``--extract-missing``). Returns the ExtractResult."""
+def input_items(model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str):
+    """Every distinct item (text or image) that scoring the files embeds: the few-shot pairs' and the
+    inputs' (``kind`` pairs or candidates), embedded the way the head's training pairs were."""
     from embedkit.data.items import Items, collect_items
-    from embedkit.extract import extract
 
-    if model.embedder.cache is None:
-        raise EmbedkitError("--extract-missing needs a cache to add the embeddings to")
     files = list(fewshot) + (list(inputs) if kind == "pairs" else [])
     items = collect_items(files, responses=model.responses) if files else Items()
     if kind == "candidates":
@@ -279,6 +284,29 @@ def extract_missing_inputs(
                                     else (c,)
                                 )
                             )
+    return items
+
+
+def count_missing(model: RewardModel, items) -> tuple[int, int]:
+    """(items the cache lacks under the head's fingerprint, distinct items) of ``input_items``."""
+    ns = model.embedder.namespace
+    total = len(items)
+    if ns is None:
+        return total, total
+    keys = np.concatenate([items.key_array(), items.image_key_array()])
+    return int((ns.lookup(keys) < 0).sum()), total
+
+
+def extract_missing_inputs(
+    model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str, progress: bool = False
+):
+    """Embed what the cache lacks of the few-shot pairs and the inputs (``kind`` pairs or candidates) with
+    the head's encoder, into the cache (``--extract-missing``). Returns the ExtractResult."""
+    from embedkit.extract import extract
+
+    if model.embedder.cache is None:
+        raise EmbedkitError("--extract-missing needs a cache to add the embeddings to")
+    items = input_items(model, fewshot, inputs, kind)
     return extract(items, model.embedder.cache, model.embedder.encoder(), progress=progress)
 
 
