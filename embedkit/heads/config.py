@@ -27,8 +27,15 @@ class TrainConfig:
     )
     patience: int = opt(
         0,
-        "Stop after this many epochs without a better validation metric; 0 = auto: 6, or more on "
-        "small data (so that ~150 optimiser steps pass without improvement before stopping).",
+        "Stop after this many epochs in a row without a better validation metric; 0 = auto: 2 where an "
+        "epoch is >= 75 optimiser steps, else 6, or more on small data (so that ~150 steps pass without "
+        "improvement before stopping).",
+    )
+    lr_decay: float = opt(
+        0.0,
+        "After every patience/2 epochs in a row without a better validation metric, multiply the learning "
+        "rates by this (1 = constant rates); 0 = auto: 0.3 where an epoch is >= 75 optimiser steps (with "
+        "the patience of 2 there: one slower epoch, then stop), else 1.",
     )
     seed: int = opt(0, "Seed for initialisation and batch order.")
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto.")
@@ -44,6 +51,8 @@ class TrainConfig:
             raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.lr_decay <= 1:
+            raise ValueError(f"--lr-decay must be in (0, 1] (or 0 = auto), got {self.lr_decay}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,49 @@
+"""The training loop's schedule: early stopping, learning-rate decay on a plateau, best weights restored."""
+
+import torch
+
+from embedkit.heads.config import TrainConfig
+from embedkit.heads.trainer import train
+
+
+def _run(vals, n_train, **cfg):
+    """Train a one-weight module while val_fn replays ``vals``; return the history and the param groups."""
+    module = torch.nn.Linear(1, 1)
+    it = iter(vals)
+
+    def loss_fn(idx):
+        return (module(torch.ones(len(idx), 1)) ** 2).mean()
+
+    def val_fn():
+        return next(it)
+
+    groups = [{"params": module.parameters(), "lr": 1.0}]
+    history = train(
+        module,
+        groups,
+        loss_fn,
+        n_train,
+        val_fn,
+        TrainConfig(batch_size=1, **cfg),
+        torch.device("cpu"),
+        progress=False,
+    )
+    return history, groups
+
+
+def test_long_epochs_wait_two_epochs_and_decay_after_the_first_stale_one():
+    # 100 steps per epoch (long): auto patience 2, decay 0.3
+    history, groups = _run([0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9], n_train=100)
+    assert history["patience"] == 2 and history["lr_decay"] == 0.3
+    assert history["epochs_run"] == 6 and history["best_epoch"] == 4  # stale at 3 (reset at 4), 5, 6 -> stop
+    assert (
+        abs(groups[0]["lr"] - 0.3**3) < 1e-12
+    )  # epochs 3, 5 and 6 were stale: three decays, kept after a gain
+
+
+def test_short_epochs_keep_a_constant_rate_and_explicit_values_win():
+    history, groups = _run([0.5] + [0.4] * 30, n_train=10, epochs=30, patience=0)
+    assert history["patience"] == 15 and history["epochs_run"] == 16  # 10 steps an epoch: wait ~150 steps
+    assert history["lr_decay"] == 1.0 and groups[0]["lr"] == 1.0
+    history, groups = _run([0.5] + [0.4] * 10, n_train=10, epochs=20, patience=4, lr_decay=0.5)
+    assert history["epochs_run"] == 5 and abs(groups[0]["lr"] - 0.25) < 1e-12  # decays every 4 // 2 = 2 stale
