@@ -45,6 +45,7 @@ def train(
     best, best_key, best_state, best_epoch, stale = -math.inf, (-math.inf, -math.inf), None, -1, 0
     max_epochs, patience, lr_decay = epoch_budget(cfg, n_train)
     decay_every = max(1, patience // 2)
+    bf16 = cfg.precision == "bf16"
     history = {
         "train_loss": [],
         "val": [],
@@ -62,7 +63,8 @@ def train(
         total, count = 0.0, 0
         for s in range(0, n_train, cfg.batch_size):
             idx = perm[s : s + cfg.batch_size]
-            loss = loss_fn(idx)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(idx).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -47,3 +47,22 @@ def test_short_epochs_keep_a_constant_rate_and_explicit_values_win():
     assert history["lr_decay"] == 1.0 and groups[0]["lr"] == 1.0
     history, groups = _run([0.5] + [0.4] * 10, n_train=10, epochs=20, patience=4, lr_decay=0.5)
     assert history["epochs_run"] == 5 and abs(groups[0]["lr"] - 0.25) < 1e-12  # decays every 4 // 2 = 2 stale
+
+
+def test_bf16_training_learns_as_fp32_does_and_saves_fp32_weights(tmp_path):
+    from safetensors.numpy import load_file
+
+    from embedkit.heads import create_head, load_head
+    from tests.heads.conftest import planted
+
+    data = planted("b")[0]
+    acc = {}
+    for precision in ("fp32", "bf16"):
+        head = create_head("pal-b", K=2, precision=precision, epochs=15, device="cpu").fit(
+            data, progress=False
+        )
+        acc[precision] = head.metrics_["seen"]["test"]["accuracy"]
+    assert acc["bf16"] >= acc["fp32"] - 0.03 and acc["bf16"] > 0.65, acc
+    head.save(tmp_path / "h")
+    assert {str(v.dtype) for v in load_file(tmp_path / "h" / "model.safetensors").values()} == {"float32"}
+    assert load_head(tmp_path / "h").config.precision == "bf16"  # recorded with the rest of the config
