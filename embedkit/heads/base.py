@@ -216,11 +216,39 @@ class RewardHead:
             }
         ]
 
+    EVAL_ROWS: ClassVar[int] = 16_384
+    """Rows per chunk when a whole split is evaluated: memory stays bounded however many pairs it has."""
+
+    def _row_chunks(self, t: dict):
+        """(slice, t restricted to those rows) per chunk of EVAL_ROWS rows; X and other tables stay whole."""
+        n = len(t["a"])
+        for s in range(0, max(n, 1), self.EVAL_ROWS):
+            sl = slice(s, s + self.EVAL_ROWS)
+            if n <= self.EVAL_ROWS:
+                yield sl, t
+            else:
+                yield sl, {k: v[sl] if k != "X" and torch.is_tensor(v) and v.dim() and len(v) == n else v for k, v in t.items()}
+
+    def _chunked_delta(self, t: dict) -> torch.Tensor:
+        """``_delta_t`` of every row of ``t``, EVAL_ROWS rows at a time."""
+        return torch.cat([self._delta_t(tc) for _, tc in self._row_chunks(t)])
+
+    def _chunked_loss(self, t: dict, loss=None, weighted: bool = True) -> float:
+        """``loss`` (default ``_loss``) over every row of ``t``, in chunks, combined as one mean: weighted
+        by the rows' ``weight`` when the loss is a weighted mean, else by row counts."""
+        loss = loss or self._loss
+        total = norm = 0.0
+        for sl, _ in self._row_chunks(t):
+            w = float(t["weight"][sl].sum()) if weighted and "weight" in t else float(len(t["a"][sl]))
+            total += float(loss(t, sl)) * w
+            norm += w
+        return total / norm if norm else float("nan")
+
     def _val_score(self, t: dict) -> float | tuple[float, float]:
         """Early stopping's criterion on the validation tensors: (accuracy, minus the loss as tie-break)."""
-        delta = self._delta_t(t).cpu().numpy()
+        delta = self._chunked_delta(t).cpu().numpy()
         acc = preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
-        return acc, -float(self._loss(t, slice(None)))
+        return acc, -self._chunked_loss(t)
 
     def _delta_t(self, t: dict) -> torch.Tensor:
         """r_A - r_B of the rows in ``t`` (eval mode, no grad)."""
@@ -232,7 +260,7 @@ class RewardHead:
         self._check_fitted()
         self.check_embeddings(data.fingerprint, data.X.shape[1])
         self.module_.eval()
-        return self._delta_t(self._tensors(data, self.device)).cpu().numpy()
+        return self._chunked_delta(self._tensors(data, self.device)).cpu().numpy()
 
     # --- per-response rewards (scoring) ------------------------------------------------------------------
     uses_user_weights: ClassVar[bool] = False

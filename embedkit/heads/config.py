@@ -25,6 +25,11 @@ class TrainConfig:
     epochs: int = opt(
         0, "Maximum epochs; 0 = auto: 60, or more on small data (enough for ~1500 optimiser steps)."
     )
+    epoch_pairs: int = opt(
+        0,
+        "Training pairs per epoch, drawn afresh each epoch; 0 = all of them. At paper scale (millions of "
+        "pairs) e.g. 1000000 validates (and may stop early) every million pairs instead of once a pass.",
+    )
     patience: int = opt(
         0,
         "Stop after this many epochs in a row without a better validation metric; 0 = auto: 2 where an "
@@ -48,6 +53,8 @@ class TrainConfig:
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto.")
 
     def validate(self) -> None:
+        if self.epoch_pairs < 0:
+            raise ValueError(f"--epoch-pairs must be >= 0, got {self.epoch_pairs}")
         for name in ("hidden_dim", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -86,7 +86,7 @@ class _LikertHead(RewardHead):
 
     def _val_score(self, t: dict) -> float:
         """Pair accuracy on val (the loss is per response, so there is no pair loss to break ties)."""
-        delta = self._delta_t(t).cpu().numpy()
+        delta = self._chunked_delta(t).cpu().numpy()
         return preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
 
     def _delta_t(self, t: dict) -> torch.Tensor:

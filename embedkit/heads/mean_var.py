@@ -116,7 +116,7 @@ class MeanVarHead(RewardHead):
         return self._loss_of(t, idx)
 
     def _val_score(self, t: dict) -> float:
-        return -float(self._loss_of(t, slice(None)))
+        return -self._chunked_loss(t, self._loss_of, weighted=False)  # kl / nll losses: plain means
 
     def _delta_t(self, t: dict) -> torch.Tensor:
         mu_a, _, mu_b, _ = self._moments(t, slice(None))

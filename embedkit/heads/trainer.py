@@ -46,6 +46,7 @@ def train(
     max_epochs, patience, lr_decay = epoch_budget(cfg, n_train)
     decay_every = max(1, patience // 2)
     bf16 = cfg.precision == "bf16"
+    per_epoch = min(n_train, cfg.epoch_pairs or n_train)
     history = {
         "train_loss": [],
         "val": [],
@@ -59,9 +60,9 @@ def train(
     for epoch in bar:
         t0 = time.perf_counter()
         module.train()
-        perm = torch.randperm(n_train, generator=gen).to(device)
+        perm = torch.randperm(n_train, generator=gen)[:per_epoch].to(device)
         total, count = 0.0, 0
-        for s in range(0, n_train, cfg.batch_size):
+        for s in range(0, len(perm), cfg.batch_size):
             idx = perm[s : s + cfg.batch_size]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_fn(idx).float()
@@ -131,7 +132,7 @@ def epoch_budget(cfg: TrainConfig, n_train: int) -> tuple[int, int, float]:
     two optimiser steps, so epochs and patience are raised until training may run ~MIN_STEPS steps and
     waits ~MIN_PATIENCE_STEPS for a gain; on long epochs (>= LONG_EPOCH_STEPS steps) the patience is 2
     with a decay of 0.3, elsewhere 6 (or more) at a constant rate."""
-    steps = max(1, math.ceil(n_train / cfg.batch_size))
+    steps = max(1, math.ceil(min(n_train, cfg.epoch_pairs or n_train) / cfg.batch_size))
     long_epochs = steps >= LONG_EPOCH_STEPS
     epochs = cfg.epochs or max(AUTO_EPOCHS, math.ceil(MIN_STEPS / steps))
     auto_patience = (

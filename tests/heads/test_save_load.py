@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from embedkit.errors import EmbedkitError
 from embedkit.heads import HEADS, FingerprintMismatchError, NotFittedError, create_head, load_head
@@ -45,6 +46,20 @@ def test_round_trip_scores_identically(name, data, tmp_path):
     assert np.array_equal(loaded.predict_delta(seen), head.predict_delta(seen))
     assert loaded.config == head.config and json_ready(loaded.metrics_) == json_ready(head.metrics_)
     assert loaded.data_setup_ == head.data_setup_
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_whole_split_evaluation_in_chunks_matches_one_pass(name, data):
+    """Validation and predict_delta go EVAL_ROWS rows at a time (bounded memory at millions of pairs)."""
+    head = create_head(name, **_kw(name)).fit(data, progress=False)
+    seen = data.in_split("train", "val", "test")
+    val = head._val_data(data)
+    head.module_.eval()
+    with torch.no_grad():
+        whole, whole_val = head.predict_delta(seen), head._val_score(head._tensors(val, head.device))
+        head.EVAL_ROWS = 7  # an instance override: many chunks, the last one short
+        np.testing.assert_allclose(head.predict_delta(seen), whole, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(head._val_score(head._tensors(val, head.device)), whole_val, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

@@ -66,3 +66,18 @@ def test_bf16_training_learns_as_fp32_does_and_saves_fp32_weights(tmp_path):
     head.save(tmp_path / "h")
     assert {str(v.dtype) for v in load_file(tmp_path / "h" / "model.safetensors").values()} == {"float32"}
     assert load_head(tmp_path / "h").config.precision == "bf16"  # recorded with the rest of the config
+
+
+def test_epoch_pairs_draws_that_many_pairs_an_epoch():
+    module, calls = torch.nn.Linear(1, 1), []
+
+    def loss_fn(idx):
+        calls.append(idx.tolist())
+        return (module(torch.ones(len(idx), 1)) ** 2).mean()
+
+    cfg = TrainConfig(batch_size=8, epochs=3, patience=5, epoch_pairs=20)
+    groups = [{"params": module.parameters(), "lr": 0.1}]
+    train(module, groups, loss_fn, 100, lambda: 0.5, cfg, torch.device("cpu"), progress=False)
+    per_epoch = [sum(calls[i : i + 3], []) for i in range(0, 9, 3)]  # 20 pairs = batches of 8, 8, 4
+    assert len(calls) == 9 and all(len(e) == 20 == len(set(e)) for e in per_epoch)
+    assert len(set(sum(per_epoch, []))) > 20  # a fresh draw each epoch, not the same 20 pairs
