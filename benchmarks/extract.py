@@ -139,17 +139,18 @@ def bench_pairs(records, enc, batch_size, workdir, n_prompts, users_per_prompt):
     }
 
 
-def bench_llm(texts, batch_size, workdir, device):
+def bench_llm(texts, batch_size, workdir, device, bf16=False):
     """(f) SmolLM2 through embedkit extract vs a plain transformers loop, same model, same batches."""
     import torch
 
-    enc = create_encoder("smollm2", device=device)
+    enc = create_encoder("smollm2", device=device, bf16=bf16)
     enc.load()
     tok, model = enc._tok, enc._model
 
     def plain():
         out = []
-        with torch.inference_mode():
+        amp = torch.autocast(str(device).split(":")[0], dtype=torch.bfloat16, enabled=bf16)
+        with torch.inference_mode(), amp:
             for s in range(0, len(texts), batch_size):
                 b = tok(texts[s : s + batch_size], padding=True, return_tensors="pt").to(device)
                 h = model(**b).last_hidden_state
@@ -276,6 +277,7 @@ def main():
         "--device", default="cpu", help="cpu, cuda or cuda:N: the encoders of both sides run there"
     )
     ap.add_argument("--fp16", action="store_true", help="MiniLM in float16 on both sides (CUDA only)")
+    ap.add_argument("--llm-bf16", action="store_true", help="(f) the LLM in bfloat16 on both sides (CUDA)")
     ap.add_argument("--workdir", default=None, help="scratch space (default: a temporary directory)")
     args = ap.parse_args()
     q = args.quick
@@ -295,7 +297,7 @@ def main():
             workdir, 50_000 if q else 1_000_000, 768, 4096, 20 if q else 100, 10_000 if q else 100_000
         )
         print("(f) LLM (SmolLM2) ...", flush=True)
-        llm_res = bench_llm(texts[: 64 if q else 1000], 16, workdir, args.device)
+        llm_res = bench_llm(texts[: 64 if q else 1000], 16, workdir, args.device, args.llm_bf16)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

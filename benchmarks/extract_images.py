@@ -219,7 +219,11 @@ def main():
     ]
     if q:
         notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = "extract_images" + ("-quick" if q else "")
+    name = (
+        "extract_images"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if q else "")
+    )
     publish(name, res, rows, ("case", "time", "throughput", "result"), notes, lambda path: plot(res, path))
 
 

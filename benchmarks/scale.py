@@ -42,7 +42,7 @@ from embedkit.cache.keys import text_keys
 from embedkit.encoders.registry import create_encoder
 
 texts = [json.loads(line)["text"] for line in open(sys.argv[1])]
-enc = create_encoder(sys.argv[3])
+enc = create_encoder(sys.argv[3], device=sys.argv[4])
 enc.load()
 X = enc.encode(texts, batch_size=64)
 np.save(sys.argv[2] + "/embeddings.npy", X.astype(np.float16))
@@ -69,22 +69,22 @@ def write_texts(path: Path, n: int) -> None:
             fh.write(json.dumps({"text": f"short text {j} about {topics[j % len(topics)]}"}) + "\n")
 
 
-def run_size(n: int, encoder: str, workdir: Path, ray: bool) -> dict:
+def run_size(n: int, encoder: str, workdir: Path, ray: bool, device: str = "cpu") -> dict:
     texts = workdir / f"texts-{n}.jsonl"
     write_texts(texts, n)
     cache, base = workdir / f"cache-{n}", workdir / f"baseline-{n}"
     base.mkdir()
     ours = run_measured(
         [sys.executable, "-m", "embedkit", "extract", str(texts), "--encoder", encoder, "--cache", str(cache),
-         "--no-progress"],
+         "--no-progress", "--device", device],
         "embedkit extract",
     )  # fmt: skip
-    plain = run_measured([sys.executable, "-c", BASELINE, str(texts), str(base), encoder], "baseline")
+    plain = run_measured([sys.executable, "-c", BASELINE, str(texts), str(base), encoder, device], "baseline")
     on_ray = None
     if ray:  # the same through `extract --ray` (a local Ray, CPU workers): another cache, same input
         on_ray = run_measured(
             [sys.executable, "-c", RAY_DRIVER, "extract", str(texts), "--encoder", encoder, "--cache",
-             str(workdir / f"ray-cache-{n}"), "--no-progress", "--ray"],
+             str(workdir / f"ray-cache-{n}"), "--no-progress", "--device", device, "--ray"],
             "embedkit extract --ray",
         )  # fmt: skip
         shutil.rmtree(workdir / f"ray-cache-{n}")
@@ -146,6 +146,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2k, 10k, 50k texts instead of 10k, 100k, 1M")
     ap.add_argument("--encoder", default="fake", help="encoder for both sides (default: fake)")
     ap.add_argument("--no-ray", action="store_true", help="skip the `extract --ray` runs (local Ray)")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N for every side (cuda: --ray gets one GPU worker per GPU)",
+    )
     args = ap.parse_args()
     ray = not args.no_ray and importlib.util.find_spec("ray") is not None
     sizes = [2_000, 10_000, 50_000] if args.quick else [10_000, 100_000, 1_000_000]
@@ -154,7 +159,7 @@ def main():
     try:
         for n in sizes:
             print(f"{n:,} texts ...", flush=True)
-            rows.append(run_size(n, args.encoder, workdir, ray))
+            rows.append(run_size(n, args.encoder, workdir, ray, args.device))
             r = rows[-1]
             on_ray = f"; --ray {r['ray_s']:.1f}s, driver {r['ray_driver_peak_mb']:.0f} MB" if ray else ""
             print(f"  embedkit {r['embedkit_s']:.1f}s {r['embedkit_peak_mb']:.0f} MB; "
@@ -178,7 +183,11 @@ def main():
         "peak_memory_growth_last_step": {"embedkit": growth_ours, "baseline": growth_base},
         "checks": checks,
     }
-    name = "scale-quick" if args.quick else "scale"
+    name = (
+        "scale"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if args.quick else "")
+    )
     table = [
         (
             f"{r['texts']:,}",

@@ -128,7 +128,14 @@ def child(args) -> None:
     del users, y
     build_s = time.perf_counter() - t0
     data_rss = rss_mb()
-    head = create_head("pal-b", K=2, epochs=args.epochs, patience=args.epochs, epoch_pairs=args.epoch_pairs, device="cpu")
+    head = create_head(
+        "pal-b",
+        K=2,
+        epochs=args.epochs,
+        patience=args.epochs,
+        epoch_pairs=args.epoch_pairs,
+        device=args.device,
+    )
     t1 = time.perf_counter()
     head.fit(data, progress=False)
     fit_s = time.perf_counter() - t1
@@ -155,17 +162,19 @@ def child(args) -> None:
     }))  # fmt: skip
 
 
-def matmul_rate() -> float:
+def matmul_rate(device: str = "cpu") -> float:
     """GFLOP/s of fp32 (512 x 384) @ (384 x 512), forward and backward, as f's layers run."""
     import torch
 
-    a = torch.randn(512, 384)
-    w = torch.randn(384, 512, requires_grad=True)
+    a = torch.randn(512, 384, device=device)
+    w = torch.randn(384, 512, requires_grad=True, device=device)
     for _ in range(5):
         (a @ w).sum().backward()
     n, t0 = 300, time.perf_counter()
     for _ in range(n):
         (a @ w).sum().backward()
+    if device != "cpu":
+        torch.cuda.synchronize()
     return 3 * 2 * 512 * 384 * 512 * n / (time.perf_counter() - t0) / 1e9
 
 
@@ -187,6 +196,7 @@ def main():
     ap.add_argument("--file-sizes", default="100000,1000000", help="pair counts of the score / eval files")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--epoch-pairs", type=int, default=1_000_000, help="training pairs per epoch (0 = all)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (results go to scale_heads-cuda.*)")
     ap.add_argument("--quick", action="store_true", help="20k and 100k pairs, files of 20k")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -196,13 +206,15 @@ def main():
         args.sizes, args.file_sizes = "20000,100000", "20000"
     args.work.mkdir(parents=True, exist_ok=True)
     pool(args.work)
-    rate = matmul_rate()
+    rate = matmul_rate(args.device)
     fits = []
     for n in map(int, args.sizes.split(",")):
         cmd = [sys.executable, __file__, "--work", str(args.work), "--child", str(n), "--epochs", str(args.epochs),
-               "--epoch-pairs", str(args.epoch_pairs)]  # fmt: skip
+               "--epoch-pairs", str(args.epoch_pairs), "--device", args.device]  # fmt: skip
         r = run_measured(cmd, f"PAL-B fit on {n:,} pairs")
-        fits.append({**json.loads(r["stdout"].strip().splitlines()[-1]), "wall_seconds": round(r["seconds"], 1)})
+        fits.append(
+            {**json.loads(r["stdout"].strip().splitlines()[-1]), "wall_seconds": round(r["seconds"], 1)}
+        )
         print(json.dumps(fits[-1]), flush=True)
 
     # score / eval on files, as a user runs them
@@ -215,13 +227,13 @@ def main():
         write_pairs(path, n, texts, U, protos)
         if not head_dir.exists():  # a head to score with: fitted on the first file
             run_measured([exe, "fit-head", "--model", "pal-b", "--K", "2", "--pairs", str(path), "--cache",
-                          str(args.work / "cache"), "--responses", "alone", "--out", str(head_dir), "--no-progress"],
+                          str(args.work / "cache"), "--responses", "alone", "--out", str(head_dir), "--no-progress", "--device", args.device],
                          "fit-head")  # fmt: skip
         row = {"pairs": n, "file_mb": round(path.stat().st_size / 2**20, 1)}
         for what, cmd in (
             ("score", [exe, "score", str(head_dir), "--cache", str(args.work / "cache"), "--pairs", str(path),
-                       "--out", str(args.work / f"scored-{n}.jsonl"), "--no-progress"]),
-            ("eval", [exe, "eval", str(head_dir), "--cache", str(args.work / "cache"), "--pairs", str(path), "--json"]),
+                       "--out", str(args.work / f"scored-{n}.jsonl"), "--no-progress", "--device", args.device]),
+            ("eval", [exe, "eval", str(head_dir), "--cache", str(args.work / "cache"), "--pairs", str(path), "--json", "--device", args.device]),
         ):  # fmt: skip
             r = run_measured(cmd, f"{what} on {n:,} pairs")
             row[what] = {"seconds": round(r["seconds"], 1), "peak_rss_mb": round(r["peak_rss_mb"], 1)}
@@ -271,7 +283,9 @@ def main():
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
         n = [f["pairs"] for f in fits]
         ax[0].loglog(n, [np.median(f["epoch_seconds"]) for f in fits], "o-")
-        ax[0].set(xlabel="pairs", ylabel="seconds per epoch", title=f"PAL-B, epochs of {args.epoch_pairs:,} pairs")
+        ax[0].set(
+            xlabel="pairs", ylabel="seconds per epoch", title=f"PAL-B, epochs of {args.epoch_pairs:,} pairs"
+        )
         ax[1].semilogx(n, [f["peak_rss_mb"] for f in fits], "o-", label="fit peak RSS")
         ax[1].semilogx(n, [f["rss_pool_mb"] for f in fits], "--", label="pool + imports")
         ax[1].set(xlabel="pairs", ylabel="MB")
@@ -282,7 +296,12 @@ def main():
 
     header = ("pairs", "users", "pairs / epoch", "s / epoch", "s / 1M pairs", "GFLOP/s", "RSS with data", "peak RSS",
               "bytes/pair (data / peak)", "test acc")  # fmt: skip
-    publish("scale_heads-quick" if args.quick else "scale_heads", out, rows, header, notes, plot)
+    name = (
+        "scale_heads"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if args.quick else "")
+    )
+    publish(name, out, rows, header, notes, plot)
 
 
 if __name__ == "__main__":

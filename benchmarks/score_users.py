@@ -42,12 +42,12 @@ from embedkit.heads import create_head, load_pair_data  # noqa: E402
 PERSONAS = ("art", "literature")
 
 
-def train_head(workdir: Path) -> Path:
+def train_head(workdir: Path, device: str = "cpu") -> Path:
     build_persona(workdir / "persona", PersonaConfig(k_star=2))
-    enc = create_encoder("minilm", device="cpu")
+    enc = create_encoder("minilm", device=device)
     extract(collect_texts([workdir / "persona/texts.jsonl"]), workdir / "cache", enc, progress=False)
     data = load_pair_data([workdir / "persona/pairs.jsonl"], workdir / "cache", encoder="minilm")
-    create_head("pal-b", K=2, device="cpu").fit(data, progress=False).save(workdir / "head")
+    create_head("pal-b", K=2, device=device).fit(data, progress=False).save(workdir / "head")
     return workdir / "head"
 
 
@@ -87,11 +87,11 @@ def write_users(workdir: Path, n_users: int, seed: int = 0) -> tuple[Path, Path]
     return fs_path, cand_path
 
 
-def run_cli(head: Path, cache: Path, fewshot: Path, candidates: Path, out: Path) -> dict:
+def run_cli(head: Path, cache: Path, fewshot: Path, candidates: Path, out: Path, device: str = "cpu") -> dict:
     """`embedkit score` in a child process: wall time and the child's peak RSS."""
     cmd = [str(Path(sys.executable).with_name("embedkit")), "score", str(head), "--cache", str(cache),
            "--fewshot", str(fewshot), "--candidates", str(candidates), "--out", str(out), "--json", "--no-progress",
-           "--overwrite"]  # fmt: skip
+           "--overwrite", "--device", device]  # fmt: skip
     r = run_measured(cmd, "embedkit score")
     return {"seconds": r["seconds"], "peak_rss_mb": r["peak_rss_mb"], "summary": json.loads(r["stdout"])}
 
@@ -202,23 +202,34 @@ def plot(res, path):
     return path
 
 
+def faiss_gpus() -> int:
+    from embedkit.index import faiss_gpus as gpus
+
+    return gpus()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10k users and smaller FAISS sets")
     ap.add_argument("--loop-users", type=int, default=100, help="users the per-user loop runs on")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N for training and `score` (FAISS uses a GPU when faiss-gpu sees one)",
+    )
     args = ap.parse_args()
     q = args.quick
     sizes = (1_000, 10_000) if q else (10_000, 100_000)
     workdir = Path(tempfile.mkdtemp(prefix="embedkit-bench-score-"))
     try:
         print("training the persona head ...", flush=True)
-        head = train_head(workdir)
+        head = train_head(workdir, args.device)
         cache = workdir / "cache"
         rss = {}
         for n in sizes:
             print(f"embedkit score, {n:,} users ...", flush=True)
             fs, cand = write_users(workdir, n)
-            rss[str(n)] = run_cli(head, cache, fs, cand, workdir / f"out-{n}.jsonl")
+            rss[str(n)] = run_cli(head, cache, fs, cand, workdir / f"out-{n}.jsonl", args.device)
             rss[str(n)]["users"] = n
         big = str(sizes[-1])
         print(f"per-user loop, {args.loop_users} users ...", flush=True)
@@ -236,6 +247,7 @@ def main():
         "score": {"loop": loop, "cli_users_per_s": cli_ups, "ratio": cli_ups / loop["users_per_s"]},
         "rss": rss,
         "faiss": fx,
+        "faiss_gpus": faiss_gpus(),
     }
     checks = {
         "embedkit score >= 50x the per-user loop (users/s)": res["score"]["ratio"] >= 50,
@@ -310,7 +322,11 @@ def main():
     ]
     if q:
         notes.append("QUICK run: smaller sizes, not the benchmark's numbers.")
-    name = "score_users" + ("-quick" if q else "")
+    name = (
+        "score_users"
+        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
+        + ("-quick" if q else "")
+    )
     publish(name, res, rows, ("case", "time", "rate", "result"), notes, lambda path: plot(res, path))
 
 
