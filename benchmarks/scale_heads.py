@@ -232,12 +232,13 @@ def main():
         row = {"pairs": n, "file_mb": round(path.stat().st_size / 2**20, 1)}
         for what, cmd in (
             ("score", [exe, "score", str(head_dir), "--cache", str(args.work / "cache"), "--pairs", str(path),
-                       "--out", str(args.work / f"scored-{n}.jsonl"), "--no-progress", "--device", args.device]),
+                       "--out", str(args.work / f"scored-{n}.jsonl"), "--no-progress", "--overwrite", "--device", args.device]),
             ("eval", [exe, "eval", str(head_dir), "--cache", str(args.work / "cache"), "--pairs", str(path), "--json", "--device", args.device]),
         ):  # fmt: skip
             r = run_measured(cmd, f"{what} on {n:,} pairs")
             row[what] = {"seconds": round(r["seconds"], 1), "peak_rss_mb": round(r["peak_rss_mb"], 1)}
-        (args.work / f"scored-{n}.jsonl").unlink(missing_ok=True)
+        for done in (f"scored-{n}.jsonl", f"scored-{n}.users.jsonl"):
+            (args.work / done).unlink(missing_ok=True)
         path.unlink()
         files.append(row)
         print(json.dumps(row), flush=True)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import unicodedata
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -28,11 +29,17 @@ def text_keys(texts: Iterable[str]) -> np.ndarray:
 
 
 def file_key(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (for images)."""
+    """Hex SHA-256 of a file's bytes (images, input files); of a folder (a Hugging Face dataset saved with
+    ``save_to_disk``), of its files' relative names and bytes in sorted order."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            h.update(chunk)
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for f in files:
+        if root.is_dir():
+            h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            while chunk := fh.read(chunk_size):
+                h.update(chunk)
     return h.hexdigest()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.cli.options import dataset_split_option
 from embedkit.encoders.registry import ENCODERS, OPTIONS
 
 
@@ -131,6 +132,7 @@ def encoder_family_options(f):
     "of stopping at once (a lock left by a killed process is taken over immediately).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@dataset_split_option
 def extract_command(
     inputs,
     cache_dir,
@@ -154,7 +156,8 @@ def extract_command(
     progress,
     **family,
 ):
-    """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; folders of images) into
+    """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; Hugging Face dataset folders
+    (save_to_disk, --split for a DatasetDict) or .arrow files; folders of images) into
     the cache at --cache.
 
     Only items the cache lacks under this encoder's fingerprint are encoded (a text or picture seen

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option, progress_lines, split_fraction_options
+from embedkit.cli.options import dataset_split_option
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.registry import HEADS, config_class
 
@@ -143,8 +144,9 @@ class FitHeadCommand(click.Command):
     "pairs",
     required=True,
     multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Pair file(s) in the documented format (docs/pairs-format.md); repeat for several.",
+    type=click.Path(),
+    help="Pair file(s) in the documented format (docs/pairs-format.md): JSONL, CSV, Parquet, or a Hugging Face "
+    "dataset folder (save_to_disk) or .arrow file; repeat for several.",
 )
 @cache_option()
 @click.option(
@@ -185,6 +187,7 @@ class FitHeadCommand(click.Command):
     help="Print the training summary and metrics as one JSON object (with --K auto, the selection too).",
 )
 @_split_options(for_eval=False)
+@dataset_split_option
 def fit_head_command(
     model,
     pairs,
@@ -304,8 +307,8 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
     "pairs",
     required=True,
     multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Pair file(s) to evaluate on: the training file(s), or new ones (users the head has not seen are "
+    type=click.Path(),
+    help="Pair file(s) (or Hugging Face dataset folders) to evaluate on: the training file(s), or new ones (users the head has not seen are "
     "evaluated as new users); repeat for several.",
 )
 @cache_option()
@@ -317,6 +320,7 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
     "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
 )
 @_split_options(for_eval=True)
+@dataset_split_option
 def eval_command(
     head_dir,
     pairs,

@@ -97,3 +97,26 @@ def config_from(cls, given: dict, **fixed):
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     return cfg
+
+
+def dataset_split_option(f):
+    """``--split NAME``: the split read from inputs that are a Hugging Face DatasetDict folder
+    (``DatasetDict.save_to_disk``); put it just above the command function."""
+    import functools
+
+    from embedkit.data.hf import use_split
+
+    @click.option(
+        "--split",
+        "dataset_split",
+        default=None,
+        metavar="NAME",
+        help="For inputs that are a Hugging Face DatasetDict folder (save_to_disk): the split to read, e.g. "
+        "train (a dict of one split needs none; FOLDER/NAME names a split's folder directly).",
+    )
+    @functools.wraps(f)
+    def run(*args, dataset_split=None, **kwargs):
+        with use_split(dataset_split):
+            return f(*args, **kwargs)
+
+    return run

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.cli.options import dataset_split_option
 
 
 @click.command("score")
@@ -16,14 +17,14 @@ from embedkit.cli.common import cache_option
 @click.option(
     "--pairs",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Pairs to score (the pair format; labels optional): each output row is the input row plus p_left "
     "(probability the left / chosen response is preferred by the row's user), reward_left, reward_right.",
 )
 @click.option(
     "--candidates",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help='Rows {"user", "prompt", "responses": [...]}: each output row adds rewards (one per response) and '
     "ranking (response indices, best first).",
 )
@@ -36,7 +37,7 @@ from embedkit.cli.common import cache_option
 @click.option(
     "--fewshot",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Labelled pairs with a user field: each of their users' weights is fitted from them (PAL heads). "
     "Users without few-shot pairs get zero-shot weights; seen users keep their trained weights.",
 )
@@ -71,6 +72,7 @@ from embedkit.cli.common import cache_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its users file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@dataset_split_option
 def score_command(
     head_dir,
     cache_dir,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.cache.keys import KEY_DTYPE, file_key, text_key
+from embedkit.data.hf import folder_format
 from embedkit.data.images import find_images, resolve_image_path
 from embedkit.data.pairs import RESPONSE_MODES, join_in_context, pair_layout, resolve_responses
 from embedkit.data.readers import iter_records, require_text
@@ -126,7 +127,7 @@ def iter_item_windows(
     items = Items()
     for path in paths:
         path = str(path)
-        if os.path.isdir(path):
+        if os.path.isdir(path) and not folder_format(Path(path)):  # a dataset folder is read as records
             found = find_images(path)
             if not found:
                 raise InputError("a folder input must hold images (none found under it)", file=path)

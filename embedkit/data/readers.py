@@ -1,5 +1,6 @@
-"""Record readers for JSONL, CSV/TSV and Parquet, reporting the file and line of every problem, and the
-atomic writers every output file goes through (JSONL, or Parquet by extension).
+"""Record readers for JSONL, CSV/TSV, Parquet and Hugging Face datasets (``save_to_disk`` folders,
+``.arrow`` files, ``Dataset`` objects: see :mod:`embedkit.data.hf`), reporting the file and line of every
+problem, and the atomic writers every output file goes through (JSONL, or Parquet by extension).
 
 Each reader yields ``(line, record)``: ``line`` is the 1-based line of a JSONL/CSV file (for Parquet,
 the 1-based row), ``record`` a dict, or an :class:`InputError` for a line that cannot be parsed (the
@@ -29,15 +30,26 @@ SUPPORTED_SUFFIXES = {
     ".tsv": "tsv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".arrow": "arrow",
 }
+INPUT_FORMATS = "JSONL, CSV/TSV, Parquet, a Hugging Face dataset folder (save_to_disk) or .arrow file"
 
 
 def file_format(path: str | os.PathLike) -> str:
+    from embedkit.data.hf import folder_format, is_dataset
+
+    if is_dataset(path):
+        return "hf-object"
+    folder = folder_format(Path(path))
+    if folder:
+        return folder
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
+        what = "a folder that is not a Hugging Face dataset (no state.json or dataset_dict.json)" if Path(
+            path
+        ).is_dir() else f"unsupported file type {suffix or '(none)'!r}"
         raise InputError(
-            f"unsupported file type {suffix or '(none)'!r}; expected one of "
-            f"{', '.join(sorted(SUPPORTED_SUFFIXES))}",
+            f"{what}; expected one of {', '.join(sorted(SUPPORTED_SUFFIXES))} or a datasets save_to_disk folder",
             file=str(path),
         )
     return SUPPORTED_SUFFIXES[suffix]
@@ -46,16 +58,25 @@ def file_format(path: str | os.PathLike) -> str:
 def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict | InputError]]:
     """Yield ``(line, record_or_error)`` for every non-blank record of a file; a file without any
     record yields one error (``line`` None) saying so."""
-    path = Path(path)
+    from embedkit.data import hf
+
     fmt = file_format(path)
-    if not path.is_file():
+    if fmt == "hf-object":
+        records = hf.iter_dataset(path, "<Dataset>")
+        path = "<Dataset>"
+    elif fmt.startswith("hf-dataset"):
+        records = hf.iter_dataset(hf.open_dataset(Path(path), fmt), str(path))
+    elif not Path(path).is_file():
+        path = Path(path)
         raise InputError("no such file" if not path.exists() else "not a file", file=str(path))
-    if fmt == "jsonl":
-        records = _iter_jsonl(path)
+    elif fmt == "arrow":
+        records = hf.iter_dataset(hf.open_dataset(Path(path), fmt), str(path))
+    elif fmt == "jsonl":
+        records = _iter_jsonl(Path(path))
     elif fmt in ("csv", "tsv"):
-        records = _iter_csv(path, delimiter="\t" if fmt == "tsv" else ",")
+        records = _iter_csv(Path(path), delimiter="\t" if fmt == "tsv" else ",")
     else:
-        records = _iter_parquet(path)
+        records = _iter_parquet(Path(path))
     empty = True
     for item in records:
         empty = False

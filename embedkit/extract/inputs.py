@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from embedkit.data.hf import as_paths
 from embedkit.data.items import Items, iter_item_windows, put_back
 from embedkit.encoders.base import Encoder
 from embedkit.errors import EmbedkitError, InputError
@@ -32,6 +33,7 @@ def read_inputs(
     the files are read once more, keeping nothing, to check the rest (memory holds one window)."""
     if not paths:
         raise EmbedkitError("no inputs given")
+    paths = as_paths(paths)  # datasets.Dataset objects: a Parquet file each
     for path in paths:
         if not Path(path).exists():
             raise InputError("no such file or folder", file=str(path))

@@ -12,6 +12,7 @@ import numpy as np
 from embedkit.cache.keys import as_key_array, file_key, text_keys
 from embedkit.cache.store import EmbeddingCache, Namespace
 from embedkit.data.convert import rendering_of
+from embedkit.data.hf import as_paths
 from embedkit.data.pairs import PairTable, read_pairs
 from embedkit.data.splits import SplitConfig, assign_splits
 from embedkit.errors import MissingKeysError, NamespaceNotFoundError
@@ -218,7 +219,7 @@ def load_pair_data(
     The result's ``setup`` records files, hashes, splits and responses mode for the head to store.
     """
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
-    pairs = [str(p) for p in pairs]
+    pairs = as_paths(pairs)  # a datasets.Dataset: a Parquet file
     table = read_pairs(pairs, responses=responses)
     split = split or SplitConfig()
     try:

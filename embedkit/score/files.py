@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_batches
+from embedkit.data.hf import as_paths
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import iter_records, require_text, write_records
 from embedkit.errors import EmbedkitError, InputError
@@ -131,8 +132,11 @@ def score_pairs_file(
     progress: bool = False,
 ) -> tuple[ScoreSummary, UserWeights | None]:
     """Add ``p_left``, ``reward_left``, ``reward_right`` (and, for mean-variance, ``sigma_left``,
-    ``sigma_right``) to every row of the pair files; written to ``out`` atomically. Streams in batches."""
+    ``sigma_right``) to every row of the pair files (or ``datasets.Dataset`` objects); written to ``out``
+    atomically. Streams in batches."""
     from tqdm.auto import tqdm
+
+    paths = as_paths(paths)
 
     head = model.head
     table = _UserTable(head, weights)
@@ -180,8 +184,11 @@ def score_candidates_file(
     progress: bool = False,
 ) -> tuple[ScoreSummary, UserWeights | None]:
     """Rows ``{"user", "prompt", "responses": [...]}``: add ``rewards`` (one per response) and ``ranking``
-    (response indices, best first). Streams in batches; written to ``out`` atomically."""
+    (response indices, best first). Streams in batches; written to ``out`` atomically. ``paths`` may
+    hold ``datasets.Dataset`` objects."""
     from tqdm.auto import tqdm
+
+    paths = as_paths(paths)
 
     head = model.head
     table = _UserTable(head, weights)
@@ -314,6 +321,7 @@ def read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int = DEF
     """Few-shot pairs (the pair format with ``user``) as PairData for the head; every row counts as
     few-shot. Read in batches and kept compact: each distinct text is embedded once, a row is a few indices
     and labels, users are shared strings (millions of pairs fit in memory)."""
+    paths = as_paths(paths)
     try:
         return _read_fewshot(model, paths, chunk_size, fast=True)
     except NeedsCarefulReader:
