@@ -35,7 +35,7 @@ def convert_group():
 
 
 @convert_group.command("trl")
-@click.argument("input_path", type=click.Path(dir_okay=False))
+@click.argument("input_path", type=click.Path())
 @_out_option
 def trl_command(input_path, out, overwrite):
     """TRL preference data: chosen/rejected as text or conversations, explicit or implicit prompt.
@@ -51,7 +51,7 @@ def trl_command(input_path, out, overwrite):
 
 
 @convert_group.command("columns")
-@click.argument("input_path", type=click.Path(dir_okay=False))
+@click.argument("input_path", type=click.Path())
 @_out_option
 @config_options(ColumnsConfig)
 def columns_command(input_path, out, overwrite, **options):
@@ -138,7 +138,7 @@ def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str 
 
 
 @convert_group.command("ratings")
-@click.argument("input_path", type=click.Path(dir_okay=False))
+@click.argument("input_path", type=click.Path())
 @_out_option
 @config_options(RatingsFields)
 @_ratings_options
@@ -172,7 +172,7 @@ def ratings_command(input_path, out, overwrite, skip_bad, split_by, val_frac, te
 
 
 @convert_group.command("lewidi")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @_out_option
 @config_options(LeWiDiConfig)
 @functools.partial(_ratings_options, prefer="lower")
@@ -208,7 +208,7 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
 
 
 @convert_group.command("multipref")
-@click.argument("input_path", type=click.Path(dir_okay=False))
+@click.argument("input_path", type=click.Path())
 @_out_option
 @config_options(MultiPrefConfig)
 def multipref_command(input_path, out, overwrite, **options):
@@ -225,7 +225,7 @@ def multipref_command(input_path, out, overwrite, **options):
 
 
 @convert_group.command("helpsteer2")
-@click.argument("input_path", type=click.Path(dir_okay=False))
+@click.argument("input_path", type=click.Path())
 @_out_option
 @config_options(HelpSteer2Config)
 def helpsteer2_command(input_path, out, overwrite, **options):

@@ -12,7 +12,7 @@ from embedkit.index.leakage import LeakageConfig
 
 
 @click.command("split")
-@click.argument("pairs", type=click.Path(dir_okay=False, exists=True))
+@click.argument("pairs", type=click.Path(exists=True))
 @click.option(
     "--dedup-against",
     "other",
