@@ -101,14 +101,12 @@ def score_command(
       embedkit score runs/pal-b --cache runs/cache --user-weights scored.users.jsonl --candidates c.jsonl --out ranked.parquet
     """
     from embedkit.errors import MissingKeysError
-    from embedkit.hints import extract_command
     from embedkit.score import (
         UserWeights,
-        count_missing,
         extract_missing_inputs,
         fit_users,
-        input_items,
         load_reward_model,
+        missing_inputs_error,
         read_fewshot,
         score_candidates_file,
         score_pairs_file,
@@ -144,22 +142,7 @@ def score_command(
             model, inputs, out_path, weights=weights, chunk_size=chunk_size, progress=progress
         )
     except MissingKeysError as e:  # name every input the cache lacks, not just the first chunk's
-        missing, total = count_missing(model, input_items(model, list(fewshot), inputs, kind))
-        if not missing:
-            raise
-        cmd = extract_command(
-            [*fewshot, *inputs],
-            cache_dir,
-            head.fingerprint_,
-            spec=model.embedder.spec,
-            responses=model.responses,
-        )
-        raise MissingKeysError(
-            f"{missing} of the {total} distinct texts / images of the inputs (few-shot pairs included) are not in the cache "
-            f"{cache_dir} under {head.fingerprint_.describe()}. Extract them first: {cmd} "
-            "(or let embedkit embed them: --extract-missing)",
-            missing_indices=e.missing_indices,
-        ) from None
+        raise missing_inputs_error(model, list(fewshot), inputs, kind, cache_dir, e) from None
     result = summary.to_dict()
     result["out"] = str(out_path)
     if uw is not None:

@@ -120,7 +120,10 @@ def _completions(rec: dict, name: str, path: str, line: int) -> list[str]:
     for i, v in enumerate(value):
         if not isinstance(v, str) or not v.strip():
             raise InputError(
-                f"completion {i} of the list is not a non-empty string: {v!r:.40}", file=path, line=line, field=name
+                f"completion {i} of the list is not a non-empty string: {v!r:.40}",
+                file=path,
+                line=line,
+                field=name,
             )
     return list(value)
 
