@@ -256,8 +256,17 @@ def point_of(model: RewardModel, user: str | None) -> tuple[dict, object]:
 
 
 def completion_rewards(model: RewardModel, data: RewardBenchData, user=None) -> np.ndarray:
-    """(m,) the head's reward of every completion for ``user`` (see :meth:`RewardModel.reward`)."""
-    return model.reward(data.prompt, data.text, user=user)
+    """(m,) the head's reward of every completion for ``user`` (see :meth:`RewardModel.reward`). Each
+    distinct (prompt, completion) is scored once, so equal completions get exactly equal rewards and tie
+    as upstream's rules expect (rows of one batched forward pass can differ in their last bits)."""
+    first: dict[tuple[str, str], int] = {}
+    inv = np.fromiter(
+        (first.setdefault(pc, len(first)) for pc in zip(data.prompt, data.text, strict=True)),
+        dtype=np.int64,
+        count=len(data.text),
+    )
+    prompts, texts = zip(*first, strict=True) if first else ((), ())
+    return model.reward(list(prompts), list(texts), user=user)[inv]
 
 
 def score_rewardbench(model: RewardModel, data: RewardBenchData, user: str | None = None) -> dict:
@@ -288,9 +297,13 @@ def rewardbench_scores(data: RewardBenchData, rewards: np.ndarray) -> dict:
             s["tied_rewards"] += int(r[0] == r[1])
         else:
             s["won"] += best_of_n(r)
-            s["tied_rewards"] += int((r == r.max()).sum() > 1)
+            s["tied_rewards"] += int((r == r[0]).sum() > 1)  # chosen[0] shares its reward
     subsets = {}
-    for name in sorted(per_subset):
+    upstream_order = (
+        [s for group in SUBSET_MAPPING.values() for s in group] if data.version == 1 else V2_SUBSETS
+    )
+    rank = {s.lower(): i for i, s in enumerate(upstream_order)}
+    for name in sorted(per_subset, key=lambda s: (rank.get(s.lower(), len(rank)), s)):
         s = per_subset[name]
         if data.version == 2 and is_ties(name):
             terms = ties_score(ties_prompts)
