@@ -256,6 +256,8 @@ def rewardbench_command(input_path, out, overwrite, **options):
     of chosen[0] with every rejected completion and of every other chosen with rejected[0], each with the
     completions' positions (chosen_index, rejected_index), so every completion is scored once and best-of-4
     is recomputed by id. Bad rows stop the run naming file, line and field; nothing is written then.
+    The files: the Hugging Face data sets allenai/reward-bench (split filtered) and allenai/reward-bench-2
+    (split test), as Parquet or JSONL.
 
     \b
     Then:

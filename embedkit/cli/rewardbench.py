@@ -64,7 +64,9 @@ def rewardbench_command(
     the sections. RewardBench 2: best-of-4 (chosen[0] must have the top reward; a tie at the top shares the
     win), the Ties subset by its own rule (accuracy and margins of ref / tied prompts); overall is the mean
     of the six subsets. Population heads (bt, mean-var, ...) give one score; a PAL head is scored at each
-    --user and --prototype given, or at its zero-shot (mean) weights without either.
+    --user and --prototype given, or at its zero-shot (mean) weights without either. Rules and upstream
+    sources (allenai/reward-bench scripts/run_rm.py, scripts/run_v2.py, rewardbench/utils.py,
+    rewardbench/constants.py): docs/metrics.md.
 
     \b
     Example:

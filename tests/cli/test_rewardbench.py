@@ -68,8 +68,8 @@ def v2_rows():
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-    """Converted v1 and v2 files, a fake-encoder cache with them and some training pairs, a bt head and a
-    PAL-B head (K = 2) trained on those pairs."""
+    """Converted v1 and v2 files, a fake-encoder cache with them and some training pairs, bt, mean-var and
+    PAL-B (K = 2) heads trained on those pairs."""
     from click.testing import CliRunner
 
     from embedkit.cli.main import cli
@@ -89,7 +89,7 @@ def bench(tmp_path_factory):
         run("convert", "rewardbench", d / f"{v}.jsonl", "--out", d / f"{v}-pairs.jsonl")
     run("extract", train, d / "v1-pairs.jsonl", d / "v2-pairs.jsonl", "--cache", d / "cache", "--encoder", "fake",
         "--no-progress")  # fmt: skip
-    for model in ("bt", "pal-b"):
+    for model in ("bt", "mean-var", "pal-b"):
         r = fit(
             lambda *a: runner.invoke(cli, [str(x) for x in a]), train, d / "cache", d / model, model=model
         )
@@ -153,7 +153,9 @@ def read(path):
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("model, points", [("bt", ()), ("pal-b", ("--user", "u01", "--prototype", "all"))])
+@pytest.mark.parametrize(
+    "model, points", [("bt", ()), ("mean-var", ()), ("pal-b", ("--user", "u01", "--prototype", "all"))]
+)
 def test_v1_scores_are_upstreams_for_population_and_pal_points(run, bench, model, points):
     out = bench / f"{model}-v1.json"
     r = run("rewardbench", bench / model, "--data", bench / "v1-pairs.jsonl", "--cache", bench / "cache",
@@ -161,7 +163,7 @@ def test_v1_scores_are_upstreams_for_population_and_pal_points(run, bench, model
     assert r.exit_code == 0, r.output
     report = read(out)
     assert report["benchmark"] == "RewardBench" and report["model"] == model
-    users = [None] if model == "bt" else ["u01", "prototype:0", "prototype:1"]
+    users = [None] if model != "pal-b" else ["u01", "prototype:0", "prototype:1"]
     assert len(report["results"]) == len(users)
     for user, res in zip(users, report["results"], strict=True):
         metrics, sections, overall = brute_v1(
@@ -172,7 +174,7 @@ def test_v1_scores_are_upstreams_for_population_and_pal_points(run, bench, model
         assert res["subsets"]["alpacaeval-easy"]["tied_rewards"] == 1  # chosen == rejected: lost, as upstream
         assert res["unsectioned_subsets"] == ["anthropic_helpful"] and not res["complete"]
     kinds = [res["point"]["kind"] for res in report["results"]]
-    assert kinds == (["population"] if model == "bt" else ["user", "prototype", "prototype"])
+    assert kinds == (["population"] if model != "pal-b" else ["user", "prototype", "prototype"])
     if model == "pal-b":
         assert report["results"][1]["point"]["weights"] == [1.0, 0.0] and report["K"] == 2
         assert "user u01" in r.output and "prototype 1" in r.output
