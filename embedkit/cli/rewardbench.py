@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, extract_missing_option, head_device_option
 
 
 def _markdown_path(out: Path) -> Path:
@@ -42,15 +42,8 @@ def _markdown_path(out: Path) -> Path:
     multiple=True,
     help="PAL heads: score at prototype k (its one-hot weights; repeat, or 'all' for every prototype).",
 )
-@click.option(
-    "--extract-missing",
-    is_flag=True,
-    help="Embed completions the cache lacks with the head's encoder (same fingerprint) and add them to the "
-    "cache first. Without it, missing texts are named with the command to run.",
-)
-@click.option(
-    "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
-)
+@extract_missing_option("texts")
+@head_device_option()
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show extraction progress.")

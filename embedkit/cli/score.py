@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, extract_missing_option, head_device_option
 
 
 @click.command("score")
@@ -52,12 +52,7 @@ from embedkit.cli.common import cache_option
     default=None,
     help="How --fewshot weights are fitted (default: the head's, map). See `embedkit fit-head --help`.",
 )
-@click.option(
-    "--extract-missing",
-    is_flag=True,
-    help="Embed inputs the cache lacks with the head's encoder (same fingerprint) and add them to the cache "
-    "first. Without it, missing inputs are named with the command to run.",
-)
+@extract_missing_option()
 @click.option(
     "--chunk-size",
     default=50_000,
@@ -65,9 +60,7 @@ from embedkit.cli.common import cache_option
     type=click.IntRange(min=1),
     help="Rows scored at a time.",
 )
-@click.option(
-    "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
-)
+@head_device_option()
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its users file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")

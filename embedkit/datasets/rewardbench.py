@@ -173,26 +173,22 @@ def from_rewardbench(path: str | os.PathLike, version: str = "auto") -> Iterator
             )
         seen[key] = line
         base = {"rewardbench": int(version), "subset": subset, "id": rec["id"]}
-        if version == "1":
-            if _version_of(rec) != "1":
-                raise InputError(
-                    "expected a string (RewardBench 1 layout), found a list: is this a RewardBench 2 file? "
-                    "(--version 2)",
-                    file=path,
-                    line=line,
-                    field="chosen",
-                )
-            chosen, rejected = (require_text(rec, f, path, line) for f in ("chosen", "rejected"))
-            yield {"prompt": prompt, "chosen": chosen, "rejected": rejected, **base}
-            continue
-        if _version_of(rec) != "2":
+        if _version_of(rec) != version:
+            other = "2" if version == "1" else "1"
+            expected, found = (
+                ("a string", "a list") if version == "1" else ("a list of completions", "a string")
+            )
             raise InputError(
-                "expected a list of completions (RewardBench 2 layout), found a string: is this a RewardBench "
-                "1 file? (--version 1)",
+                f"expected {expected} (RewardBench {version} layout), found {found}: is this a RewardBench "
+                f"{other} file? (--version {other})",
                 file=path,
                 line=line,
                 field="chosen",
             )
+        if version == "1":
+            chosen, rejected = (require_text(rec, f, path, line) for f in ("chosen", "rejected"))
+            yield {"prompt": prompt, "chosen": chosen, "rejected": rejected, **base}
+            continue
         chosen, rejected = (_completions(rec, f, path, line) for f in ("chosen", "rejected"))
         _count(rec, "num_correct", len(chosen), "the length of chosen", path, line)
         _count(rec, "num_rejected", len(rejected), "the length of rejected", path, line)
