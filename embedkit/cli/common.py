@@ -53,6 +53,21 @@ def cache_option(**kw):
     )
 
 
+def head_device_option():
+    return click.option(
+        "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
+    )
+
+
+def extract_missing_option(what: str = "inputs"):
+    return click.option(
+        "--extract-missing",
+        is_flag=True,
+        help=f"Embed {what} the cache lacks with the head's encoder (same fingerprint) and add them to the cache "
+        f"first. Without it, missing {what} are named with the command to run.",
+    )
+
+
 def setup_logging(verbose: int) -> None:
     """Warnings as ``Warning: ...`` lines on stderr; ``-v`` adds info, ``-vv`` debug with logger names."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG

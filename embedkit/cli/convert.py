@@ -1,4 +1,4 @@
-"""``embedkit convert``: trl, columns, ratings, lewidi, multipref, helpsteer2, pick-a-pic."""
+"""``embedkit convert``: trl, columns, ratings, lewidi, multipref, helpsteer2, rewardbench, pick-a-pic."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from embedkit.data.ratings import PairingConfig, RatingsFields
 from embedkit.datasets.helpsteer2 import HelpSteer2Config
 from embedkit.datasets.lewidi import LeWiDiConfig
 from embedkit.datasets.multipref import MultiPrefConfig
+from embedkit.datasets.rewardbench import RewardBenchConfig
 
 
 def _out_option(f):
@@ -239,6 +240,37 @@ def helpsteer2_command(input_path, out, overwrite, **options):
     n = write_pairs(
         from_helpsteer2(input_path, **dataclasses.asdict(config_from(HelpSteer2Config, options))), out
     )
+    click.echo(f"wrote {n} pairs to {out}")
+
+
+@convert_group.command("rewardbench")
+@click.argument("input_path", type=click.Path())
+@_out_option
+@config_options(RewardBenchConfig)
+def rewardbench_command(input_path, out, overwrite, **options):
+    """RewardBench (allenai/reward-bench, the filtered split) or RewardBench 2 (allenai/reward-bench-2)
+    -> pairs that `embedkit extract` embeds and `embedkit rewardbench` scores.
+
+    Version 1 rows (prompt, chosen and rejected strings, subset, id) become one pair each. A version 2
+    row (chosen and rejected lists: best-of-4, or the Ties subset's several correct answers) becomes a pair
+    of chosen[0] with every rejected completion and of every other chosen with rejected[0], each with the
+    completions' positions (chosen_index, rejected_index), so every completion is scored once and best-of-4
+    is recomputed by id. Bad rows stop the run naming file, line and field; nothing is written then.
+    The files: the Hugging Face data sets allenai/reward-bench (split filtered) and allenai/reward-bench-2
+    (split test), as Parquet or JSONL.
+
+    \b
+    Then:
+      embedkit extract OUT --cache CACHE --encoder E
+      embedkit rewardbench HEAD --data OUT --cache CACHE --out results.json
+    """
+    from embedkit.data.convert import write_pairs
+    from embedkit.datasets.rewardbench import from_rewardbench
+
+    _check_out(out, overwrite)
+    cfg = config_from(RewardBenchConfig, options)
+    rows = from_rewardbench(input_path, version=cfg.version)
+    n = write_pairs(rows, out)
     click.echo(f"wrote {n} pairs to {out}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, progress_lines, split_fraction_options
+from embedkit.cli.common import cache_option, head_device_option, progress_lines, split_fraction_options
 from embedkit.cli.options import dataset_split_option
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.registry import HEADS, config_class
@@ -316,9 +316,7 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
     "--shots", default=None, help="PAL: comma-separated few-shot sizes for unseen users (e.g. 1,5,10)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (undefined metrics are null).")
-@click.option(
-    "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
-)
+@head_device_option()
 @_split_options(for_eval=True)
 @dataset_split_option
 def eval_command(

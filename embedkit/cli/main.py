@@ -12,6 +12,7 @@ from embedkit.cli.convert import convert_group
 from embedkit.cli.extract import encoders_command, extract_command
 from embedkit.cli.heads import eval_command, fit_head_command
 from embedkit.cli.index import index_group
+from embedkit.cli.rewardbench import rewardbench_command
 from embedkit.cli.score import score_command
 from embedkit.cli.split import split_command
 
@@ -48,6 +49,7 @@ cli.add_command(convert_group)
 cli.add_command(fit_head_command)
 cli.add_command(eval_command)
 cli.add_command(score_command)
+cli.add_command(rewardbench_command)
 cli.add_command(index_group)
 cli.add_command(split_command)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, extract_missing_option, head_device_option
 from embedkit.cli.options import dataset_split_option
 
 
@@ -53,12 +53,7 @@ from embedkit.cli.options import dataset_split_option
     default=None,
     help="How --fewshot weights are fitted (default: the head's, map). See `embedkit fit-head --help`.",
 )
-@click.option(
-    "--extract-missing",
-    is_flag=True,
-    help="Embed inputs the cache lacks with the head's encoder (same fingerprint) and add them to the cache "
-    "first. Without it, missing inputs are named with the command to run.",
-)
+@extract_missing_option()
 @click.option(
     "--chunk-size",
     default=50_000,
@@ -66,9 +61,7 @@ from embedkit.cli.options import dataset_split_option
     type=click.IntRange(min=1),
     help="Rows scored at a time.",
 )
-@click.option(
-    "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
-)
+@head_device_option()
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its users file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
@@ -103,14 +96,12 @@ def score_command(
       embedkit score runs/pal-b --cache runs/cache --user-weights scored.users.jsonl --candidates c.jsonl --out ranked.parquet
     """
     from embedkit.errors import MissingKeysError
-    from embedkit.hints import extract_command
     from embedkit.score import (
         UserWeights,
-        count_missing,
         extract_missing_inputs,
         fit_users,
-        input_items,
         load_reward_model,
+        missing_inputs_error,
         read_fewshot,
         score_candidates_file,
         score_pairs_file,
@@ -146,22 +137,7 @@ def score_command(
             model, inputs, out_path, weights=weights, chunk_size=chunk_size, progress=progress
         )
     except MissingKeysError as e:  # name every input the cache lacks, not just the first chunk's
-        missing, total = count_missing(model, input_items(model, list(fewshot), inputs, kind))
-        if not missing:
-            raise
-        cmd = extract_command(
-            [*fewshot, *inputs],
-            cache_dir,
-            head.fingerprint_,
-            spec=model.embedder.spec,
-            responses=model.responses,
-        )
-        raise MissingKeysError(
-            f"{missing} of the {total} distinct texts / images of the inputs (few-shot pairs included) are not in the cache "
-            f"{cache_dir} under {head.fingerprint_.describe()}. Extract them first: {cmd} "
-            "(or let embedkit embed them: --extract-missing)",
-            missing_indices=e.missing_indices,
-        ) from None
+        raise missing_inputs_error(model, list(fewshot), inputs, kind, cache_dir, e) from None
     result = summary.to_dict()
     result["out"] = str(out_path)
     if uw is not None:

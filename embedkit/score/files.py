@@ -13,7 +13,7 @@ from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_ba
 from embedkit.data.hf import as_paths
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import iter_records, require_text, write_records
-from embedkit.errors import EmbedkitError, InputError
+from embedkit.errors import EmbedkitError, InputError, MissingKeysError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.pair_data import PairData
 from embedkit.score.api import RewardModel
@@ -302,6 +302,37 @@ def count_missing(model: RewardModel, items) -> tuple[int, int]:
         return total, total
     keys = np.concatenate([items.key_array(), items.image_key_array()])
     return int((ns.lookup(keys) < 0).sum()), total
+
+
+def missing_inputs_error(
+    model: RewardModel,
+    fewshot: Sequence[str],
+    inputs: Sequence[str],
+    kind: str,
+    cache_dir: str | os.PathLike,
+    error: MissingKeysError,
+) -> MissingKeysError:
+    """What to raise when scoring met an input the cache lacks: how many of all the distinct inputs of the
+    files (not just the first chunk's) are missing, with the complete ``embedkit extract`` command, or
+    ``error`` itself when none of the files' inputs is missing."""
+    from embedkit.hints import extract_command
+
+    missing, total = count_missing(model, input_items(model, fewshot, inputs, kind))
+    if not missing:
+        return error
+    cmd = extract_command(
+        [*fewshot, *inputs],
+        cache_dir,
+        model.head.fingerprint_,
+        spec=model.embedder.spec,
+        responses=model.responses,
+    )
+    return MissingKeysError(
+        f"{missing} of the {total} distinct texts / images of the inputs{' (few-shot pairs included)' if fewshot else ''} "
+        f"are not in the cache {cache_dir} under {model.head.fingerprint_.describe()}. Extract them first: {cmd} "
+        "(or let embedkit embed them: --extract-missing)",
+        missing_indices=error.missing_indices,
+    )
 
 
 def extract_missing_inputs(
