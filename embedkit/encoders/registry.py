@@ -197,7 +197,8 @@ ENTRIES: tuple[EncoderEntry, ...] = (
     ),
     EncoderEntry(
         "open_clip:ARCH:PRETRAINED",
-        "any open_clip model: PRETRAINED is a tag whose weights are on disk or a checkpoint file",
+        "any open_clip model: PRETRAINED is a tag whose weights are on disk or a checkpoint file; also "
+        "open_clip:hf-hub:ORG/NAME (in the local Hugging Face cache) and open_clip:local-dir:PATH",
         f"{_CLIP}:from_spec",
         prefix="open_clip:",
         fingerprints=("open_clip",),
@@ -224,7 +225,8 @@ ENTRIES: tuple[EncoderEntry, ...] = (
     ),
     EncoderEntry(
         "DIR or org/name",
-        "a sentence-transformers model directory (st:DIR also), or a Hub id in the local Hugging Face cache",
+        "a sentence-transformers model directory (st:DIR also), or a Hub id in the local Hugging Face cache; "
+        "--prompt, --prompt-name, --truncate-dim (minilm and mpnet take them too)",
         f"{_ST}:from_spec",
         matches=f"{_ST}:matches",
         fingerprints=("st",),
