@@ -54,8 +54,11 @@ class Fingerprint:
         return d
 
     def option(self, name: str, default: str | None = None) -> str | None:
-        """One entry of ``options`` by name."""
-        return dict(part.split("=", 1) for part in self.options.split(";") if part).get(name, default)
+        """One entry of ``options`` by name (its value as given, unescaped)."""
+        from urllib.parse import unquote
+
+        parts = dict(part.split("=", 1) for part in self.options.split(";") if part)
+        return unquote(parts[name]) if name in parts else default
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -88,5 +91,11 @@ class Fingerprint:
 
 
 def format_options(**opts) -> str:
-    """Canonical ``options`` string: sorted ``key=value`` pairs, None values left out."""
-    return ";".join(f"{k}={v}" for k, v in sorted(opts.items()) if v is not None)
+    """Canonical ``options`` string: sorted ``key=value`` pairs, None values left out. In a value, ``%``,
+    ``;``, ``=`` and control characters are percent-escaped (a prompt may hold any text); values without
+    them, like every option before prompts, are written as they are."""
+    return ";".join(f"{k}={_escape(str(v))}" for k, v in sorted(opts.items()) if v is not None)
+
+
+def _escape(value: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in "%;=" or ord(c) < 32 or ord(c) == 127 else c for c in value)

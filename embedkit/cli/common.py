@@ -42,6 +42,12 @@ class EmbedkitGroup(click.Group):
             sys.exit(1)
 
 
+def head_argument():
+    """HEAD: a saved head's folder, or a Hugging Face Hub id ``org/name[@revision]`` (resolved by
+    ``embedkit.heads.load_head``: the local Hugging Face cache, or a download when online)."""
+    return click.argument("head_dir", metavar="HEAD")
+
+
 def cache_option(**kw):
     return click.option(
         "--cache",

@@ -34,7 +34,8 @@ def encoder_family_options(f):
     default="minilm",
     show_default=True,
     help=f"Registered name ({', '.join(ENCODERS)}; see `embedkit encoders`), "
-    "open_clip:ARCH:PRETRAINED, hf:PATH_OR_ID (a causal LM directory, GGUF file or Hub id), a "
+    "open_clip:ARCH:PRETRAINED (or open_clip:hf-hub:ORG/NAME, open_clip:local-dir:PATH), hf:PATH_OR_ID (a "
+    "causal LM directory, GGUF file or Hub id), a "
     "sentence-transformers model directory, or a Hub id org/name.",
 )
 @click.option(
@@ -170,6 +171,7 @@ def extract_command(
       embedkit extract pairs.jsonl --cache runs/cache --device cuda --fp16 --batch-size 256
       embedkit extract photos/ image_pairs.jsonl --encoder clip-h14 --cache runs/cache
       embedkit extract pairs.jsonl --encoder smollm2 --template chat --cache runs/cache
+      embedkit extract queries.jsonl --encoder org/e5-like --prompt-name query --truncate-dim 256 --cache runs/cache
       embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
     from embedkit.extract import extract_files, write_bad_rows_report

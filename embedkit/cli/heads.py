@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, head_device_option, progress_lines, split_fraction_options
+from embedkit.cli.common import (
+    cache_option,
+    head_argument,
+    head_device_option,
+    progress_lines,
+    split_fraction_options,
+)
 from embedkit.cli.options import dataset_split_option
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.registry import HEADS, config_class
@@ -301,7 +307,7 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
 
 
 @click.command("eval")
-@click.argument("head_dir", type=click.Path(file_okay=False, exists=True))
+@head_argument()
 @click.option(
     "--pairs",
     "pairs",
@@ -339,6 +345,10 @@ def eval_command(
     encoder namespace, so evaluating on the training files reproduces the training splits exactly. On
     other files, users the head has not seen are evaluated as new (unseen) users. A file with group /
     filtered columns (Pick-a-Filter) also gets test metrics per value of each (by.group.*, by.filtered.*).
+
+    HEAD is a head's folder (fit-head --out) or, where no such folder exists, a Hugging Face Hub id
+    ORG/NAME or ORG/NAME@REVISION, taken from the local Hugging Face cache (offline: HF_HUB_OFFLINE=1) or
+    downloaded when online.
     """
     from embedkit.heads import load_head, load_pair_data
     from embedkit.heads.pair_data import item_overlap

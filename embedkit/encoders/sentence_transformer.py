@@ -4,6 +4,11 @@ The embedding is the pooled sentence embedding *before* any ``Normalize`` module
 normalisation of models such as all-MiniLM-L6-v2 is removed, and ``normalize=True`` re-applies an L2
 normalisation explicitly (the fingerprint records which).
 
+``prompt`` / ``prompt_name`` (a text put before every input, or one of the model's own prompts) and
+``truncate_dim`` (the first N dimensions, for Matryoshka models) are sentence-transformers' own options;
+each changes the vectors, so each is in the fingerprint's ``options`` (a prompt name as the text it names).
+With none of them the fingerprint is what it was before they existed.
+
 The fingerprint is computed from the model's files alone (configs and a hash of the weights), so a
 re-run on a warm cache knows it has nothing to do without importing torch or loading the model; the
 model itself loads on the first ``encode``.
@@ -28,7 +33,7 @@ from embedkit.encoders.base import (
     looks_like_path,
     resolve_hub_model,
 )
-from embedkit.fingerprint import Fingerprint
+from embedkit.fingerprint import Fingerprint, format_options
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,9 @@ class SentenceTransformerEncoder(Encoder):
         bf16: bool = False,
         dtype: str = "float16",
         max_seq_length: int | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        truncate_dim: int | None = None,
     ):
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "modules.json").is_file():
@@ -70,6 +78,12 @@ class SentenceTransformerEncoder(Encoder):
         self.max_seq_length = max_seq_length
         self._model = None
         pooling, dim = _read_pooling(self.model_dir)
+        self.prompt = _resolve_prompt(self.model_dir, prompt, prompt_name)
+        self.truncate_dim = truncate_dim
+        if truncate_dim is not None:
+            if not 1 <= truncate_dim <= dim:
+                raise ValueError(f"--truncate-dim {truncate_dim}: this model gives {dim}-d embeddings (1..{dim})")
+            dim = truncate_dim
         self.fingerprint = Fingerprint(
             encoder=name,
             model=model_id or self.model_dir.name,
@@ -79,6 +93,7 @@ class SentenceTransformerEncoder(Encoder):
             normalized=normalize,
             dim=dim,
             dtype=dtype,
+            options=format_options(prompt=self.prompt, truncate_dim=truncate_dim),
         )
 
     @property
@@ -94,7 +109,7 @@ class SentenceTransformerEncoder(Encoder):
             except ImportError:  # pragma: no cover
                 pass
             self.device = resolve_device(self.requested_device)
-            model = SentenceTransformer(str(self.model_dir), device=self.device)
+            model = SentenceTransformer(str(self.model_dir), device=self.device, truncate_dim=self.truncate_dim)
             while len(model) and type(model[-1]).__name__ == "Normalize":
                 del model[-1]
             if self.fp16 or self.bf16:
@@ -131,6 +146,7 @@ class SentenceTransformerEncoder(Encoder):
         with torch.inference_mode():
             out = self.model.encode(
                 list(texts),
+                prompt=self.prompt,
                 batch_size=batch_size,
                 show_progress_bar=False,
                 convert_to_numpy=True,
@@ -138,6 +154,32 @@ class SentenceTransformerEncoder(Encoder):
             )
         out = np.asarray(out, dtype=np.float32)
         return l2_normalise_rows(out) if self.normalize else out
+
+
+def model_prompts(model_dir: Path) -> dict[str, str]:
+    """The model's own prompts by name (``config_sentence_transformers.json``), read without loading it."""
+    path = Path(model_dir) / "config_sentence_transformers.json"
+    try:
+        cfg = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError as e:
+        raise ValueError(f"{path}: unreadable ({e})") from e
+    return {k: v for k, v in (cfg.get("prompts") or {}).items() if isinstance(v, str)}
+
+
+def _resolve_prompt(model_dir: Path, prompt: str | None, prompt_name: str | None) -> str | None:
+    """The text put before every input: ``prompt``, or the model's prompt named ``prompt_name``."""
+    if prompt is not None and prompt_name is not None:
+        raise ValueError("give --prompt or --prompt-name, not both")
+    if prompt_name is None:
+        return prompt
+    prompts = model_prompts(model_dir)
+    if prompt_name not in prompts:
+        listed = ", ".join(f"{k!r} ({v!r})" for k, v in prompts.items()) or "none"
+        raise ValueError(
+            f"--prompt-name {prompt_name}: {model_dir.name} has no prompt of that name (its prompts: {listed}); "
+            "give the text with --prompt instead"
+        )
+    return prompts[prompt_name]
 
 
 def _read_pooling(model_dir: Path) -> tuple[str, int]:
@@ -222,3 +264,19 @@ def spec_of(fp: Fingerprint) -> str:
     if "/" in fp.model and not fp.model.startswith((".", "/")):
         return fp.model
     return f"<path of the sentence-transformers model directory {fp.model}>"
+
+
+def hint_args(fp: Fingerprint) -> list[str]:
+    """The sentence-transformers options that recreate ``fp`` (a prompt name is given as its text)."""
+    args = []
+    if fp.option("prompt") is not None:
+        args += ["--prompt", fp.option("prompt")]
+    if fp.option("truncate_dim"):
+        args += ["--truncate-dim", fp.option("truncate_dim")]
+    return args
+
+
+def options_of(fp: Fingerprint) -> dict:
+    """The sentence-transformers options that recreate ``fp`` through ``create_encoder``."""
+    dim = fp.option("truncate_dim")
+    return {"prompt": fp.option("prompt"), "truncate_dim": int(dim) if dim else None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from embedkit.errors import EmbedkitError
 from embedkit.heads.base import HEAD_FORMAT, RewardHead
@@ -26,12 +25,17 @@ def create_head(name: str, **config) -> RewardHead:
 def load_head(path: str | os.PathLike, device: str | None = None) -> RewardHead:
     """Restore a head saved by ``RewardHead.save``: config.json + model.safetensors (no pickle).
 
-    ``device`` overrides the device the head was trained with (e.g. ``cpu`` for a head fitted on a GPU).
+    ``path``: the head's folder, or, when no folder of that name exists, a Hugging Face Hub id
+    ``org/name`` or ``org/name@revision`` (from the local Hugging Face cache, or downloaded when online;
+    see ``embedkit.heads.hub``). ``device`` overrides the device the head was trained with (e.g. ``cpu``
+    for a head fitted on a GPU).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path)
+    from embedkit.heads.hub import resolve_head
+
+    path = resolve_head(path)
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
         raise EmbedkitError(f"{path} is not a saved head (no config.json)")

@@ -309,10 +309,12 @@ class RewardHead:
     def _restore_extra(self, cfg: dict) -> None:
         pass
 
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, overwrite: bool = False, card_data: dict | None = None) -> Path:
         """Write ``config.json`` + ``model.safetensors`` + ``README.md`` into ``path`` atomically.
 
-        Refuses to replace an existing non-empty directory unless ``overwrite``.
+        Refuses to replace an existing non-empty directory unless ``overwrite``. ``card_data``: Hub
+        metadata merged into the model card's YAML block (e.g. ``{"datasets": ["org/data"], "license":
+        "mit"}``); the folder is then ready for ``huggingface_hub.upload_folder``.
         """
         from safetensors.torch import save_file
 
@@ -337,7 +339,7 @@ class RewardHead:
                 **self._extra_config(),
             }
             (tmp / "config.json").write_text(json.dumps(json_ready(cfg), indent=1, allow_nan=False) + "\n")
-            (tmp / "README.md").write_text(self.model_card())
+            (tmp / "README.md").write_text(self.model_card(card_data))
         return path
 
     @classmethod
@@ -353,44 +355,9 @@ class RewardHead:
         head._restore_extra(cfg)
         return head
 
-    def model_card(self) -> str:
-        fp = self.fingerprint_
-        lines = [
-            f"# embedkit {self.name} reward head",
-            "",
-            f"- encoder: {fp.describe()} (namespace `{fp.namespace}`)",
-            f"- input dim: {self.input_dim_}",
-            f"- trained: {self.history_.get('epochs_run', '?')} epochs, best validation "
-            f"{self.val_metric} {self.history_.get('best_val', float('nan')):.4f} at epoch "
-            f"{self.history_.get('best_epoch', '?')}",
-            f"- data: {', '.join(f'{k}={v}' for k, v in self.data_info_.items())}",
-            *_setup_lines(self.data_setup_),
-            "",
-            "## Config",
-            "",
-            "```json",
-            json.dumps(self.config.to_dict(), indent=1),
-            "```",
-            "",
-            "## Metrics",
-            "",
-            "```json",
-            json.dumps(json_ready(self.metrics_), indent=1),
-            "```",
-            "",
-            "Load with `embedkit.heads.load_head(path)`; files: config.json, model.safetensors.",
-            "",
-        ]
-        return "\n".join(lines)
+    def model_card(self, card_data: dict | None = None) -> str:
+        """The ``README.md`` written on save: Hugging Face Hub metadata (``embedkit.heads.card``), then the
+        encoder fingerprint, data, config and metrics."""
+        from embedkit.heads.card import model_card
 
-
-def _setup_lines(setup: DataSetup | None) -> list[str]:
-    if setup is None:
-        return []
-    files = ", ".join(f"{p['file']} (sha256 {p['sha256'][:12]}, {p['rows']} rows)" for p in setup.pairs)
-    splits = (
-        "from the files' split column"
-        if setup.split_source == "file"
-        else "drawn with " + ", ".join(f"{k}={v}" for k, v in setup.split.items())
-    )
-    return [f"- pairs: {files}", f"- responses: {setup.responses}; splits {splits}"]
+        return model_card(self, card_data)

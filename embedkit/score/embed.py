@@ -53,19 +53,13 @@ class Embedder:
     def encoder(self):
         """The head's encoder (same fingerprint), created on first need."""
         if self._encoder is None:
-            from embedkit.encoders.registry import create_encoder
+            from embedkit.encoders.registry import create_encoder, options_for
             from embedkit.hints import encoder_spec
 
             spec = encoder_spec(self.fingerprint, self.spec)
             fp = self.fingerprint
             opts = {"normalize": fp.normalized, "dtype": fp.dtype, "device": self.device or "auto"}
-            if fp.layer.startswith("hidden:"):
-                opts.update(
-                    layer=int(fp.layer.split(":", 1)[1]),
-                    pool=fp.pooling,
-                    template=fp.option("template", "none"),
-                    max_length=int(fp.option("max_length")) if fp.option("max_length") else None,
-                )
+            opts.update(options_for(fp))  # the family options in the fingerprint (LLM layer, ST prompt...)
             try:
                 enc = create_encoder(spec, **opts)
             except Exception as e:

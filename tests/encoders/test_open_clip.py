@@ -109,3 +109,70 @@ def test_cached_vectors_equal_a_direct_open_clip_forward(tiny_clip_checkpoint, t
     pixels = torch.stack([enc.image_transform()(load_rgb(p)) for p in (imgs[0], tmp_path / "red-again.jpg")])
     v = enc.encode_pixels(pixels)
     assert cosine(v[0], v[1]) > 0.99
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tiny_clip_checkpoint, tmp_path_factory):
+    """The random ViT-S-32 in open_clip's own folder layout: open_clip_config.json + weights."""
+    import json
+
+    import open_clip
+
+    d = tmp_path_factory.mktemp("clipdir") / "vit-s-32-random"
+    d.mkdir()
+    cfg = {"model_cfg": open_clip.get_model_config("ViT-S-32"), "preprocess_cfg": {}}
+    (d / "open_clip_config.json").write_text(json.dumps(cfg))
+    shutil.copy(tiny_clip_checkpoint, d / "open_clip_model.safetensors")
+    return d
+
+
+def test_local_dir_is_read_as_open_clip_reads_it(clip_folder, tiny_clip_checkpoint):
+    from embedkit.encoders.registry import spec_for
+
+    enc = create_encoder(f"open_clip:local-dir:{clip_folder}", device="cpu")
+    by_file = create_encoder(f"open_clip:ViT-S-32:{tiny_clip_checkpoint}", device="cpu")
+    fp = enc.fingerprint
+    assert fp.model == "local-dir:vit-s-32-random" and fp.dim == 384 and fp.option("config")
+    assert fp.weights == by_file.fingerprint.weights and fp.namespace != by_file.fingerprint.namespace
+    texts = ["a photo of a cat", "a red square"]
+    np.testing.assert_allclose(enc.encode(texts), by_file.encode(texts), atol=1e-5)
+    img = enc.image_transform()(__import__("PIL.Image").Image.new("RGB", (40, 30), (200, 10, 10)))
+    assert enc.encode_pixels(img[None]).shape == (1, 384) and enc.image_size == 224
+    assert enc.spec == f"open_clip:local-dir:{clip_folder}"
+    assert spec_for(fp).startswith("open_clip:local-dir:<path of the open_clip folder vit-s-32-random")
+
+
+def test_local_dir_and_hf_hub_errors(clip_folder, tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        create_encoder(f"open_clip:local-dir:{tmp_path / 'absent'}")
+    with pytest.raises(FileNotFoundError, match="has no open_clip_config.json"):
+        create_encoder(f"open_clip:local-dir:{tmp_path}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as e:
+        create_encoder("open_clip:hf-hub:laion/no-such-clip")
+    msg = str(e.value)
+    assert "not in the local Hugging Face cache" in msg and "embedkit downloads nothing" in msg
+    assert "hf download laion/no-such-clip" in msg and "open_clip:local-dir:" in msg
+    with pytest.raises(ValueError, match="expected open_clip:hf-hub:ORG/NAME"):
+        parse_open_clip_spec("open_clip:hf-hub:")
+
+
+def test_hf_hub_from_the_local_cache(clip_folder, tmp_path, monkeypatch):
+    """A Hub repo in open_clip's layout, put in a Hugging Face cache under tmp_path, read offline."""
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--org--tiny-clip"
+    shutil.copytree(clip_folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = create_encoder("open_clip:hf-hub:org/tiny-clip", device="cpu")
+    local = create_encoder(f"open_clip:local-dir:{clip_folder}", device="cpu")
+    assert enc.fingerprint.model == "hf-hub:org/tiny-clip" and enc.spec == "open_clip:hf-hub:org/tiny-clip"
+    assert enc.fingerprint.weights == local.fingerprint.weights
+    np.testing.assert_allclose(enc.encode(["a dog"]), local.encode(["a dog"]), atol=1e-5)
+    from embedkit.encoders.registry import spec_for
+
+    assert spec_for(enc.fingerprint) == "open_clip:hf-hub:org/tiny-clip"

@@ -68,7 +68,8 @@ def test_minilm_normalize_option_is_a_different_namespace(minilm_encoder):
 def test_every_entry_points_at_code_that_exists(entry):
     """The registry is the one place an encoder family is named: its factory and hint helpers resolve,
     its family options are declared, and fingerprints it produces find it again (for hints)."""
-    for path in (entry.create, entry.matches, entry.absolute_spec, entry.spec_of, entry.hint_args, entry.check):
+    paths = (entry.create, entry.matches, entry.absolute_spec, entry.spec_of, entry.hint_args, entry.options_of)
+    for path in (*paths, entry.check):
         if path is not None:
             assert callable(_resolve(path)), path
     assert set(entry.options) <= set(OPTIONS)
