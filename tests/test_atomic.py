@@ -130,6 +130,27 @@ def world(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def head(world):
+    """A BT head on the pairs, for ``score`` (fitted only by the tests that score)."""
+    argv = [
+        "fit-head",
+        "--model",
+        "bt",
+        "--pairs",
+        world["pairs"],
+        "--cache",
+        world["cache"],
+        "--encoder",
+        "fake",
+    ]
+    out = CliRunner().invoke(
+        cli, [*map(str, argv), "--out", str(world["head"]), "--epochs", "2", "--seed", "0"]
+    )
+    assert out.exit_code == 0, out.output
+    return world["head"]
+
+
 def _writes(w):
     """Each output write: (argv without --out/--overwrite, the --out value, what the destination is)."""
     c, head = w["cache"], w["head"]
