@@ -28,6 +28,16 @@ class InputError(EmbedkitError):
         super().__init__((", ".join(where) + ": " if where else "") + message)
 
 
+class OutputError(EmbedkitError):
+    """An output could not be written: the disk is full, a file-size limit or quota was hit, or the
+    filesystem is read-only. Names the file; nothing half-written is left under its name."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"cannot write {path}: {problem}")
+
+
 class UnknownNameError(EmbedkitError, KeyError):
     """A registry lookup for a name that does not exist; lists the valid names and the closest one."""
 

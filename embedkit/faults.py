@@ -12,12 +12,16 @@ The points, in the order an extraction passes them:
     manifest-saved  the manifest lists the new shard
     ray-shard       a Ray worker has written a shard and not yet handed it to the driver
 
-and, for every output folder written with ``embedkit.atomic.replacing_dir`` (heads, indexes):
+and, for every output written with ``embedkit.atomic`` (heads, indexes, pair and score files, reports):
 
     dir-written     the new folder is complete under its temporary name, the old one still in place
+    file-rows       a row of an output file (JSONL, or a batch of Parquet rows) went to its temporary file
+    file-written    the new file is complete and synced under its temporary name, not yet renamed
 
 The crash-safety tests (tests/cache/test_crash_safety.py) kill extractions at every point and check
-that a resumed run ends with exactly what an uninterrupted one would have.
+that a resumed run ends with exactly what an uninterrupted one would have; tests/test_atomic.py kills
+``fit-head``, ``score``, ``index build``, ``convert`` and ``build`` at the output points and checks that
+the previous result, if any, is intact and nothing half-written is left where a reader would take it.
 """
 
 from __future__ import annotations
@@ -39,9 +43,15 @@ POINTS = (
     "ray-shard",
 )
 """The points an extraction passes."""
-OUTPUT_POINTS = ("dir-written",)
-"""The points every folder written with ``embedkit.atomic.replacing_dir`` passes."""
+OUTPUT_POINTS = ("dir-written", "file-rows", "file-written")
+"""The points the writers of ``embedkit.atomic`` pass."""
 _passed: dict[str, int] = {}
+
+
+def armed(name: str) -> bool:
+    """Whether ``EMBEDKIT_CRASH_AT`` names this point: a loop over rows asks once, then calls
+    :func:`crash_point` per row only when it is."""
+    return os.environ.get(ENV, "").partition(":")[0] == name
 
 
 def crash_point(name: str) -> None:

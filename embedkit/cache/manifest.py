@@ -12,7 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from embedkit.cache.shards import ShardInfo, fsync_path
+from embedkit.atomic import fsync_path, writing
+from embedkit.cache.shards import ShardInfo
 from embedkit.errors import CacheError
 from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
@@ -86,7 +87,7 @@ class Manifest:
         }
         tmp = root / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "w") as fh:
+            with writing(path), open(tmp, "w") as fh:
                 json.dump(data, fh, indent=1)
                 fh.flush()
                 os.fsync(fh.fileno())

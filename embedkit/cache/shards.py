@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from embedkit._version import __version__
+from embedkit.atomic import fsync_path, writing
 from embedkit.cache.keys import KEY_DTYPE, as_key_array
 from embedkit.errors import CorruptShardError
 from embedkit.faults import crash_point
@@ -41,15 +42,6 @@ def content_sha256(keys: np.ndarray, embeddings) -> str:
     for start in range(0, embeddings.shape[0], _HASH_CHUNK_ROWS):
         h.update(np.ascontiguousarray(embeddings[start : start + _HASH_CHUNK_ROWS]).tobytes())
     return h.hexdigest()
-
-
-def fsync_path(path: str | os.PathLike) -> None:
-    """fsync a file or a directory by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def utc_now() -> str:
@@ -97,7 +89,9 @@ def write_shard(
     created = utc_now()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(tmp, "w") as f:
+        # HDF5 writes through a Python file object: a failed write (a full disk, a file-size limit) is then
+        # an OSError here, where HDF5's own driver would leave its state broken and the process segfaults
+        with writing(path), open(tmp, "w+b") as fh, h5py.File(fh, "w") as f:
             f.create_dataset("embeddings", data=stored)  # contiguous, uncompressed: memory-mappable
             f.flush()
             crash_point("shard-data")

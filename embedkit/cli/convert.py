@@ -77,7 +77,9 @@ _SPLIT_HELP = {
 def _ratings_options(f, **defaults):
     """What convert ratings and convert lewidi share: the pairing, the split column, --skip-bad."""
     f = click.option(
-        "--skip-bad", is_flag=True, help="Skip bad rows (listed in the report) instead of stopping at the first."
+        "--skip-bad",
+        is_flag=True,
+        help="Skip bad rows (listed in the report) instead of stopping at the first.",
     )(f)
     f = click.option(
         "--split-by",
@@ -97,15 +99,18 @@ def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str 
     possible and what capped them, then what was skipped, repeated or dropped."""
     import json as _json
 
+    from embedkit.atomic import write_text
     from embedkit.data.convert import write_pairs
 
     if not rows:
-        raise click.ClickException(f"{source}: no pairs could be formed (each annotator needs two rated items)")
+        raise click.ClickException(
+            f"{source}: no pairs could be formed (each annotator needs two rated items)"
+        )
     capped = f", capped by {report['capped']}" if report.get("capped") else ""
     click.echo(f"{report['possible_pairs']} pairs possible; writing {len(rows)}{capped}", err=True)
-    n = write_pairs(iter(rows), out)
     report_path = Path(out).with_name(Path(out).stem + ".report.json")
-    report_path.write_text(_json.dumps(report, indent=1) + "\n")
+    write_text(report_path, _json.dumps(report, indent=1) + "\n")  # first: a pair file has its report
+    n = write_pairs(iter(rows), out)
     click.echo(
         f"{report['ratings']} ratings by {report['annotators']} annotators of {report['items']} items -> "
         f"{n} pairs ({report['ties']} ties) in {out}; report {report_path}"

@@ -142,9 +142,7 @@ class FitHeadCommand(click.Command):
 
 
 @click.command("fit-head", cls=FitHeadCommand)
-@click.option(
-    "--model", "model", required=True, type=click.Choice(list(HEADS)), help="Which head to train."
-)
+@click.option("--model", "model", required=True, type=click.Choice(list(HEADS)), help="Which head to train.")
 @click.option(
     "--pairs",
     "pairs",
@@ -245,7 +243,9 @@ def fit_head_command(
     progress_lines(progress)
     selection = None
     if k_auto:
-        head, selection = _choose_k(model, data, k_max, k_repeats, cfg, progress, out, overwrite, quiet=as_json)
+        head, selection = _choose_k(
+            model, data, k_max, k_repeats, cfg, progress, out, overwrite, quiet=as_json
+        )
     else:
         head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
         head.save(out, overwrite=overwrite)
@@ -282,11 +282,16 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
 
     kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "K"}
     head, sel = select_k(model, data, k_max, progress=progress, repeats=repeats, **kwargs)
-    head.save(out, overwrite=overwrite)
-    (Path(out) / "k_selection.json").write_text(
-        json.dumps(json_ready(sel.to_dict()), indent=1, allow_nan=False) + "\n"
-    )
-    plotted = plot_selection(sel, Path(out) / "k_selection.png")
+    plotted = []
+
+    def selection_files(folder: Path) -> None:  # written into the head's folder before it appears
+        (folder / "k_selection.json").write_text(
+            json.dumps(json_ready(sel.to_dict()), indent=1, allow_nan=False) + "\n"
+        )
+        plotted.append(plot_selection(sel, folder / "k_selection.png"))
+
+    head.save(out, overwrite=overwrite, extra=selection_files)
+    plotted = plotted[0]
     if quiet:
         return head, sel
     click.echo("  K  val accuracy (± 1 SE)  val loss  test accuracy  seconds")

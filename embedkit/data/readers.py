@@ -15,7 +15,9 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from embedkit.atomic import replacing_file
 from embedkit.errors import InputError
+from embedkit.faults import armed, crash_point
 
 try:  # a fast JSON codec when installed; the standard library's json is the reference and the fallback
     import orjson
@@ -184,27 +186,24 @@ def _iter_parquet(path: Path):
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict], ensure_ascii: bool = True) -> int:
-    """Write ``rows`` as JSON lines atomically: a temporary file renamed into place, removed if any row
-    fails, so a reader never sees half a file. Returns the number of rows."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``rows`` as JSON lines atomically (``embedkit.atomic.replacing_file``): a temporary file
+    synced and renamed into place, removed if any row fails, so a reader never sees half a file. Returns
+    the number of rows."""
     n = 0
     fast = orjson is not None and not ensure_ascii  # orjson writes UTF-8 as is (and NaN as null)
     opts = (orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE) if fast else 0
-    try:
-        with open(tmp, "wb") as fh:
-            for r in rows:
-                try:
-                    line = orjson.dumps(r, option=opts) if fast else None
-                except TypeError:  # a type orjson does not know: let json say what it thinks
-                    line = None
-                fh.write(line or (json.dumps(r, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    watch = armed("file-rows")
+    with replacing_file(path) as tmp, open(tmp, "wb") as fh:
+        for r in rows:
+            try:
+                line = orjson.dumps(r, option=opts) if fast else None
+            except TypeError:  # a type orjson does not know: let json say what it thinks
+                line = None
+            fh.write(line or (json.dumps(r, ensure_ascii=ensure_ascii) + "\n").encode("utf-8"))
+            n += 1
+            if watch:
+                fh.flush()
+                crash_point("file-rows")
     return n
 
 
@@ -217,25 +216,20 @@ def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     writer = None
-    try:
-        batch: list[dict] = []
-        for rec in records:
-            batch.append(rec)
-            if len(batch) >= 10_000:
+    with replacing_file(path) as tmp:
+        try:
+            batch: list[dict] = []
+            for rec in records:
+                batch.append(rec)
+                if len(batch) >= 10_000:
+                    writer = _write_batch(pq, pa, tmp, writer, batch)
+                    batch = []
+            if batch or writer is None:
                 writer = _write_batch(pq, pa, tmp, writer, batch)
-                batch = []
-        if batch or writer is None:
-            writer = _write_batch(pq, pa, tmp, writer, batch)
-        writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+        finally:
+            if writer is not None:
+                writer.close()
     return path
 
 
@@ -246,6 +240,7 @@ def _write_batch(pq, pa, tmp, writer, batch):
     elif table.schema != writer.schema:
         table = table.cast(writer.schema)
     writer.write_table(table)
+    crash_point("file-rows")
     return writer
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import write_text
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import write_jsonl
 from embedkit.datasets.persona import DEFAULT_PERSONA_DIR, TABLE1_ORDER, load_personas
@@ -140,7 +141,6 @@ def build_annotators(
         row["split"] = "test" if x < cfg.test_frac else "val" if x < cfg.test_frac + cfg.val_frac else "train"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "pairs.jsonl", rows)
     write_jsonl(out / "texts.jsonl", [{"text": t} for t in texts])
     labels = [row["labels"] for row in rows]
     diverging = sum(1 for ls in labels if any(x > 0 for x in ls) and any(x < 0 for x in ls))
@@ -151,5 +151,6 @@ def build_annotators(
         "diverging_share": diverging / max(len(rows), 1),
         "config": {**asdict(cfg), "personas": list(cfg.personas)},
     }
-    (out / "annotators.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text(out / "annotators.json", json.dumps(summary, indent=1) + "\n")
+    write_jsonl(out / "pairs.jsonl", rows)  # last: a folder with pairs.jsonl is a complete build
     return summary

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import write_text
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import iter_records, write_jsonl
 from embedkit.errors import InputError
@@ -38,7 +39,9 @@ class PersonaConfig:
     )
     users_per_persona: int = opt(100, "N: seen users per persona, and as many unseen users.", min=1)
     queries_per_user: int = opt(50, "n_p: pairs per seen user (split into train/val/test).", min=1)
-    queries_per_unseen_user: int = opt(50, "n_p,unseen: pairs per unseen user (few-shot + held-out test).", min=2)
+    queries_per_unseen_user: int = opt(
+        50, "n_p,unseen: pairs per unseen user (few-shot + held-out test).", min=2
+    )
     fewshot_per_unseen_user: int = opt(
         20, "Of an unseen user's pairs, how many are few-shot (the rest are unseen_test).", min=1
     )
@@ -135,7 +138,6 @@ def build_persona(
     texts = []
     for q in questions:
         texts += [q, join_in_context(q, "Yes"), join_in_context(q, "No")]
-    write_jsonl(out / "pairs.jsonl", rows)
     write_jsonl(out / "texts.jsonl", [{"text": t} for t in texts])
     # the unseen users alone, as a new user would bring them to `embedkit score`: few-shot pairs to fit
     # their weights from, and held-out pairs to score (no split column in either)
@@ -153,5 +155,6 @@ def build_persona(
         "unseen_users": cfg.users_per_persona * len(names),
         "config": cfg.__dict__,
     }
-    (out / "persona.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text(out / "persona.json", json.dumps(summary, indent=1) + "\n")
+    write_jsonl(out / "pairs.jsonl", rows)  # last: a folder with pairs.jsonl is a complete build
     return summary

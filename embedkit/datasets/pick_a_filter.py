@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import write_text
 from embedkit.data.readers import iter_records, write_jsonl
 from embedkit.datasets.pick_a_pic import SOURCE_SPLITS, ImageStore
 from embedkit.errors import InputError
@@ -229,7 +230,6 @@ def build_pick_a_filter(
             )
             out_rows.append(row)
             table[(group, "seen" if seen else "unseen", r["source_split"])] += 1
-    write_jsonl(out / "pairs.jsonl", out_rows, ensure_ascii=False)
     report = {
         "source": str(src),
         "config": asdict(cfg),
@@ -252,7 +252,8 @@ def build_pick_a_filter(
             for g in GROUPS
         },
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
+    write_jsonl(out / "pairs.jsonl", out_rows, ensure_ascii=False)  # last: pairs.jsonl = a complete build
     return report
 
 

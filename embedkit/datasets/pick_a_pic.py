@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from embedkit.atomic import write_text
 from embedkit.data.readers import write_jsonl
 from embedkit.errors import InputError
 
@@ -228,7 +229,7 @@ def convert_pickapic(
         "images_reused": store.reused,
         "files": [str(p) for p in paths],
     }
-    (out / "convert-report.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text(out / "convert-report.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import write_text
 from embedkit.cache.keys import text_keys
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import write_jsonl
@@ -174,7 +175,6 @@ def build_synthetic(
         new = ~w.contains(keys)
         if new.any():
             w.add(keys[new], vectors[new], extra_attrs={"modality": "synthetic"})
-    write_jsonl(out / "pairs.jsonl", rows)
     truth = {
         "config": {**asdict(cfg), "flip": list(cfg.flip)},
         "prototypes": P.tolist(),
@@ -185,7 +185,8 @@ def build_synthetic(
         },
         "namespace": fp.namespace,
     }
-    (out / "truth.json").write_text(json.dumps(truth) + "\n")
+    write_text(out / "truth.json", json.dumps(truth) + "\n")
+    write_jsonl(out / "pairs.jsonl", rows)  # last: a folder with pairs.jsonl is a complete build
     return {
         "pairs": len(rows),
         "items": len(items),

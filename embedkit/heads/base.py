@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -309,20 +310,30 @@ class RewardHead:
     def _restore_extra(self, cfg: dict) -> None:
         pass
 
-    def save(self, path: str | os.PathLike, overwrite: bool = False, card_data: dict | None = None) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` + ``README.md`` into ``path`` atomically.
+    def save(
+        self,
+        path: str | os.PathLike,
+        overwrite: bool = False,
+        card_data: dict | None = None,
+        extra: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` + ``README.md`` into ``path`` atomically; ``extra``,
+        given the folder before it takes ``path``'s place, writes further files into it (``--K auto``'s
+        selection), so they appear with the head or not at all.
 
         Refuses to replace an existing non-empty directory unless ``overwrite``. ``card_data``: Hub
         metadata merged into the model card's YAML block (e.g. ``{"datasets": ["org/data"], "license":
         "mit"}``); the folder is then ready for ``huggingface_hub.upload_folder``.
         """
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         self._check_fitted()
         path = Path(path)
         with replacing_dir(path, overwrite) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
-            save_file(state, tmp / "model.safetensors")
+            # bytes first, then a plain write: a full disk is then an OSError that names the file (safetensors'
+            # own file writer raises its SafetensorError instead)
+            (tmp / "model.safetensors").write_bytes(save(state))
             cfg = {
                 "format": HEAD_FORMAT,
                 "schema_version": HEAD_SCHEMA_VERSION,
@@ -340,6 +351,8 @@ class RewardHead:
             }
             (tmp / "config.json").write_text(json.dumps(json_ready(cfg), indent=1, allow_nan=False) + "\n")
             (tmp / "README.md").write_text(self.model_card(card_data))
+            if extra is not None:
+                extra(tmp)
         return path
 
     @classmethod

@@ -234,3 +234,53 @@ def test_a_shard_pointing_at_other_files_is_refused(tmp_path, trap):
     with pytest.raises(CorruptShardError, match="shard-000000.h5.*(not data in this file|other files)"):
         EmbeddingCache(tmp_path).namespace(encoder="fake", strict=True)
     assert any(p.path.endswith("shard-000000.h5") for p in EmbeddingCache(tmp_path).verify())
+
+
+@pytest.mark.slow
+def test_fit_head_and_score_while_extract_writes_see_a_consistent_cache(tmp_path):
+    """The commands that read a cache, run (in this process) while another process extracts new items
+    into the same namespace: every run succeeds and trains and scores exactly as on the cache alone."""
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        "".join(
+            json.dumps(
+                {"user": f"u{u}", "prompt": f"q {i}", "chosen": f"long {i} {u}", "rejected": f"no {i}"}
+            )
+            + "\n"
+            for u in range(3)
+            for i in range(12)
+        )
+    )
+    root, runner = tmp_path / "cache", CliRunner()
+
+    def run(*argv):
+        out = runner.invoke(cli, [str(a) for a in argv])
+        assert out.exit_code == 0, out.output
+        return out
+
+    def fit_and_score(n):
+        run("fit-head", "--model", "bt", "--pairs", pairs, "--cache", root, "--encoder", "fake",
+            "--out", tmp_path / f"head-{n}", "--epochs", "2", "--seed", "0")  # fmt: skip
+        run(
+            "score",
+            tmp_path / f"head-{n}",
+            "--cache",
+            root,
+            "--pairs",
+            pairs,
+            "--out",
+            tmp_path / f"s-{n}.jsonl",
+        )
+        return (tmp_path / f"s-{n}.jsonl").read_text()
+
+    run("extract", pairs, "--encoder", "fake", "--cache", root, "--no-progress")
+    reference = fit_and_score("ref")
+    writer = FORK.Process(target=_extract_slowly, args=(root, [f"new text {i}" for i in range(400)]))
+    writer.start()
+    during = 0
+    while writer.is_alive() and during < 4:
+        assert fit_and_score(during) == reference
+        during += 1
+    writer.join(60)
+    assert writer.exitcode == 0 and during >= 1
+    assert len(EmbeddingCache(root).namespace(encoder="fake")) > 400  # the writer did add its items
