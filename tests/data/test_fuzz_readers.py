@@ -15,8 +15,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+pytest.importorskip("hypothesis", reason="the dev extra installs hypothesis (pip install -e '.[dev]')")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from embedkit.data.items import collect_items
 from embedkit.data.pairs import read_pairs
