@@ -31,9 +31,8 @@ def _run(vals, n_train, **cfg):
     return history, groups
 
 
-def test_long_epochs_wait_two_epochs_and_decay_after_the_first_stale_one():
-    # 100 steps per epoch (long): auto patience 2, decay 0.3
-    history, groups = _run([0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9], n_train=100)
+def test_patience_two_with_decay_waits_two_epochs_and_decays_after_each_stale_one():
+    history, groups = _run([0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.9], n_train=100, patience=2, lr_decay=0.3)
     assert history["patience"] == 2 and history["lr_decay"] == 0.3
     assert history["epochs_run"] == 6 and history["best_epoch"] == 4  # stale at 3 (reset at 4), 5, 6 -> stop
     assert (
@@ -41,7 +40,7 @@ def test_long_epochs_wait_two_epochs_and_decay_after_the_first_stale_one():
     )  # epochs 3, 5 and 6 were stale: three decays, kept after a gain
 
 
-def test_short_epochs_keep_a_constant_rate_and_explicit_values_win():
+def test_the_default_keeps_a_constant_rate_and_explicit_values_win():
     history, groups = _run([0.5] + [0.4] * 30, n_train=10, epochs=30, patience=0)
     assert history["patience"] == 15 and history["epochs_run"] == 16  # 10 steps an epoch: wait ~150 steps
     assert history["lr_decay"] == 1.0 and groups[0]["lr"] == 1.0
