@@ -34,7 +34,6 @@ SUPPORTED_SUFFIXES = {
     ".pq": "parquet",
     ".arrow": "arrow",
 }
-INPUT_FORMATS = "JSONL, CSV/TSV, Parquet, a Hugging Face dataset folder (save_to_disk) or .arrow file"
 
 
 def file_format(path: str | os.PathLike) -> str:
@@ -66,12 +65,10 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict | InputErr
     if fmt == "hf-object":
         records = hf.iter_dataset(path, "<Dataset>")
         path = "<Dataset>"
-    elif fmt.startswith("hf-dataset"):
-        records = hf.iter_dataset(hf.open_dataset(Path(path), fmt), str(path))
-    elif not Path(path).is_file():
+    elif not fmt.startswith("hf-dataset") and not Path(path).is_file():  # a dataset folder is no file
         path = Path(path)
         raise InputError("no such file" if not path.exists() else "not a file", file=str(path))
-    elif fmt == "arrow":
+    elif fmt in ("arrow", "hf-dataset", "hf-dataset-dict"):
         records = hf.iter_dataset(hf.open_dataset(Path(path), fmt), str(path))
     elif fmt == "jsonl":
         records = _iter_jsonl(Path(path))
