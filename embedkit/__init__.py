@@ -21,15 +21,3 @@ def load_reward_model(path, cache=None, device=None, allow_encode: bool = True):
     from embedkit.score import load_reward_model as load
 
     return load(path, cache=cache, device=device, allow_encode=allow_encode)
-
-
-def load_head(path, cache=None, device=None, allow_encode: bool = True):
-    """Deprecated name of :func:`load_reward_model` (``embedkit.heads.load_head`` is the bare head)."""
-    import warnings
-
-    warnings.warn(
-        "embedkit.load_head is now embedkit.load_reward_model (embedkit.heads.load_head loads the bare head)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return load_reward_model(path, cache=cache, device=device, allow_encode=allow_encode)

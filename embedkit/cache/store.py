@@ -403,15 +403,3 @@ class Namespace:
         host = torch.empty((len(self), self.dim), dtype=t_dtype, pin_memory=True)
         keys, _ = self.load(out=host.numpy())
         return keys, host.to(device, non_blocking=True)
-
-
-def __getattr__(name: str):  # CacheWriter and GrowingKeySet lived here before embedkit 0.3
-    if name in ("CacheWriter", "GrowingKeySet"):
-        import warnings
-
-        where = "embedkit.cache.writer" if name == "CacheWriter" else "embedkit.cache.keys"
-        warnings.warn(
-            f"embedkit.cache.store.{name} moved to {where}.{name}", DeprecationWarning, stacklevel=2
-        )
-        return getattr(__import__(where, fromlist=[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -208,21 +208,3 @@ def from_columns(
 def write_pairs(rows: Iterator[dict], out: str | os.PathLike) -> int:
     """Write converted rows as JSONL (UTF-8, atomically; nothing is left if a row fails). Returns the count."""
     return write_jsonl(out, rows, ensure_ascii=False)
-
-
-_MOVED = {  # named data sets' converters live in embedkit.datasets since embedkit 0.3
-    "from_multipref": "embedkit.datasets.multipref",
-    "MULTIPREF_LABELS": "embedkit.datasets.multipref",
-    "from_helpsteer2": "embedkit.datasets.helpsteer2",
-}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        from embedkit._compat import moved
-
-        moved(f"{__name__}.{name}", f"{_MOVED[name]}.{name}")
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
