@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedkit.cache.keys import KEY_DTYPE, GrowingKeySet, KeyIndex, as_key_array
 from embedkit.cache.lock import CacheLock
 from embedkit.cache.manifest import MANIFEST_NAME, NamespaceEntry
+from embedkit.cache.namespace import Namespace
+from embedkit.cache.quarantine import move_to_quarantine
 from embedkit.cache.shards import Shard, ShardInfo, write_shard
-from embedkit.cache.store import EmbeddingCache, Namespace, move_to_quarantine
 from embedkit.errors import CacheError, CorruptShardError
 from embedkit.faults import crash_point
 from embedkit.fingerprint import Fingerprint
+
+if TYPE_CHECKING:  # the store creates writers (EmbeddingCache.writer); a writer only needs its methods
+    from embedkit.cache.store import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
