@@ -226,8 +226,11 @@ def fit_head_command(
 
     k_auto = config.get("K") == "auto"
     if k_auto:
-        if not model.startswith("pal"):
-            raise click.UsageError(f"--K auto chooses the prototypes of pal-a / pal-b heads, not {model}")
+        from embedkit.heads import HEADS, head_class
+
+        if not head_class(model).supports_auto_k:
+            able = ", ".join(n for n in sorted(HEADS) if head_class(n).supports_auto_k)
+            raise click.UsageError(f"--K auto chooses the prototypes of {able} heads, not {model}")
         config["K"] = None
     cfg = build_config(model, config)
     out = Path(out_dir)
@@ -386,8 +389,8 @@ def eval_command(
     )
     kwargs = {}
     if shots:
-        if not head.name.startswith("pal"):
-            raise click.UsageError("--shots applies to pal-a / pal-b heads")
+        if not head.uses_user_weights:
+            raise click.UsageError(f"--shots applies to heads with per-user weights (PAL), not {head.name}")
         try:
             kwargs["shots"] = [int(s) for s in shots.split(",")]
         except ValueError:

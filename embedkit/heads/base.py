@@ -265,7 +265,10 @@ class RewardHead:
 
     # --- per-response rewards (scoring) ------------------------------------------------------------------
     uses_user_weights: ClassVar[bool] = False
-    """PAL heads: a reward depends on the user's weights over the prototypes."""
+    """PAL heads: a reward depends on the user's weights over the prototypes (new users' weights come from
+    their few-shot pairs: ``fit_new_users``, ``evaluate(shots=...)``)."""
+    supports_auto_k: ClassVar[bool] = False
+    """The head has K prototypes that ``embedkit.heads.select_k`` (``--K auto``) can choose."""
 
     @torch.no_grad()
     def response_rewards(

@@ -41,6 +41,9 @@ class _PALHead(RewardHead):
     Config = PALConfig
     Module: type[nn.Module]
     uses_user_weights = True
+    supports_auto_k = True
+    search_metric: str
+    """How :mod:`embedkit.index.users` searches responses for a user's query: ``l2`` or ``ip``."""
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
@@ -376,11 +379,28 @@ class PALAHead(_PALHead):
     Config = PALAConfig
     Module = PALAModule
 
+    search_metric = "l2"
+
     def _row_losses(self, delta, y):
         if self.config.loss == "logistic":
             return super()._row_losses(delta, y)
         sign = torch.sign(y - 0.5)  # ties (0) contribute nothing to the hinge
         return torch.relu(1 - sign * delta) * sign.abs()
+
+    # --- top-k responses by nearest-neighbour search (embedkit.index.users.ResponseIndex) ---------------
+    @torch.no_grad()
+    def search_features(self, X: torch.Tensor) -> torch.Tensor:
+        """f(x) of responses (n, D) -> (n, d): r_i(x) = -||f(x) - f(a_i)||^2 is an L2 search, eq. (8)."""
+        return self.module_.f(X)
+
+    @torch.no_grad()
+    def search_queries(self, W: torch.Tensor, prompt_X: torch.Tensor | None = None) -> torch.Tensor:
+        """f(a_u), a_u = P w_u, for users' weights W (U, K) -> (U, d); the prompt does not matter."""
+        return self.module_.f(W @ self.module_.prototypes)
+
+    def search_rewards(self, scores: np.ndarray) -> np.ndarray:
+        """Rewards from the search's squared L2 distances."""
+        return -scores
 
 
 class PALBHead(_PALHead):
@@ -389,3 +409,23 @@ class PALBHead(_PALHead):
     name = "pal-b"
     Config = PALBConfig
     Module = PALBModule
+    search_metric = "ip"
+
+    # --- top-k responses by nearest-neighbour search (embedkit.index.users.ResponseIndex) ---------------
+    @torch.no_grad()
+    def search_features(self, X: torch.Tensor) -> torch.Tensor:
+        """f(x) / ||f(x)|| of responses (n, D) -> (n, d): the cosine of eq. (9) is an inner-product search."""
+        return F.normalize(self.module_.f(X), dim=-1)
+
+    @torch.no_grad()
+    def search_queries(self, W: torch.Tensor, prompt_X: torch.Tensor | None = None) -> torch.Tensor:
+        """z_u(x_c) / ||z_u(x_c)||, z_u = sum_k w_uk g_k(x_c), for weights W (U, K) and one prompt embedding
+        per user (U, D) -> (U, d)."""
+        if prompt_X is None:
+            raise ValueError("PAL-B rewards depend on the prompt: give one prompt embedding per user")
+        G = self.module_.g(prompt_X)  # (U, K, d)
+        return F.normalize(torch.einsum("uk,ukd->ud", W, G), dim=-1)
+
+    def search_rewards(self, scores: np.ndarray) -> np.ndarray:
+        """Rewards from the search's cosines: times the learned scale, eq. (9)."""
+        return float(self.module_.scale.detach()) * scores

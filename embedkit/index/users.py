@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from embedkit.index.search import VectorIndex
 
@@ -62,33 +61,23 @@ class ResponseIndex:
             )
         head._check_fitted()
         self.head = head
-        self.pal_b = head.name == "pal-b"
         head.module_.eval()
         with torch.no_grad():
             Xt = torch.as_tensor(np.asarray(X, np.float32), device=head.device)
-            feats = torch.cat([head.module_.f(Xt[s : s + 65536]) for s in range(0, len(Xt), 65536)])
-            if self.pal_b:
-                feats = F.normalize(feats, dim=-1)
-        self.index = VectorIndex.build(feats.cpu().numpy(), metric="ip" if self.pal_b else "l2", kind=kind)
+            feats = torch.cat([head.search_features(Xt[s : s + 65536]) for s in range(0, len(Xt), 65536)])
+        self.index = VectorIndex.build(feats.cpu().numpy(), metric=head.search_metric, kind=kind)
 
-    @torch.no_grad()
     def queries(self, W: np.ndarray, prompt_X: np.ndarray | None = None) -> np.ndarray:
         """The search vector of each user: f(a_u) (PAL-A), or z_u(x_c) normalised (PAL-B; one prompt
         embedding per user, (U, D))."""
-        m = self.head.module_
-        Wt = torch.as_tensor(np.asarray(W, np.float32), device=self.head.device)
-        if not self.pal_b:
-            return m.f(Wt @ m.prototypes).cpu().numpy()
-        if prompt_X is None:
-            raise ValueError("PAL-B rewards depend on the prompt: give one prompt embedding per user")
-        G = m.g(torch.as_tensor(np.asarray(prompt_X, np.float32), device=self.head.device))  # (U, K, d)
-        return F.normalize(torch.einsum("uk,ukd->ud", Wt, G), dim=-1).cpu().numpy()
+        device = self.head.device
+        Wt = torch.as_tensor(np.asarray(W, np.float32), device=device)
+        Pt = None if prompt_X is None else torch.as_tensor(np.asarray(prompt_X, np.float32), device=device)
+        return self.head.search_queries(Wt, Pt).cpu().numpy()
 
     def top_k(
         self, W: np.ndarray, k: int = 10, prompt_X: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rewards (U, k), candidate rows (U, k)), best first."""
         scores, ids = self.index.search(self.queries(W, prompt_X), k)
-        if self.pal_b:
-            return float(self.head.module_.scale.detach()) * scores, ids
-        return -scores, ids
+        return self.head.search_rewards(scores), ids
