@@ -74,7 +74,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     RETIRED = ("fewshot_lr",)
-    """Fields of older heads' configs that no longer do anything (few-shot fitting is L-BFGS-B now)."""
+    """Fields of older heads' configs that no longer do anything (few-shot fitting is L-BFGS-B with its own line
+    search: ``--fewshot-lr`` is gone); read and dropped, so those heads still load."""
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -103,9 +104,6 @@ class PALConfig(TrainConfig):
         "weights leave the uniform start within a few epochs on small data).",
     )
     fewshot_steps: int = opt(100, "L-BFGS iterations when fitting new users' weights (all users at once).")
-    fewshot_lr: float = opt(
-        1.0, "L-BFGS step size when fitting new users' weights (the line search adapts it)."
-    )
     fewshot_method: str = opt(
         "map",
         "How new users' weights are fitted from their pairs: map (maximum a posteriori under a prior "
