@@ -30,3 +30,24 @@ def resolve_device(device: str | None) -> str:
     elif device == "mps" and not torch.backends.mps.is_available():
         raise RuntimeError("--device mps: the MPS backend is not available on this machine (use cpu)")
     return device
+
+
+def available_memory(device) -> int | None:
+    """Bytes that can still be allocated on ``device`` (a torch device): free GPU memory on CUDA, the
+    kernel's MemAvailable on a CPU (Linux); None where it cannot be told."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except (RuntimeError, AssertionError):
+            return None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

@@ -56,6 +56,25 @@ class UnknownNameError(EmbedkitError, KeyError):
         return self.message
 
 
+class UnknownUserError(EmbedkitError, KeyError):
+    """A user id the head was not trained on, asked for by name (the reward API's ``user=``)."""
+
+    def __init__(self, user: str, seen: list[str]):
+        close = difflib.get_close_matches(user, seen, n=1)
+        example = ", ".join(map(repr, seen[:3])) if seen else "none"
+        self.message = (
+            f"user {user!r} is not a seen user of this head ({len(seen)} seen users, e.g. {example}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + "). A new user is scored from a few of their pairs (user=[{'prompt', 'chosen', 'rejected'}, ...]), "
+            "from K weights, or with user=None for the zero-shot weights; for many new users at once: "
+            "embedkit score HEAD --fewshot THEIR_PAIRS.jsonl"
+        )
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message
+
+
 class CacheError(EmbedkitError):
     """Something is wrong with an embedding cache directory."""
 

@@ -17,6 +17,10 @@ and, for every output written with ``embedkit.atomic`` (heads, indexes, pair and
     dir-written     the new folder is complete under its temporary name, the old one still in place
     file-rows       a row of an output file (JSONL, or a batch of Parquet rows) went to its temporary file
     file-written    the new file is complete and synced under its temporary name, not yet renamed
+    files-written   the files of a set (``score``'s scored file and users file) are complete under their
+                    pending names, the journal that commits them is not yet in place
+    files-committed the journal is in place (the commit point), no file renamed yet
+    files-renamed   one file of a committed set has its final name (N-th: after the N-th rename)
 
 The crash-safety tests (tests/cache/test_crash_safety.py) kill extractions at every point and check
 that a resumed run ends with exactly what an uninterrupted one would have; tests/test_atomic.py kills
@@ -43,7 +47,7 @@ POINTS = (
     "ray-shard",
 )
 """The points an extraction passes."""
-OUTPUT_POINTS = ("dir-written", "file-rows", "file-written")
+OUTPUT_POINTS = ("dir-written", "file-rows", "file-written", "files-written", "files-committed", "files-renamed")
 """The points the writers of ``embedkit.atomic`` pass."""
 _passed: dict[str, int] = {}
 

@@ -306,3 +306,150 @@ def test_a_full_disk_during_fit_head_or_score_says_which_file_and_leaves_nothing
     assert _visible(tmp_path) == set(), "a half-written output was left"
     assert _tree(world["cache"]) == before
     _verifies(world["cache"])
+
+
+# --- score's two files change together ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pal_head(world):
+    """A PAL-B head (K=2) on the pairs: its score writes a users file beside the scored rows."""
+    dest = world["dir"] / "pal-head"
+    argv = ["fit-head", "--model", "pal-b", "--K", "2", "--pairs", world["pairs"], "--cache", world["cache"]]
+    out = CliRunner().invoke(cli, [*map(str, argv), "--encoder", "fake", "--out", str(dest), "--epochs", "2"])
+    assert out.exit_code == 0, out.output
+    return dest
+
+
+def _pair_of(out: Path) -> tuple:
+    users = out.with_name(out.stem + ".users.jsonl")
+    return tuple(_tree(p).get("") for p in (out, users))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["file-rows:3", "files-written", "files-committed", "files-renamed:1"])
+def test_a_killed_score_leaves_the_old_pair_or_commits_the_new_one(world, pal_head, tmp_path, point):
+    """``score --overwrite`` killed anywhere in its write: the scored file and its users file are the old
+    pair, or (killed after the commit point) the new pair once any embedkit command touches them; never
+    a new scored file beside an old users file. A successful run clears every leftover."""
+    from embedkit.score.users import UserWeights
+
+    fewer = world["dir"] / "fewer.jsonl"
+    fewer.write_text("".join(json.dumps(r) + "\n" for r in PAIRS[::3]))
+    argv = ["score", pal_head, "--cache", world["cache"], "--no-progress", "--overwrite"]
+    old_out, new_out = tmp_path / "old" / "s.jsonl", tmp_path / "new" / "s.jsonl"
+    _ok(_embedkit([*argv, "--pairs", fewer, "--out", old_out]))
+    _ok(_embedkit([*argv, "--pairs", world["pairs"], "--out", new_out]))
+    old, new = _pair_of(old_out), _pair_of(new_out)
+    assert old != new and None not in old + new
+
+    result = _embedkit([*argv, "--pairs", world["pairs"], "--out", old_out], crash_at=point)
+    assert result.returncode == -signal.SIGKILL, f"{point} not reached: {result.stdout}{result.stderr}"
+    on_disk = _pair_of(old_out)
+    committed = point in ("files-committed", "files-renamed:1")
+    if not committed:
+        assert on_disk == old
+    else:
+        assert on_disk in (old, (old[0], new[1])), on_disk  # mid-commit: the journal finishes it
+        UserWeights.load(old_out.with_name("s.users.jsonl"), K=2)  # a reader of either file finishes it
+        assert _pair_of(old_out) == new
+    _ok(_embedkit([*argv, "--pairs", world["pairs"], "--out", old_out]))
+    assert _pair_of(old_out) == new
+    assert _visible(old_out.parent) == {"s.jsonl", "s.users.jsonl"}
+    assert {p.name for p in old_out.parent.iterdir()} == {"s.jsonl", "s.users.jsonl"}, "leftovers stayed"
+
+
+def test_committing_a_set_of_files_in_process(tmp_path):
+    """The library side of the same promise, without a process to kill: an error inside the block leaves
+    the old files; a file the block does not write is removed (no stale companion); a journal left by a
+    kill after the commit point is finished by the next writer."""
+    from embedkit.atomic import committing, finish_commit
+
+    a, b = tmp_path / "a.users.jsonl", tmp_path / "a.jsonl"
+    a.write_text("old a"), b.write_text("old b")
+    with pytest.raises(RuntimeError), committing(a, b) as (ta, tb):
+        ta.write_text("new a"), tb.write_text("new b")
+        raise RuntimeError("boom")
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "a.users.jsonl"]
+    with committing(a, b) as (ta, tb):
+        tb.write_text("new b")
+    assert not a.exists() and b.read_text() == "new b"
+    # a kill after the commit point, before the renames: the journal and the pending files are on disk
+    (tmp_path / ".pending-1.a.users.jsonl").write_text("newer a")
+    (tmp_path / ".pending-1.a.jsonl").write_text("newer b")
+    (tmp_path / ".a.jsonl.commit.json").write_text(
+        json.dumps([{"final": "a.users.jsonl", "pending": ".pending-1.a.users.jsonl"},
+                    {"final": "a.jsonl", "pending": ".pending-1.a.jsonl"}])
+    )  # fmt: skip
+    assert finish_commit(b)
+    assert (a.read_text(), b.read_text()) == ("newer a", "newer b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "a.users.jsonl"]
+
+
+# --- folders that cannot be written ------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked(tmp_path):
+    """A folder no write can go into: immutable (chattr +i) where this runs as root on a filesystem that
+    has the flag, else read-only by mode for a user who is not root; skipped where neither holds."""
+    import shutil
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("a user's file")
+    chattr = shutil.which("chattr")
+    if chattr and subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode == 0:
+        yield folder
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+        return
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        folder.chmod(0o755)
+        pytest.skip("no way to make a folder unwritable here (root without chattr)")
+    yield folder
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "write", ["fit-head", "score-jsonl", "index-build", "convert-ratings", "extract-new-cache", "extract-cache"]
+)
+def test_an_unwritable_output_folder_is_a_one_line_error(world, head, locked, write):
+    """Every command that writes, pointed at a folder it cannot write: exit 1, one line naming the path and
+    the cause, no traceback, and the folder as it was."""
+    before = _tree(locked)
+    if write.startswith("extract"):
+        cache = locked / "cache" if write == "extract-new-cache" else locked
+        argv, named = ["extract", world["pairs"], "--encoder", "fake", "--cache", cache, "--no-progress"], cache
+    else:
+        argv, name = _writes(world)[write]
+        named = locked / ("sub" if write == "index-build" else "") / name
+        argv = [*argv, "--out", named]
+    result = CliRunner().invoke(cli, [str(a) for a in argv])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot write") and str(named.parent if write == "convert-ratings" else named) in last, last
+    assert "not permitted" in last or "denied" in last or "read-only" in last.lower(), last
+    assert "Traceback" not in result.output
+    assert _tree(locked) == before
+
+
+def test_a_successful_replace_removes_what_killed_replaces_left(tmp_path):
+    """A killed ``--overwrite`` of a folder output (fit-head, index build) leaves a hidden temporary or the
+    old version beside it; the next successful write of the same output removes them, and nothing else."""
+    from embedkit.atomic import replacing_dir
+
+    out = tmp_path / "head"
+    with replacing_dir(out) as tmp:
+        (tmp / "f").write_text("1")
+    for left in (".head.ab12_x9z", ".head.old-4242"):
+        (tmp_path / left).mkdir()
+        (tmp_path / left / "model.safetensors").write_bytes(b"x" * 100)
+    (tmp_path / ".headroom.ab12_x9z").mkdir()  # another output's: not ours to remove
+    (tmp_path / ".head.notes").write_text("a user's hidden file")
+    with replacing_dir(out, overwrite=True) as tmp:
+        (tmp / "f").write_text("2")
+    assert (out / "f").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".head.notes", ".headroom.ab12_x9z", "head"]

@@ -69,8 +69,11 @@ def test_reward_api_accepts_every_form_of_user(trained):
     assert model.reward(prompts, responses, user=shots).shape == (2,)
     per_row = model.reward(prompts, responses, user=[seen["user"], "prototype:0"])
     assert np.isclose(per_row[0], r_seen[0], atol=1e-5) and np.isclose(per_row[1], p0[1], atol=1e-5)
-    with pytest.raises(KeyError, match="'nobody' is not a seen user"):
+    from embedkit.errors import UnknownUserError
+
+    with pytest.raises(UnknownUserError, match="'nobody' is not a seen user") as e:
         model.reward(prompts, responses, user="nobody")
+    assert "--fewshot" in str(e.value) and "user=None" in str(e.value)  # how to score a new user
     with pytest.raises(ValueError, match="2 weights summing to 1"):
         model.reward(prompts, responses, user=[0.5, 0.6])
 

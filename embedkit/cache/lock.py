@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from embedkit.cache.shards import utc_now
-from embedkit.errors import CacheLockedError
+from embedkit.errors import CacheError, CacheLockedError
 
 LOCK_NAME = ".lock"
 
@@ -28,8 +28,15 @@ class CacheLock:
         self.fh = None
 
     def __enter__(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.fh = open(self.root / LOCK_NAME, "a+")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.root / LOCK_NAME, "a+")
+        except OSError as e:
+            where = os.fsdecode(e.filename) if e.filename is not None else str(self.root)
+            raise CacheError(
+                f"cannot write to the cache {self.root}: {e.strerror or e} ({where}); a cache must be in a "
+                "folder this user can write to (reading one needs no lock)"
+            ) from e
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -65,3 +72,42 @@ class CacheLock:
     def __exit__(self, *exc):
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
+
+
+def live_writer(root: Path) -> str | None:
+    """Who holds the lock of the cache at ``root`` right now, as ``pid N on HOST, since T`` (or ``a live
+    process`` where the file does not say), or None when no process holds it. Asks the kernel
+    (``/proc/locks``) without taking the lock, so a writer starting at the same moment is never refused;
+    where that file does not exist, whether the pid recorded in the lock file is alive on this host."""
+    path = Path(root) / LOCK_NAME
+    try:
+        st = path.stat()
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return None
+    info = info if isinstance(info, dict) else {}
+    told = f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}" if info.get("pid") else ""
+    try:
+        with open("/proc/locks") as fh:
+            locks = fh.read().splitlines()
+    except OSError:
+        locks = None
+    if locks is not None:
+        inode = f":{st.st_ino} "
+        for line in locks:
+            parts = line.split()
+            if len(parts) > 5 and parts[1] == "FLOCK" and (parts[5] + " ").endswith(inode):
+                major, minor = parts[5].split(":")[:2]
+                if (int(major, 16), int(minor, 16)) == (os.major(st.st_dev), os.minor(st.st_dev)):
+                    return told or f"pid {parts[4]}"
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int) or info.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass
+    return told or "a live process"

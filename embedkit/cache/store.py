@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedkit.cache.lock import CacheLock
+from embedkit.cache.lock import CacheLock, live_writer
 from embedkit.cache.manifest import MANIFEST_NAME, Manifest
 from embedkit.cache.namespace import Namespace
 from embedkit.cache.quarantine import QUARANTINE_DIR, move_to_quarantine
@@ -49,7 +49,7 @@ class Problem:
     namespace: str
     path: str
     problem: str
-    severity: str  # "error" (rows unusable) or "warning" (stray file, nothing lost)
+    severity: str  # "error" (rows unusable), "warning" (stray file, nothing lost) or "note" (a live writer)
 
 
 @dataclass
@@ -207,8 +207,13 @@ class EmbeddingCache:
                         Problem(ns, str(self.root / ns), f"{n_dup} keys stored more than once", "error")
                     )
         strays = sorted(self.root.glob("*/*.h5")) + sorted(self.root.glob("*/.*.tmp"))
+        writer = live_writer(self.root)
+        in_flight = 0
         for path in strays + sorted(self.root.glob(f".{MANIFEST_NAME}.*.tmp")):
             if path.parent.name == QUARANTINE_DIR or path.resolve() in listed:
+                continue
+            if writer is not None:  # a live extract's shards and temporaries: its work, not a leftover
+                in_flight += 1
                 continue
             what = (
                 "unfinished temporary file (left by an interrupted write; ignored by readers, deleted by "
@@ -218,6 +223,16 @@ class EmbeddingCache:
                 "and adopted by the next extract)"
             )
             problems.append(Problem(path.parent.name, str(path), what, "warning"))
+        if writer is not None:
+            problems.append(
+                Problem(
+                    "",
+                    str(self.root),
+                    f"an extract is writing this cache now ({writer}): its {in_flight} file(s) not yet in "
+                    "the manifest were not checked; run verify again when it has finished",
+                    "note",
+                )
+            )
         return problems
 
     def repair(self) -> RepairResult:

@@ -84,13 +84,14 @@ def verify_command(cache_dir, quick, quarantine):
     problems = cache.verify(checksums=not quick)
     n_shards = sum(len(e.shards) for e in cache.manifest().namespaces.values())
     errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
     for p in problems:
         click.echo(f"{p.severity.upper()}: {p.path}: {p.problem}", err=True)
     if errors and quarantine:
         for dest in cache.quarantine([p.path for p in errors if p.path.endswith(".h5")]):
             click.echo(f"quarantined -> {dest}", err=True)
     click.echo(
-        f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(problems) - len(errors)} warning(s)"
+        f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(warnings)} warning(s)"
     )
     sys.exit(1 if errors and not quarantine else 0)
 

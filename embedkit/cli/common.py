@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -39,6 +40,13 @@ class EmbedkitGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.secho(f"Error: {e}", err=True, fg="red")
+            sys.exit(1)
+        except OSError as e:  # the last net: what no library path named more precisely (a file it could not
+            # read or write), still one line, with the file the system named
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f": {os.fsdecode(e.filename)}" if e.filename is not None else ""
+            click.secho(f"Error: {e.strerror or e}{where}", err=True, fg="red")
             sys.exit(1)
 
 

@@ -32,12 +32,15 @@ class KParam(click.ParamType):
     name = "K|auto"
 
     def convert(self, value, param, ctx):
-        if value is None or value == "auto" or isinstance(value, int):
+        if value is None or value == "auto":
             return value
         try:
-            return int(value)
+            k = int(value)
         except ValueError:
-            self.fail(f"expected an integer K or auto, got {value!r}", param, ctx)
+            self.fail(f"expected an integer K >= 1 or auto, got {value!r}", param, ctx)
+        if k < 1:
+            self.fail(f"expected an integer K >= 1 or auto, got {k}", param, ctx)
+        return k
 
 
 def head_config_options(f):

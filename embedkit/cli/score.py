@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from embedkit.atomic import committing, finish_commit
 from embedkit.cli.common import cache_option, extract_missing_option, head_argument, head_device_option
 from embedkit.cli.options import dataset_split_option
 
@@ -115,6 +116,7 @@ def score_command(
     if bool(pairs) == bool(candidates):
         raise click.UsageError("give exactly one of --pairs or --candidates")
     out_path, users_path = Path(out), users_file(out)
+    finish_commit(out_path)  # a run killed after it committed its two files: complete it first
     for p in (out_path, users_path):
         if p.exists() and not overwrite:
             raise click.ClickException(f"{p} exists; pass --overwrite or choose another --out")
@@ -137,15 +139,19 @@ def score_command(
             fs = read_fewshot(model, list(fewshot)) if fewshot else None
             weights = fit_users(head, fs, given=given, method=fewshot_method)
         scorer = score_pairs_file if pairs else score_candidates_file
-        summary, uw = scorer(
-            model, inputs, out_path, weights=weights, chunk_size=chunk_size, progress=progress
-        )
+        # The scored rows and the users' weights change together: both are written under hidden names,
+        # then renamed, the users file first and the scored file last (embedkit.atomic.committing).
+        with committing(users_path, out_path) as (users_tmp, out_tmp):
+            summary, uw = scorer(
+                model, inputs, out_tmp, weights=weights, chunk_size=chunk_size, progress=progress
+            )
+            if uw is not None:
+                uw.save(users_tmp)
     except MissingKeysError as e:  # name every input the cache lacks, not just the first chunk's
         raise missing_inputs_error(model, list(fewshot), inputs, kind, cache_dir, e) from None
     result = summary.to_dict()
     result["out"] = str(out_path)
     if uw is not None:
-        uw.save(users_path)
         result["users_file"] = str(users_path)
     if as_json:
         click.echo(json.dumps(result, indent=1))

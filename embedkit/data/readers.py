@@ -46,9 +46,11 @@ def file_format(path: str | os.PathLike) -> str:
         return folder
     suffix = Path(path).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        what = "a folder that is not a Hugging Face dataset (no state.json or dataset_dict.json)" if Path(
-            path
-        ).is_dir() else f"unsupported file type {suffix or '(none)'!r}"
+        what = (
+            "a folder that is not a Hugging Face dataset (no state.json or dataset_dict.json)"
+            if Path(path).is_dir()
+            else f"unsupported file type {suffix or '(none)'!r}"
+        )
         raise InputError(
             f"{what}; expected one of {', '.join(sorted(SUPPORTED_SUFFIXES))} or a datasets save_to_disk folder",
             file=str(path),
@@ -84,19 +86,28 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, dict | InputErr
         yield None, InputError("no records found (empty file?)", file=str(path))
 
 
+def _decode(raw: bytes, path: Path, line_no: int) -> str | InputError:
+    """One line's bytes as text, or an error naming the line and the byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return InputError(
+            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}: {e.reason})",
+            file=str(path),
+            line=line_no,
+        )
+
+
 def _iter_jsonl(path: Path):
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        line_no = 0
-        while True:
-            line_no += 1
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError as e:
-                yield line_no, InputError(f"not valid UTF-8 ({e.reason})", file=str(path), line=line_no)
-                return
-            if not line:
-                return
-            if not line.strip():
+    # Bytes line by line, each decoded on its own: a bad byte spoils its own line and no other, and the error
+    # names that line (a text-mode file decodes 8 KB at a time, so its error would stop the read mid-file).
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            line = _decode(raw, path, line_no)
+            if isinstance(line, InputError):
+                yield line_no, line
                 continue
             try:
                 obj = _fast_loads(line)
@@ -112,7 +123,9 @@ def _iter_jsonl(path: Path):
                 yield (
                     line_no,
                     InputError(
-                        f"malformed JSON ({e.msg} at column {e.pos + 1}{end})", file=str(path), line=line_no
+                        f"malformed JSON ({e.msg.removesuffix(' at')} at column {e.pos + 1}{end})",
+                        file=str(path),
+                        line=line_no,
                     ),
                 )
                 continue
@@ -133,12 +146,45 @@ def _fast_loads(line: str):
     return orjson.loads(line)
 
 
+class _DecodedLines:
+    """The lines of a binary file as text for :mod:`csv`, each decoded on its own; a line that is not
+    UTF-8 is handed on with its bad bytes escaped (``surrogateescape``) and its number remembered in
+    ``bad``, so the record it belongs to can be reported and skipped while every other record is read."""
+
+    def __init__(self, fh, path: Path):
+        self.fh = fh
+        self.path = path
+        self.line = 0
+        self.bad: dict[int, InputError] = {}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self.fh)
+        self.line += 1
+        text = _decode(raw, self.path, self.line)
+        if isinstance(text, InputError):
+            self.bad[self.line] = text
+            return raw.decode("utf-8", errors="surrogateescape")
+        return text
+
+
 def _iter_csv(path: Path, delimiter: str):
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter=delimiter)
+    with open(path, "rb") as fh:
+        lines = _DecodedLines(fh, path)
+        reader = csv.DictReader(lines, delimiter=delimiter)
+        first = 1  # the first physical line of the record being read
+        try:
+            if reader.fieldnames is not None and lines.bad:  # the header itself: nothing can be read
+                raise next(iter(lines.bad.values()))
             for row in reader:
-                line = reader.line_num
+                line = reader.line_num  # the last physical line of this record
+                bad = [lines.bad.pop(n) for n in range(first, line + 1) if n in lines.bad]
+                first = line + 1
+                if bad:
+                    yield line, InputError(bad[0].reason, file=str(path), line=line)
+                    continue
                 if None in row:
                     yield (
                         line,
@@ -162,10 +208,8 @@ def _iter_csv(path: Path, delimiter: str):
                     )
                     continue
                 yield line, row
-    except UnicodeDecodeError as e:
-        raise InputError(f"not valid UTF-8 ({e.reason})", file=str(path)) from e
-    except csv.Error as e:
-        raise InputError(f"malformed CSV ({e})", file=str(path)) from e
+        except csv.Error as e:
+            raise InputError(f"malformed CSV ({e})", file=str(path), line=lines.line) from e
 
 
 def _iter_parquet(path: Path):
@@ -176,8 +220,20 @@ def _iter_parquet(path: Path):
     except Exception as e:  # pyarrow raises several types for a bad file
         raise InputError(f"not a readable Parquet file ({e})", file=str(path)) from e
     row = 0
-    for batch in pf.iter_batches(batch_size=65536):
-        for rec in batch.to_pylist():
+    for group in range(pf.num_row_groups):  # a damaged row group spoils its own rows and no others
+        n = pf.metadata.row_group(group).num_rows
+        try:
+            recs = pf.read_row_group(group).to_pylist()
+        except Exception as e:  # pyarrow raises several types for damaged data
+            yield (
+                row + 1,
+                InputError(
+                    f"rows {row + 1}-{row + n} (row group {group}) cannot be read ({e})", file=str(path), line=row + 1
+                ),
+            )
+            row += n
+            continue
+        for rec in recs:
             row += 1
             yield row, rec
 

@@ -12,6 +12,8 @@ sigma_B^2)) over the annotations that prefer a side (ties ignored).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,6 +24,7 @@ from embedkit.heads.config import MeanVarConfig
 from embedkit.heads.metrics import auroc, diverging_pairs, item_disagreement, preference_accuracy
 from embedkit.heads.mlp import MLPReadout
 from embedkit.heads.pair_data import PairData, group_identical_pairs
+from embedkit.heads.schema import HeadConfigError
 
 BIN_EDGES = (-1.5, -0.5, 0.5, 1.5)
 SIGMA_FLOOR = 0.1
@@ -216,4 +219,7 @@ class MeanVarHead(RewardHead):
         return {"lambda": self.lambda_}
 
     def _restore_extra(self, cfg: dict) -> None:
-        self.lambda_ = float(cfg.get("lambda", 0.0))
+        lam = cfg.get("lambda", 0.0)
+        if not isinstance(lam, int | float) or isinstance(lam, bool) or not math.isfinite(lam):
+            raise HeadConfigError("", "lambda", f"expected a number, found {lam!r:.40}")
+        self.lambda_ = float(lam)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedkit.data.splits import rank_within_group
+from embedkit.device import available_memory
 from embedkit.errors import InputError
 from embedkit.heads.base import NotFittedError, RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
@@ -31,7 +32,8 @@ from embedkit.heads.fewshot import (
 )
 from embedkit.heads.metrics import per_user_accuracy, preference_accuracy
 from embedkit.heads.pair_data import PairData
-from embedkit.heads.pal_modules import PALAModule, PALBModule
+from embedkit.heads.pal_modules import CHUNK, PALAModule, PALBModule
+from embedkit.heads.schema import HeadConfigError, array_field, string_list
 
 log = logging.getLogger(__name__)
 DEFAULT_SHOTS = (1, 2, 5, 10, 20, 50)
@@ -70,7 +72,34 @@ class _PALHead(RewardHead):
                     f"{len(orphans)} user(s) have val/test pairs but no train pairs (e.g. "
                     f"{', '.join(repr(str(u)) for u in orphans[:3])}); put their pairs in fewshot/unseen_test"
                 )
+            self._check_k(input_dim, data)
         return self.Module(input_dim, self.config, len(self.users_))
+
+    def _check_k(self, input_dim: int, data: PairData) -> None:
+        """Refuse a K the data or the machine cannot hold, before any tensor is allocated: more prototypes
+        than users with training pairs (each user's weights mix the K prototypes, so beyond one prototype
+        per user none can be told apart), or a model whose training would not fit in memory (weights,
+        gradients and Adam's two moments, plus the K prototype outputs of one evaluation chunk)."""
+        K, users = self.config.K, len(self.users_)
+        if users >= 2 and K > users:
+            raise InputError(
+                f"--K {K} asks for more prototypes than the {users} users with training pairs: each user's "
+                f"weights mix the K prototypes, so at most {users} can differ. Choose --K <= {users} (or "
+                "--K auto)"
+            )
+        with torch.device("meta"):
+            probe = self.Module(input_dim, self.config, users)
+        params = sum(p.numel() for p in probe.parameters())
+        width = self.config.hidden_dim + (self.config.latent_dim or input_dim)
+        rows = min(CHUNK, max(len(data.X), self.config.batch_size))
+        need = 16 * params + 4 * 3 * rows * K * width  # fp32 weights, grads, 2 Adam moments; activations
+        have = available_memory(self.device)
+        if have is not None and need > 0.9 * have:
+            raise InputError(
+                f"--K {K} would need about {need / 2**30:.1f} GiB to train {self.name} ({params:,} parameters, "
+                f"{input_dim}-d inputs, --hidden-dim {self.config.hidden_dim}) and {self.device} has "
+                f"{have / 2**30:.1f} GiB available. Choose a smaller --K or --hidden-dim"
+            )
 
     def _held_out(self, data: PairData) -> list[str]:
         """The seen users kept out of training to calibrate new users' weights (see ``fewshot``)."""
@@ -366,10 +395,31 @@ class _PALHead(RewardHead):
         }
 
     def _restore_extra(self, cfg: dict) -> None:
-        self.users_ = list(cfg.get("users", []))
-        self.prior_users_ = list(cfg.get("prior_users", []))
+        self.users_ = string_list(cfg.get("users", []), "", "users")
+        self.prior_users_ = string_list(cfg.get("prior_users", []), "", "prior_users")
         prior = cfg.get("fewshot_prior")
-        self.prior_ = LogitPrior.from_dict(prior) if prior else None
+        if prior is None:
+            self.prior_ = None
+            return
+        if not isinstance(prior, dict):
+            raise HeadConfigError(
+                "", "fewshot_prior", f"expected an object or null, found {type(prior).__name__}"
+            )
+        K = self.config.K
+        strength = prior.get("strength")
+        if not isinstance(strength, int | float) or isinstance(strength, bool) or not strength >= 0:
+            raise HeadConfigError(
+                "", "fewshot_prior.strength", f"expected a number >= 0, found {strength!r:.40}"
+            )
+        zero_shot = prior.get("zero_shot")
+        self.prior_ = LogitPrior(
+            array_field(prior.get("mean"), (K,), "", "fewshot_prior.mean"),
+            array_field(prior.get("cov"), (K, K), "", "fewshot_prior.cov"),
+            float(strength),
+            prior.get("selection"),
+            None if zero_shot is None else array_field(zero_shot, (K,), "", "fewshot_prior.zero_shot"),
+            bool(prior.get("fallback", False)),
+        )
 
 
 class PALAHead(_PALHead):

@@ -9,7 +9,7 @@ import numpy as np
 
 from embedkit.data.convert import render_messages
 from embedkit.data.pairs import join_in_context, pair_layout, pair_table, parse_pair_row
-from embedkit.errors import InputError
+from embedkit.errors import InputError, UnknownUserError
 from embedkit.heads.base import RewardHead
 from embedkit.score.embed import Embedder, head_responses, table_to_data
 
@@ -76,10 +76,7 @@ class RewardModel:
             return np.eye(head.config.K, dtype=np.float32)[k]
         index = {u: i for i, u in enumerate(head.users_)}
         if user not in index:
-            raise KeyError(
-                f"user {user!r} is not a seen user of this head ({len(index)} seen users, e.g. "
-                f"{', '.join(map(repr, head.users_[:3]))}); give their few-shot pairs, weights, or None for zero-shot"
-            )
+            raise UnknownUserError(user, list(head.users_))
         return head.user_weights()[index[user]]
 
     def _fit_pairs(self, rows: list[dict]) -> np.ndarray:

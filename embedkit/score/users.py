@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedkit.atomic import finish_commits_naming
 from embedkit.data.readers import iter_records, write_records
 from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
@@ -53,6 +54,8 @@ class UserWeights:
     @classmethod
     def load(cls, path: str | os.PathLike, K: int) -> UserWeights:
         """Read a users file written by ``save`` (or by hand: ``user`` + ``weights`` per row)."""
+        if isinstance(path, str | os.PathLike):
+            finish_commits_naming(path)  # a score run killed while renaming its files: finish it first
         out = cls(weights=np.zeros((0, K), np.float32))
         rows, shots = [], []
         for line, rec in iter_records(path):

@@ -1,4 +1,5 @@
 import multiprocessing as mp
+import shutil
 
 import numpy as np
 import pytest
@@ -140,3 +141,37 @@ def test_verify_reports_stray_files_as_warnings(tmp_path):
     problems = cache.verify()
     assert {p.severity for p in problems} == {"error", "warning"}
     assert any("not in the manifest" in p.problem for p in problems)
+
+
+def test_verify_during_a_live_extract_does_not_call_its_files_leftovers(tmp_path):
+    """While a writer holds the cache lock, its shards not yet in the manifest are its work in progress:
+    verify says a writer is at work (a note) instead of warning about an interrupted run; once the lock is
+    let go, the same files are warnings again."""
+    import subprocess
+    import sys
+    import time
+
+    from embedkit.cache.lock import live_writer
+
+    cache = EmbeddingCache(tmp_path)
+    fill(cache, fp(), ["a"])
+    ns_dir = cache.root / fp().namespace
+    shutil.copy(ns_dir / "shard-000000.h5", ns_dir / "shard-000009.h5")  # as if being written
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from embedkit.cache.lock import CacheLock\n"
+         f"with CacheLock(Path({str(tmp_path)!r})): print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert f"pid {holder.pid}" in live_writer(tmp_path)
+        problems = cache.verify()
+        assert [p.severity for p in problems] == ["note"], problems
+        assert "an extract is writing this cache now" in problems[0].problem and "1 file(s)" in problems[0].problem
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 5
+    while live_writer(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p.severity for p in cache.verify()] == ["warning"]

@@ -153,3 +153,18 @@ def test_extract_persona_statements_with_real_minilm(run, tmp_path):
     first = json.loads(src.read_text().splitlines()[0])["statement"]
     v = ns.get([text_key(first)])
     assert v.shape == (1, 384) and abs(float((v.astype("float32") ** 2).sum()) - 1) > 0.1
+
+
+def test_skip_bad_keeps_every_row_after_a_bad_byte(run, tmp_path):
+    """10,000 texts, one byte that is not UTF-8 on line 5,000: without --skip-bad the error names line
+    5000; with it exactly that row is skipped and the other 9,999 are cached."""
+    lines = [json.dumps({"text": f"text {i}"}).encode() for i in range(1, 10_001)]
+    lines[4999] = lines[4999].replace(b"text", b"te\xffxt")
+    src = tmp_path / "t.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    r = CliRunner().invoke(cli, ["extract", str(src), "--cache", str(tmp_path / "c"), "--encoder", "fake", "--no-progress"])
+    assert r.exit_code == 1 and "t.jsonl:5000: not valid UTF-8" in r.output, r.output
+    r = run("extract", src, "--cache", tmp_path / "c", "--encoder", "fake", "--skip-bad", "--no-progress")
+    assert r.exit_code == 0 and "skipped 1 bad row(s)" in r.output, r.output
+    listed = json.loads(run("cache", "ls", "--cache", tmp_path / "c", "--json").output)
+    assert listed[0]["rows"] == 9_999

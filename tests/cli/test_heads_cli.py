@@ -119,7 +119,7 @@ def test_missing_texts_are_named_with_the_extract_command(run, persona, tmp_path
 
 def test_bad_options_and_inputs(run, persona, tmp_path, write_jsonl):
     r = fit(run, persona, tmp_path / "h", "--model", "pal-b", "--K", 0)
-    assert r.exit_code == 1 and "K must be >= 1" in r.output
+    assert r.exit_code == 2 and "Invalid value for '--K'" in r.output and "K >= 1" in r.output
     r = fit(run, persona, tmp_path / "h", "--model", "bt", "--K", 2)
     assert r.exit_code == 2 and "--model bt has no option(s) --K" in r.output
     bad = write_jsonl("bad.jsonl", [{"prompt": "q", "left": "a", "right": "b", "label": "sideways"}])
@@ -133,6 +133,29 @@ def test_bad_options_and_inputs(run, persona, tmp_path, write_jsonl):
     )
     assert r.exit_code == 1 and "nan.jsonl:1, field 'weight'" in r.output
     assert not (tmp_path / "h").exists()
+
+
+def test_an_absurd_K_is_refused_naming_it_before_any_training(run, persona, tmp_path):
+    """More prototypes than users with training pairs, or a model that cannot fit in memory: exit 1 with
+    a line naming --K, nothing written."""
+    users = {json.loads(x)["user"] for x in (persona / "data/pairs.jsonl").read_text().splitlines()}
+    r = fit(run, persona, tmp_path / "h", "--model", "pal-b", "--K", 5000)
+    assert r.exit_code == 1 and "--K 5000 asks for more prototypes than the" in r.output, r.output
+    assert "users with training pairs" in r.output and len(users) > 1
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_K_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path, monkeypatch):
+    """A K the machine cannot hold is refused with its estimate before a tensor is allocated (here the
+    machine is said to have 1 MiB available)."""
+    from embedkit.errors import InputError
+    from embedkit.heads import create_head
+    from tests.heads.conftest import planted
+
+    data = planted("b", users_per_group=2, pairs_per_user=10, unseen_per_group=1)[0]
+    monkeypatch.setattr("embedkit.heads.pal.available_memory", lambda device: 2**20)
+    with pytest.raises(InputError, match=r"--K 3 would need about .* GiB .* has 0\.0 GiB available"):
+        create_head("pal-b", K=3, hidden_dim=64, epochs=1, device="cpu").fit(data, progress=False)
 
 
 def test_empty_split_and_too_few_shots(run, persona, tmp_path):

@@ -1,6 +1,7 @@
 """Every head: fit, save, load, and score identically; refuse what it must refuse."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -215,3 +216,103 @@ def test_likert_baselines_learn_scores_and_flag_divisive_responses():
         create_head("mse", **TRAIN).fit(
             make_data(X, data.prompt, data.a, data.b, data.y, data.user, data.split), progress=False
         )
+
+
+# --- damaged config.json: refused naming the field, or loaded and scoring as saved --------------------
+
+
+@pytest.fixture(scope="module")
+def pal_saved(data, tmp_path_factory):
+    """A PAL-B head with its few-shot prior, saved once; tests copy it and damage the copy."""
+    head = create_head("pal-b", **_kw("pal-b"), fewshot_prior=1.0).fit(data, progress=False)
+    assert head.prior_ is not None
+    return head, head.save(tmp_path_factory.mktemp("pal") / "head")
+
+
+def _copy_with(src, tmp_path, change):
+    import shutil
+
+    dest = tmp_path / "damaged"
+    shutil.copytree(src, dest)
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg = change(cfg)
+    (dest / "config.json").write_text(json.dumps(cfg))
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda c: [c], "(top level)"),
+        (lambda c: {k: v for k, v in c.items() if k != "head"}, "head"),
+        (lambda c: {k: v for k, v in c.items() if k != "fingerprint"}, "fingerprint"),
+        (lambda c: {**c, "schema_version": 99}, "schema_version"),
+        (lambda c: {**c, "schema_version": "one"}, "schema_version"),
+        (lambda c: {**c, "config": {**c["config"], "K": "2"}}, "config.K"),
+        (lambda c: {**c, "users": 3}, "users"),
+        (lambda c: {**c, "input_dim": "16"}, "input_dim"),
+        (lambda c: {**c, "fingerprint": {**c["fingerprint"], "dim": "16"}}, "fingerprint.dim"),
+        (lambda c: {**c, "head": "pal-z"}, "head"),
+        (
+            lambda c: {**c, "fewshot_prior": {**c["fewshot_prior"], "cov": [[1.0, 0.0, 0.0]] * 3}},
+            "fewshot_prior.cov",
+        ),
+        (lambda c: {**c, "fewshot_prior": {**c["fewshot_prior"], "mean": [0.1]}}, "fewshot_prior.mean"),
+        (lambda c: {**c, "fewshot_prior": {**c["fewshot_prior"], "strength": -1}}, "fewshot_prior.strength"),
+    ],
+)
+def test_a_damaged_config_is_refused_naming_the_field(pal_saved, tmp_path, change, field):
+    from embedkit.heads.schema import HeadConfigError
+
+    dest = _copy_with(pal_saved[1], tmp_path, change)
+    with pytest.raises(HeadConfigError) as e:
+        load_head(dest)
+    assert e.value.field == field and str(dest / "config.json") in str(e.value)
+
+
+KEYS = ["head", "config", "input_dim", "fingerprint", "users", "fewshot_prior", "schema_version", "metrics"]
+
+
+def test_random_config_damage_refuses_or_scores_as_saved(pal_saved, data, tmp_path):
+    """Random damage (a field removed, or replaced by a value of another type) anywhere in config.json,
+    its config and its prior: load_head either raises embedkit's own error or gives a head that scores the
+    data exactly as the intact one does; never another exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    head, saved = pal_saved
+    seen = data.in_split("train", "val", "test")
+    want = head.predict_delta(seen)
+    values = st.one_of(
+        st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=3),
+        st.lists(st.integers(0, 2), max_size=3), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+    )  # fmt: skip
+    cfg0 = json.loads((saved / "config.json").read_text())
+    paths = [(k,) for k in KEYS] + [
+        (outer, k) for outer in ("config", "fewshot_prior", "fingerprint") for k in cfg0[outer]
+    ]
+    counter = iter(range(10**6))
+
+    @settings(max_examples=int(os.environ.get("EMBEDKIT_FUZZ_EXAMPLES", 60)), deadline=None)
+    @given(where=st.sampled_from(paths), remove=st.booleans(), value=values)
+    def check(where, remove, value):
+        def change(c):
+            c = json.loads(json.dumps(c))
+            *outer, last = where
+            node = c
+            for k in outer:
+                node = node[k]
+            if remove:
+                node.pop(last, None)
+            else:
+                node[last] = value
+            return c
+
+        dest = _copy_with(saved, tmp_path / str(next(counter)), change)
+        try:
+            got = load_head(dest).predict_delta(seen)  # a changed fingerprint refuses the data: that counts
+        except EmbedkitError:
+            return
+        assert np.array_equal(got, want), f"{where} -> {value!r} loaded and scores differently"
+
+    check()
