@@ -18,7 +18,9 @@ MiniLM (all-MiniLM-L6-v2), each item embedded alone.
    the peer LoRe (linear low-rank reward basis with simplex user weights, benchmarks/baselines/lore.py) and
    a per-user Bradley-Terry (a logistic regression on each new user's own pairs, nothing shared). Also
    PAL-B K = 3 with the prior chosen in-sample on the trained users (``--prior-users 0``, what embedkit
-   did before): the seen-user accuracy to keep, and the few-shot curve to beat.
+   did before; since issue 31 the in-sample strength is at least 1, so results recorded before then are
+   embedkit 0.2's exactly, later runs are not): the seen-user accuracy to keep, and the few-shot curve to
+   beat.
 2. **Disagreement on real items.** ``convert lewidi --likert``: pairs of items at least 3 (CSC: 1)
    annotators rated both of, with every common annotator's label, split item-disjoint (test items appear in
    no training pair). (a) Diverging-pair AUROC on test pairs (Diverging Preferences Table 3, on people):

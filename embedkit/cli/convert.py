@@ -11,6 +11,7 @@ import click
 from embedkit.cli.common import split_fraction_options
 from embedkit.cli.options import config_from, config_options
 from embedkit.data.convert import ColumnsConfig
+from embedkit.data.pairs import SPLITS
 from embedkit.data.ratings import PairingConfig, RatingsFields
 from embedkit.datasets.helpsteer2 import HelpSteer2Config
 from embedkit.datasets.lewidi import LeWiDiConfig
@@ -115,6 +116,33 @@ def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str 
         f"{report['ratings']} ratings by {report['annotators']} annotators of {report['items']} items -> "
         f"{n} pairs ({report['ties']} ties) in {out}; report {report_path}"
     )
+    example = report["preferred"].get("example")
+    if example:
+        won, lost = example["preferred"], example["other"]
+        click.echo(
+            f"--prefer {report['preferred']['prefer']}: the item with the {report['preferred']['prefer']} score is "
+            f"preferred; e.g. {example['user']} scored {won['item']} {won['score']:g} ({won['text']!r:.60}) and "
+            f"{lost['item']} {lost['score']:g} ({lost['text']!r:.60}), so {won['item']} is the preferred side "
+            f"(--prefer {'higher' if report['preferred']['prefer'] == 'lower' else 'lower'} turns this round)"
+        )
+    if report.get("small_splits"):
+        small = sorted(report["small_splits"], key=lambda x: SPLITS.index(x["split"]))
+        sizes = ", ".join(f"{x['split']} {x['pairs']}" for x in small)
+        worst = max(small, key=lambda x: x["accuracy_se"])
+        click.echo(
+            f"small held-out split(s) of the {n} pairs: {sizes} pairs; an accuracy on n pairs has a standard "
+            f"error up to 0.5/sqrt(n) ({worst['accuracy_se']:.2f} at {worst['pairs']}), too noisy to tell heads "
+            "apart: give them more annotators or items (the split fractions, --split-by)",
+            err=True,
+        )
+    if report.get("repeated_items"):
+        first = report["repeated_items"][0]
+        click.echo(
+            f"{len(report['repeated_items'])} item(s) repeat an earlier item's text, annotators and labels exactly "
+            f"(e.g. {first['item']} in {first['file']} repeats {first['repeats']} in {first['repeats_file']}): "
+            "each annotator's two copies make a tie pair. Is a file given twice under another name?",
+            err=True,
+        )
     skipped = report.get("skipped_rows", report.get("skipped_items", []))
     if skipped:
         first = skipped[0]
@@ -186,19 +214,24 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
                    fewshot_frac, **options):  # fmt: skip
     """LeWiDi JSON files (per-annotator labels: MD-Agreement, CSC, ...) -> preference pairs.
 
-    Reads both LeWiDi layouts (2023: comma-separated annotators / annotations, text a string; 2025:
-    annotations an object, text an object whose fields are joined or chosen with --text-fields) and pairs
-    them exactly as `convert ratings` does: within each annotator, the item they labelled lower
-    preferred by default (less offensive, less sarcastic; --prefer higher for the other way), equal
-    labels ties. --source-split keeps the files' own train/dev/test item split (item-disjoint). Bad items
-    (not a LeWiDi file, annotator and annotation counts that differ, a label outside the scale, an item id
-    twice) stop the run naming file, item id and field; --skip-bad lists them in the report and goes on.
+    Reads both LeWiDi layouts (2023: comma-separated annotators / annotations, text a string, or for
+    conversations a JSON-encoded object; 2025: annotations an object, text an object) and pairs them
+    exactly as `convert ratings` does: within each annotator, the item they labelled lower preferred by
+    default (less offensive, less sarcastic; --prefer higher for the other way: the run shows one pair
+    to check it by), equal labels ties. A text with fields is its fields joined by a newline, or those
+    --text-fields names. --source-split keeps the files' own train/dev/test item split (item-disjoint).
+    Bad items (not a LeWiDi file, annotator and annotation counts that differ, a label outside the scale:
+    the error names the labels' range for --scale, an item id twice, a file given twice) stop the run
+    naming file, item id and field; --skip-bad lists them in the report and goes on. Held-out splits of
+    fewer than 100 pairs, and items repeating another's text and labels, are warned about.
 
     \b
     Examples:
       embedkit convert lewidi MD-Agreement_train.json MD-Agreement_dev.json MD-Agreement_test.json \\
           --out md/pairs.jsonl --source-split --prompt "Which tweet is less offensive?" --ties drop
       embedkit convert lewidi CSC_dev.json CSC_test.json --out csc/likert.jsonl --likert --likert-range 1,6
+      embedkit convert lewidi ConvAbuse_train.json --out abuse/pairs.jsonl --scale -3,1 --prefer higher \\
+          --text-fields prev_user,user
     """
     from embedkit.data.splits import SplitConfig
     from embedkit.datasets.lewidi import lewidi_to_pairs

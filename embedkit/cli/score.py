@@ -132,6 +132,7 @@ def score_command(
         done = extract_missing_inputs(model, list(fewshot), inputs, kind=kind, progress=progress)
         if done.encoded:
             click.echo(f"embedded {done.encoded} input(s) the cache lacked into {cache_dir}", err=True)
+    model.embedder.open()  # a cache that lacks the head's vectors: its error before any progress bar
     try:
         weights = None
         if head.uses_user_weights:

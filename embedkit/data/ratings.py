@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,9 @@ from embedkit.options import REQUIRED, float_range, opt
 
 DEFAULT_PROMPT = "Which of these two do you prefer?"
 DEFAULT_MAX_PAIRS = 1_000_000
+SMALL_SPLIT = 100
+"""A held-out split with fewer pairs is reported as too small: an accuracy on n pairs has a standard error
+of up to 0.5 / sqrt(n), 0.05 at 100."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +307,13 @@ def pairs_from_ratings(
         rows = pairs.user_rows(u, a, b, g, rng)
     if split is not None and rows:
         _add_split(rows, split, item_groups, report)
+        report["splits"] = dict(sorted(Counter(r["split"] for r in rows).items()))
+        report["small_splits"] = [
+            {"split": s, "pairs": n, "accuracy_se": round(0.5 / math.sqrt(n), 3)}
+            for s, n in report["splits"].items()
+            if s != "train" and n < SMALL_SPLIT
+        ]
+    report["preferred"] = _preferred(rows, by_user, pairing)
     report["pairs"] = len(rows)
     report["ties"] = sum(1 for r in rows if r.get("label") == 0 or r.get("labels") and not any(r["labels"]))
     return rows, report
@@ -463,6 +473,30 @@ def _add_split(
     kept = [dict(row, split=s) for row, s in zip(rows, splits, strict=True) if s]
     report["dropped_across_item_splits"] = len(rows) - len(kept)
     rows[:] = kept
+
+
+def _preferred(rows: list[dict], by_user: dict[str, list[Rating]], pairing: PairingConfig) -> dict:
+    """Which end of the scale is preferred (``pairing.prefer``), shown on the first pair that prefers a side:
+    its annotator, the preferred item and the other, each with that annotator's score and its text."""
+    out: dict = {"prefer": pairing.prefer, "rule": f"the item with the {pairing.prefer} score is preferred"}
+    for r in rows:
+        if r.get("label"):
+            user, lab = r["user"], r["label"]
+        elif r.get("labels") and any(r["labels"]):
+            k = next(i for i, v in enumerate(r["labels"]) if v)
+            user, lab = r["annotators"][k], r["labels"][k]
+        else:
+            continue
+        scores = {x.item: x.score for x in by_user[user]}
+        sides = [(r["left_item"], r["left"]), (r["right_item"], r["right"])]
+        won, lost = sides if lab > 0 else sides[::-1]
+        out["example"] = {
+            "user": user,
+            "preferred": {"item": won[0], "score": scores[won[0]], "text": won[1][:200]},
+            "other": {"item": lost[0], "score": scores[lost[0]], "text": lost[1][:200]},
+        }
+        break
+    return out
 
 
 def _likert_scores(scores: list[float], pairing: PairingConfig) -> list[int]:

@@ -3,14 +3,18 @@
 Two JSON layouts, one object keyed by item id per file:
 
 - **2023** (e.g. MD-Agreement): ``text`` a string, ``annotators`` and ``annotations`` comma-separated
-  strings in the same order (``"Ann1,Ann2"`` / ``"0,1"``);
+  strings in the same order (``"Ann1,Ann2"`` / ``"0,1"``); a conversation's text may be a JSON-encoded
+  object (``'{"prev_agent": ..., "prev_user": ..., "agent": ...}'``), read as the object it encodes;
 - **2025** (e.g. CSC): ``text`` an object (``{"context": ..., "response": ...}``; its fields are joined,
   or chosen with ``text_fields``), ``annotations`` an object ``{"Ann216": "2", ...}``.
 
-Both carry ``soft_label`` (the scale's values and their shares), used as the label scale when present,
+Both carry ``soft_label`` (the scale's values and their shares), used as the label scale when present
+(a label outside it is an error that names the range the files' labels span, for ``scale``),
 and ``split`` (``train`` / ``dev`` / ``test``), honoured with ``source_split``: item-disjoint splits, a
 pair in a split only when both items are. Each (annotator, item, label) becomes a rating, and the ratings
-become pairs exactly as ``convert ratings`` makes them (:mod:`embedkit.data.ratings`).
+become pairs exactly as ``convert ratings`` makes them (:mod:`embedkit.data.ratings`). Items that repeat
+an earlier item's text and labels exactly (a file given twice under two names) are listed: each annotator's
+copies would make tie pairs.
 
 Source: the LeWiDi shared tasks' public repository (Le-Wi-Di/le-wi-di.github.io); the data sets are
 research data under their own terms (MD-Agreement's tweets under Twitter's).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedkit.data.ratings import DEFAULT_PROMPT, PairingConfig, Rating, pairs_from_ratings
@@ -38,15 +42,17 @@ class LeWiDiConfig:
 
     text_fields: tuple[str, ...] = opt(
         (),
-        "2025 files (text is an object): which of its fields make the text, in order, joined by a newline "
-        "(default: all of them, e.g. context then response).",
+        "Texts with fields (2025: text is an object; 2023 conversations: text is a JSON-encoded object such "
+        'as {"prev_agent": ..., "prev_user": ..., "agent": ...}): which fields make the text, in order, '
+        "joined by a newline (default: all of them, in the file's order).",
         parse=csv_tuple,
         show=joined,
         metavar="FIELD,...",
     )
     scale: tuple[float, float] | None = opt(
         None,
-        "The label scale LO,HI (default: the values of each item's soft_label); a label outside it is an error.",
+        "The label scale LO,HI (default: the values of each item's soft_label); a label outside it is an "
+        "error that names the range the files' labels span.",
         parse=float_range,
         metavar="LO,HI",
     )
@@ -65,10 +71,34 @@ def _ids(value, item: str, path: str, fld: str) -> list[str]:
     return [v.strip() for v in value.split(",")]
 
 
+def _fields_of(text: str) -> dict | None:
+    """The object a JSON-encoded text stands for (2023 conversations: ``'{"prev_agent": ..., ...}'``),
+    or None for plain text."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value else None
+
+
 def _text(rec: dict, item: str, path: str, cfg: LeWiDiConfig) -> str:
+    """The item's text: a string as it is; an object (2025) or a JSON-encoded object (2023 conversations)
+    as its ``text_fields`` (default: all fields) joined by a newline, null fields left out."""
     text = rec.get("text")
     if isinstance(text, str) and text.strip():
-        return text
+        fields = _fields_of(text)
+        if fields is None:
+            if cfg.text_fields:
+                raise InputError(
+                    f"item {item!r}: --text-fields {','.join(cfg.text_fields)} names fields, but this item's "
+                    f"text is plain text, not an object of fields ({text!r:.60})",
+                    file=path,
+                    field="text",
+                )
+            return text
+        text = fields
     if isinstance(text, dict) and text:
         names = cfg.text_fields or tuple(text)
         missing = [n for n in names if n not in text]
@@ -78,7 +108,7 @@ def _text(rec: dict, item: str, path: str, cfg: LeWiDiConfig) -> str:
                 file=path,
                 field="text",
             )
-        parts = [text[n] for n in names]
+        parts = [text[n] for n in names if text[n] is not None]
         if not all(isinstance(p, str) for p in parts) or not any(p.strip() for p in parts):
             raise InputError(f"item {item!r}: expected text fields that are strings", file=path, field="text")
         return "\n".join(parts)
@@ -135,39 +165,117 @@ def _scale(rec: dict, cfg: LeWiDiConfig) -> tuple[float, float] | None:
     return None
 
 
+def _label_range(files: list[tuple[str, dict, dict]]) -> tuple[float, float] | None:
+    """(lowest, highest) numeric label of every file's items, bad items passed over."""
+    lo, hi = float("inf"), float("-inf")
+    for path, data, _ in files:
+        for item, rec in data.items():
+            try:
+                labels = _labels(rec, item, path)
+            except InputError:
+                continue
+            for _, raw in labels:
+                try:
+                    v = float(raw)
+                except (TypeError, ValueError):
+                    continue
+                if v == v:  # not nan
+                    lo, hi = min(lo, v), max(hi, v)
+    return (lo, hi) if lo <= hi else None
+
+
+def _out_of_scale(
+    item: str, raw, who: str, scale: tuple[float, float], cfg: LeWiDiConfig, observed, path: str
+) -> InputError:
+    """A label outside the scale, with the range the files' labels span and the --scale that fits it."""
+    source = "--scale" if cfg.scale is not None else "from its soft_label"
+    hint = ""
+    if observed is not None:
+        lo, hi = observed
+        hint = (
+            f"; the labels of these files range {lo:g}..{hi:g}: if that is the scale, pass --scale {lo:g},{hi:g} "
+            "(and check --prefer: which end is the better one)"
+        )
+    return InputError(
+        f"item {item!r}: annotation {raw!r} of {who} is outside the scale {scale[0]:g}..{scale[1]:g} "
+        f"({source}){hint}",
+        file=path,
+        field="annotations",
+    )
+
+
+def _load(path: str) -> tuple[dict, dict[int, list[str]]]:
+    """One LeWiDi file's items, and the keys each parsed object had twice (by the object's id())."""
+    repeated: dict[int, list[str]] = {}
+
+    def pairs_hook(kv):
+        d = dict(kv)
+        if len(d) < len(kv):
+            keys = [k for k, _ in kv]
+            repeated[id(d)] = sorted({k for k in keys if keys.count(k) > 1})
+        return d
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh, object_pairs_hook=pairs_hook)
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"not a LeWiDi file: not JSON ({e})", file=path) from None
+    if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
+        raise InputError(
+            "not a LeWiDi file: expected one JSON object of items keyed by id "
+            '({"1": {"text": ..., "annotators": ..., "annotations": ...}, ...})',
+            file=path,
+        )
+    return data, repeated
+
+
+def _given_twice(paths: list[str]) -> None:
+    """Refuse one file given twice (by any spelling of its path): every item would be read twice."""
+    seen: dict[tuple[int, int] | str, int] = {}
+    for i, path in enumerate(paths):
+        try:
+            st = os.stat(path)
+            key: tuple[int, int] | str = (st.st_dev, st.st_ino)
+        except OSError:
+            key = os.path.abspath(path)
+        if key in seen:
+            raise InputError(
+                f"this file is given twice (arguments {seen[key] + 1} and {i + 1}): its items would be read "
+                "twice, and every annotator's two copies of an item would make a tie pair",
+                file=path,
+            )
+        seen[key] = i
+
+
+@dataclass
+class LeWiDiRead:
+    """What :func:`read_lewidi` found: the ratings, the bad items skipped with ``skip_bad``, and items that
+    repeat an earlier item's text and labels exactly (``{"item", "file", "repeats", "repeats_file"}``)."""
+
+    ratings: list[Rating]
+    bad: list[InputError] = field(default_factory=list)
+    repeated_items: list[dict] = field(default_factory=list)
+
+
 def read_lewidi(
     paths: Sequence[str | os.PathLike], cfg: LeWiDiConfig = LeWiDiConfig(), prompt: str | None = None,
     skip_bad: bool = False,
-) -> tuple[list[Rating], list[InputError]]:  # fmt: skip
+) -> LeWiDiRead:  # fmt: skip
     """Every (annotator, item, label) of the files as :class:`Rating`s (``group``: the item's own split,
-    mapped to train / val / test), and the bad items skipped with ``skip_bad``. Items are named
-    ``<file stem>:<id>`` (LeWiDi ids count from 1 in each file); an id may appear once per file."""
-    ratings: list[Rating] = []
-    bad: list[InputError] = []
-    where: dict[str, str] = {}  # item id -> file it was first seen in
-    for path in map(str, paths):
-        repeated: dict[int, list[str]] = {}  # id() of a parsed object -> keys it had twice
-
-        def pairs_hook(kv, _repeated=repeated):
-            d = dict(kv)
-            if len(d) < len(kv):
-                keys = [k for k, _ in kv]
-                _repeated[id(d)] = sorted({k for k in keys if keys.count(k) > 1})
-            return d
-
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh, object_pairs_hook=pairs_hook)
-        except FileNotFoundError:
-            raise InputError("no such file", file=path) from None
-        except (UnicodeDecodeError, ValueError) as e:
-            raise InputError(f"not a LeWiDi file: not JSON ({e})", file=path) from None
-        if not isinstance(data, dict) or not data or not all(isinstance(v, dict) for v in data.values()):
-            raise InputError(
-                "not a LeWiDi file: expected one JSON object of items keyed by id "
-                '({"1": {"text": ..., "annotators": ..., "annotations": ...}, ...})',
-                file=path,
-            )
+    mapped to train / val / test), the bad items skipped with ``skip_bad``, and the items that repeat an
+    earlier one (same text, annotators and labels under another id or file name). Items are named
+    ``<file stem>:<id>`` (LeWiDi ids count from 1 in each file); an id may appear once per file, and a
+    file once."""
+    paths = [str(p) for p in paths]
+    _given_twice(paths)
+    files = [(path, *_load(path)) for path in paths]
+    out = LeWiDiRead([])
+    observed: list = []  # the files' label range, computed at the first label outside the scale
+    where: dict[str, str] = {}  # item key -> file it was first seen in
+    content: dict[tuple, tuple[str, str]] = {}  # (text, labels) -> (item key, file) of its first item
+    for path, data, repeated in files:
         twice = set(repeated.get(id(data), ()))
         for item, rec in data.items():
             try:
@@ -176,7 +284,10 @@ def read_lewidi(
                 key = f"{Path(path).stem}:{item}"  # ids count from 1 in each file of a data set
                 if key in where:
                     raise InputError(
-                        f"item id {item!r} appears again (is this file given twice?)", file=path, field="id"
+                        f"item id {item!r} appears again: {where[key]} has an item {key!r} too (two files of "
+                        "one name?)",
+                        file=path,
+                        field="id",
                     )
                 where[key] = path
                 text = _text(rec, item, path, cfg)
@@ -210,12 +321,9 @@ def read_lewidi(
                             field="annotations",
                         ) from None
                     if scale is not None and not scale[0] <= score <= scale[1]:
-                        raise InputError(
-                            f"item {item!r}: annotation {raw_label!r} of {who} is outside the scale "
-                            f"{scale[0]:g}..{scale[1]:g}",
-                            file=path,
-                            field="annotations",
-                        )
+                        if not observed:
+                            observed.append(_label_range(files))
+                        raise _out_of_scale(item, raw_label, who, scale, cfg, observed[0], path)
                     if who in found and found[who].score != score:
                         raise InputError(
                             f"item {item!r}: annotator {who} is listed twice, with labels {found[who].score:g} "
@@ -224,12 +332,20 @@ def read_lewidi(
                             field="annotations",
                         )
                     found[who] = Rating(who, key, text, prompt or DEFAULT_PROMPT, score, 0, path, group)
-                ratings += found.values()
+                same = (text, tuple(sorted((r.user, r.score) for r in found.values())))
+                if same in content:
+                    first, first_file = content[same]
+                    out.repeated_items.append(
+                        {"item": key, "file": path, "repeats": first, "repeats_file": first_file}
+                    )
+                else:
+                    content[same] = (key, path)
+                out.ratings += found.values()
             except InputError as e:
                 if not skip_bad:
                     raise
-                bad.append(e)
-    return ratings, bad
+                out.bad.append(e)
+    return out
 
 
 def lewidi_to_pairs(
@@ -244,7 +360,8 @@ def lewidi_to_pairs(
     defaults to ``prefer="lower"``: the less offensive / less sarcastic item is preferred."""
     pairing = pairing or PairingConfig(prefer="lower")
     pairing.validate()
-    ratings, bad = read_lewidi(paths, cfg, pairing.prompt, skip_bad)
+    read = read_lewidi(paths, cfg, pairing.prompt, skip_bad)
+    ratings, bad = read.ratings, read.bad
     if not ratings:
         raise InputError("no annotations found", file=", ".join(map(str, paths)))
     groups = {r.item: r.group for r in ratings} if cfg.source_split else None
@@ -254,5 +371,6 @@ def lewidi_to_pairs(
         ratings, pairing, split, item_groups=groups, bad=bad, source=str(paths[0])
     )
     report["files"] = [str(p) for p in paths]
+    report["repeated_items"] = read.repeated_items
     report["skipped_items"] = report.pop("skipped_rows")
     return rows, report

@@ -30,8 +30,11 @@ bound is wide. Where no strength's bound is positive (or every strength loses so
 fitting falls back to the zero-shot point itself: it is used only where the held-out users show it helps.
 The held-out users then get weights fitted like a new user's, under that prior, and stay seen users.
 
-Without held-out users (``prior_users=0``, or too few users), :func:`choose_strength` chooses tau
-in-sample on the seen users, as embedkit < 0.3 did, with Sigma from their trained weights.
+Without held-out users (``prior_users=0``, or fewer than MIN_CALIBRATION_USERS of them: under ~54 seen
+users at 0.15), :func:`choose_strength` chooses tau in-sample on the seen users, as embedkit < 0.3 did, with
+Sigma from their trained weights, but never below 1: the in-sample ranking favours priors weaker than the
+seen users' own spread, which put a new user's weights near a corner of the simplex after a few pairs.
+This path has no guard against losing to the zero-shot point.
 
 The nearest-neighbour alternative (``knn_weights``) starts a new user from the seen users who best
 explain their few pairs: the mean weights of the k seen users with the highest likelihood.
@@ -53,6 +56,12 @@ from embedkit.heads.metrics import preference_accuracy, preference_hits
 log = logging.getLogger(__name__)
 
 STRENGTH_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+IN_SAMPLE_MIN_STRENGTH = 1.0
+"""The weakest prior the in-sample choice may pick: the seen users' own spread at face value. Chosen on the
+seen users' pairs, which the networks fitted, the in-sample ranking favours weaker priors than new users
+need (8 seen users of `embedkit build synthetic --K-star 2 --flip 0.1,0.3 --seed 1`: it picked 0.1, and 5
+shots put new users' weights near a corner, up to 0.96 / 0.04); so it may make the prior stronger than that
+spread, never weaker."""
 SELECTION_SHOTS = (1, 3, 10)
 MAX_SELECTION_USERS = 500
 CALIBRATION_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -171,10 +180,11 @@ def knn_weights(loglik: torch.Tensor, seen_weights: torch.Tensor, k: int) -> tor
 
 
 def choose_strength(head, data) -> tuple[float, dict]:
-    """The prior strength of a fitted PAL ``head`` on STRENGTH_GRID with the best held-out accuracy (mean
-    over 1, 3 and 10 shots) when seen users are treated as new: some of their train pairs as shots,
-    their val/test pairs scored; strengths within 0.002 of the best are told apart by held-out loss.
-    Returns (strength, {strength: {accuracy, loss}})."""
+    """The prior strength of a fitted PAL ``head`` on STRENGTH_GRID, at least IN_SAMPLE_MIN_STRENGTH, with
+    the best held-out accuracy (mean over 1, 3 and 10 shots) when seen users are treated as new: some of
+    their train pairs as shots, their val/test pairs scored; strengths within 0.002 of the best are told
+    apart by held-out loss. Returns (strength, {strength: {accuracy, loss}}), every strength of the grid
+    recorded."""
     known = np.isin(data.user.astype(str), np.asarray(head.users_, dtype=str))
     seen = data.subset(known & np.isin(data.split, ["train", "val", "test"]))
     users = seen.user.astype(str)
@@ -220,10 +230,16 @@ def choose_strength(head, data) -> tuple[float, dict]:
     scores = {tau: (float(np.mean(acc[tau])), float(np.mean(loss[tau]))) for tau in STRENGTH_GRID if acc[tau]}
     if not scores:
         return 1.0, {}
-    top = max(a for a, _ in scores.values())
-    near = [tau for tau, (a, _) in scores.items() if a >= top - 0.002]
-    best = min(near, key=lambda tau: scores[tau][1])
-    return float(best), {str(k): {"accuracy": a, "loss": lo} for k, (a, lo) in scores.items()}
+    return pick_in_sample(scores), {str(k): {"accuracy": a, "loss": lo} for k, (a, lo) in scores.items()}
+
+
+def pick_in_sample(scores: dict[float, tuple[float, float]]) -> float:
+    """The in-sample strength from ``{strength: (accuracy, loss)}``: among strengths of at least
+    IN_SAMPLE_MIN_STRENGTH, those within 0.002 of the best accuracy, the one with the lowest loss."""
+    allowed = {tau: v for tau, v in scores.items() if tau >= IN_SAMPLE_MIN_STRENGTH}
+    top = max(a for a, _ in allowed.values())
+    near = [tau for tau, (a, _) in allowed.items() if a >= top - 0.002]
+    return float(min(near, key=lambda tau: allowed[tau][1]))
 
 
 def paired_gain(

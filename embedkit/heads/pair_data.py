@@ -14,6 +14,7 @@ from embedkit.cache.store import EmbeddingCache, Namespace
 from embedkit.data.convert import rendering_of
 from embedkit.data.hf import as_paths
 from embedkit.data.pairs import PairTable, read_pairs
+from embedkit.data.repeats import RepeatedRows, find_repeated, table_hashes
 from embedkit.data.splits import SplitConfig, assign_splits
 from embedkit.errors import MissingKeysError, NamespaceNotFoundError
 from embedkit.fingerprint import Fingerprint
@@ -203,6 +204,13 @@ def group_identical_pairs(data: PairData, return_inverse: bool = False):
     return (grouped, inv) if return_inverse else grouped
 
 
+def repeated_rows(table: PairTable) -> RepeatedRows:
+    """Rows of the table equal to an earlier row (user, prompt, responses, label and split), with the file
+    and line of the first few."""
+    hashes = table_hashes(table.prompt, table.a, table.b, table.user, table.counts, table.y, table.split)
+    return find_repeated(hashes, lambda rows: [table.source[r] for r in rows])
+
+
 def load_pair_data(
     pairs: list[str | os.PathLike],
     cache: str | os.PathLike | EmbeddingCache,
@@ -221,6 +229,9 @@ def load_pair_data(
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
     pairs = as_paths(pairs)  # a datasets.Dataset: a Parquet file
     table = read_pairs(pairs, responses=responses)
+    repeated = repeated_rows(table)
+    if repeated:
+        log.warning("%s", repeated.message())
     split = split or SplitConfig()
     try:
         ns = (
@@ -246,7 +257,9 @@ def load_pair_data(
     )
     across = data.split == ""
     if across.any():  # an item-disjoint split: pairs whose two items fall in different splits
-        log.info("item-disjoint split: %d pair(s) compare items of two splits and are left out", int(across.sum()))
+        log.info(
+            "item-disjoint split: %d pair(s) compare items of two splits and are left out", int(across.sum())
+        )
         data = data.subset(~across)
     counts: dict[str, int] = {}
     for f, _ in table.source:

@@ -31,6 +31,8 @@ class Embedder:
         self.cache = (
             None if cache is None else cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
         )
+        if self.cache is not None:  # a head or an index folder given as the cache: say so now
+            self.cache.check_root()
         self.allow_encode = allow_encode
         self.device = device
         self.spec = (
@@ -49,6 +51,11 @@ class Embedder:
                     raise
                 self._ns = False
         return self._ns or None
+
+    def open(self) -> None:
+        """Open the cache's namespace of the head's vectors now, so that a cache without it (or no cache
+        at all, when nothing may be encoded) is an error before any work starts."""
+        _ = self.namespace
 
     def encoder(self):
         """The head's encoder (same fingerprint), created on first need."""

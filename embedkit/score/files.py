@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_ba
 from embedkit.data.hf import as_paths
 from embedkit.data.pairs import join_in_context
 from embedkit.data.readers import iter_records, require_text, write_records
+from embedkit.data.repeats import RepeatedRows, file_lines, find_repeated, row_hashes
 from embedkit.errors import EmbedkitError, InputError, MissingKeysError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.pair_data import PairData
@@ -20,6 +22,7 @@ from embedkit.score.api import RewardModel
 from embedkit.score.users import UserWeights
 
 DEFAULT_CHUNK = 50_000
+log = logging.getLogger(__name__)
 
 
 def users_file(out: str | os.PathLike) -> Path:
@@ -42,6 +45,8 @@ class ScoreSummary:
     unlabelled: int = 0
     users_in_file: int = 0
     """Distinct users of the scored rows (``users`` also counts users only the few-shot file names)."""
+    repeated_rows: RepeatedRows = field(default_factory=RepeatedRows)
+    """Scored pair rows equal to an earlier row (scored again, and counted again in the accuracy)."""
 
     def to_dict(self) -> dict:
         ordered = sorted(self.by_shots.items(), key=lambda kv: _shot_order(kv[0]))
@@ -56,7 +61,31 @@ class ScoreSummary:
             "accuracy": self.correct / self.labelled if self.labelled else None,
             "accuracy_by_shots": {k: v[0] / v[1] for k, v in ordered if v[1]},
             "pairs_by_shots": {k: v[1] for k, v in ordered if v[1]},
+            "repeated_rows": self.repeated_rows.to_dict(),
         }
+
+
+class _Repeats:
+    """Pair files read batch by batch, one file after another, keeping a hash of each row to find rows that
+    repeat an earlier one (8 bytes a row)."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths, self.hashes, self.rows = list(paths), [], [0] * len(paths)
+
+    def batches(self, responses: str, chunk_size: int, fast: bool, require_labels: bool = False):
+        for i, path in enumerate(self.paths):
+            for batch in pair_batches([path], responses, require_labels, rows=chunk_size, fast=fast):
+                cols = [(c.values, c.index) for c in (batch.prompt, batch.a, batch.b, batch.user)]
+                self.hashes.append(row_hashes(cols, [batch.counts, batch.y]))
+                self.rows[i] += len(batch)
+                yield batch
+
+    def warn(self, what: str) -> RepeatedRows:
+        hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
+        found = find_repeated(hashes, file_lines(self.paths, self.rows))
+        if found:
+            log.warning("%s: %s", what, found.message())
+        return found
 
 
 def _shot_order(key: str):
@@ -144,9 +173,10 @@ def score_pairs_file(
 
     def attempt(fast: bool):
         summary = state["summary"] = ScoreSummary()
+        repeats = state["repeats"] = _Repeats(paths)
         bar = tqdm(unit="pair", desc="scoring", disable=not progress, dynamic_ncols=True)
         try:
-            for batch in pair_batches(paths, model.responses, rows=chunk_size, fast=fast):
+            for batch in repeats.batches(model.responses, chunk_size, fast):
                 images = batch.responses == "images"
                 X, (prompt, a, b) = _columns(
                     [
@@ -172,6 +202,7 @@ def score_pairs_file(
             bar.close()
 
     _restartable(write_records, out, attempt)
+    state["summary"].repeated_rows = state["repeats"].warn("the pairs to score")
     return _finish(state["summary"], table)
 
 
@@ -363,7 +394,8 @@ def _read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int, fas
     seen: dict[tuple[bool, str], int] = {}  # each distinct text (or image path) -> its row of X
     blocks: list[np.ndarray] = []
     cols: dict[str, list] = {k: [] for k in ("prompt", "a", "b", "user", "counts", "y")}
-    for batch in pair_batches(paths, model.responses, require_labels=True, rows=chunk_size, fast=fast):
+    repeats = _Repeats(paths)
+    for batch in repeats.batches(model.responses, chunk_size, fast, require_labels=True):
         if not any(batch.user.values):
             rec = batch.records()[0]
             raise InputError(
@@ -389,6 +421,7 @@ def _read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int, fas
         cols["user"].append(np.asarray(batch.user.values, dtype=object)[batch.user.index])
         cols["counts"].append(batch.counts)
         cols["y"].append(batch.y)
+    repeats.warn("the few-shot pairs")
     n = sum(len(x) for x in cols["y"])
     cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
     return PairData(

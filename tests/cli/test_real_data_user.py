@@ -216,6 +216,13 @@ def test_a_head_or_a_namespace_folder_is_refused_as_a_cache(run, own, tmp_path):
         and "is a saved head, not an embedding cache" in r.output
         and "embedkit extract" not in r.output
     )
+    for wrong, message in (
+        (tmp_path / "h", "is a saved head, not an embedding cache"),
+        (tmp_path / "no", "does not exist"),
+    ):
+        r = run("score", tmp_path / "h", "--cache", wrong, "--pairs", pairs, "--out", tmp_path / "s.jsonl")
+        assert r.exit_code == 1 and message in r.output, r.output
+        assert "scoring" not in r.output  # the error comes before any progress bar is drawn
     ns = next(p for p in cache.iterdir() if p.is_dir() and p.name.startswith("fake"))
     r = run("extract", pairs, "--cache", ns, "--encoder", "fake", "--no-progress")
     assert r.exit_code == 1 and f"the cache is its parent folder {cache}" in r.output

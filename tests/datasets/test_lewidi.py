@@ -1,6 +1,7 @@
 """LeWiDi files (2023 and 2025 layouts) -> pairs, on small files the tests write in those layouts."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -54,6 +55,34 @@ def csc_file(path, split="test"):
     return path
 
 
+def abuse_file(path, text=None):
+    """A 2023-layout conversation file like ConvAbuse's: text a JSON-encoded object of turns, signed severity
+    labels -3..1 (1 = not abusive, -3 = most abusive) while soft_label only has 0 and 1."""
+    severity = {"A1": [-3, 1, -1, 1, 0, -2], "A2": [-2, 1, 0, 1, -1, -3], "A3": [1, 1, -1, 0, 1, -3]}
+    items = {}
+    for i in range(6):
+        turns = {
+            "prev_agent": f"agent {i}",
+            "prev_user": f"user {i}",
+            "agent": f"reply {i}",
+            "user": f"answer {i}",
+        }
+        items[str(i + 1)] = {
+            "text": text(i) if text else json.dumps(turns),
+            "annotation task": "abusive language detection",
+            "annotators": "A1,A2,A3",
+            "annotations": ",".join(str(severity[a][i]) for a in ("A1", "A2", "A3")),
+            "number of annotations": 3,
+            "hard_label": "0",
+            "soft_label": {"0": 0.5, "1": 0.5},
+            "split": "train",
+            "lang": "en",
+            "other_info": {},
+        }
+    path.write_text(json.dumps(items))
+    return path
+
+
 def rows_of(path):
     return [json.loads(x) for x in path.read_text().splitlines()]
 
@@ -93,9 +122,10 @@ def test_2023_layout_pairs_within_each_annotator_lower_label_preferred(tmp_path)
 
 def test_2025_layout_joins_or_chooses_text_fields(tmp_path):
     src = csc_file(tmp_path / "CSC_test.json")
-    ratings, bad = read_lewidi([src])
+    read = read_lewidi([src])
+    ratings, bad = read.ratings, read.bad
     assert not bad and len(ratings) == 10 and ratings[0].text == "context 0\nresponse 0"
-    only, _ = read_lewidi([src], LeWiDiConfig(text_fields=("response",)))
+    only = read_lewidi([src], LeWiDiConfig(text_fields=("response",))).ratings
     assert only[0].text == "response 0" and only[0].score == 1.0
     out = tmp_path / "p.jsonl"
     r = run("convert", "lewidi", src, "--out", out, "--text-fields", "response", "--ties", "drop")
@@ -176,8 +206,12 @@ def test_an_item_id_twice_and_an_annotator_twice_are_refused(tmp_path):
     (tmp_path / "dup.json").write_text(csc)
     with pytest.raises(InputError, match="annotator 'B1' appears twice in annotations"):
         read_lewidi([tmp_path / "dup.json"])
-    with pytest.raises(InputError, match="appears again"):
-        read_lewidi([tmp_path / "MD_train.json", tmp_path / "MD_train.json"])
+    with pytest.raises(InputError, match=r"this file is given twice \(arguments 1 and 2\)"):
+        read_lewidi([tmp_path / "MD_train.json", tmp_path / "." / "MD_train.json"])
+    (tmp_path / "other").mkdir()
+    md_file(tmp_path / "other" / "MD_train.json", "dev")  # another file of the same name: the same item keys
+    with pytest.raises(InputError, match="item id '1' appears again: .* has an item 'MD_train:1' too"):
+        read_lewidi([tmp_path / "MD_train.json", tmp_path / "other" / "MD_train.json"])
     (tmp_path / "notjson.json").write_text("{not json")
     with pytest.raises(InputError, match="not a LeWiDi file: not JSON"):
         read_lewidi([tmp_path / "notjson.json"])
@@ -192,3 +226,97 @@ def test_likert_mode_gives_multi_annotator_pairs_for_distributional_heads(tmp_pa
     assert len(rows) == 10 and all(len(x["labels"]) == 2 and x["annotators"] == ["B1", "B2"] for x in rows)
     t = read_pairs([out])
     assert t.likert_a.sum(axis=1).tolist() == [2] * 10 and (t.counts.sum(axis=1) == 2).all()
+
+
+def test_signed_scale_error_names_the_labels_range_and_the_report_says_which_end_is_preferred(tmp_path):
+    src = abuse_file(tmp_path / "abuse.json")
+    out = tmp_path / "p.jsonl"
+    r = run("convert", "lewidi", src, "--out", out)
+    assert r.exit_code == 1 and not out.exists()
+    assert "annotation '-3' of A1 is outside the scale 0..1 (from its soft_label)" in r.output, r.output
+    assert "the labels of these files range -3..1: if that is the scale, pass --scale -3,1" in r.output
+    suggested = re.search(r"pass (--scale \S+) ", r.output).group(1).split()
+    r = run("convert", "lewidi", src, "--out", out, *suggested, "--unseen-user-frac", "0")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "p.report.json").read_text())
+    ex = report["preferred"]["example"]
+    assert report["preferred"]["prefer"] == "lower" and ex["preferred"]["score"] < ex["other"]["score"]
+    assert "--prefer lower: the item with the lower score is preferred; e.g. " in r.output
+    assert (
+        f"so {ex['preferred']['item']} is the preferred side (--prefer higher turns this round)" in r.output
+    )
+    row = next(x for x in rows_of(out) if x["user"] == ex["user"] and {x["left_item"], x["right_item"]} == {
+        ex["preferred"]["item"], ex["other"]["item"]})  # fmt: skip
+    assert (row["label"] > 0) == (row["left_item"] == ex["preferred"]["item"])  # the example is a real row
+    # 1 = not abusive here: --prefer higher makes the less abusive reply the preferred one, and says so
+    r = run("convert", "lewidi", src, "--out", out, "--scale", "-3,1", "--prefer", "higher", "--overwrite")
+    ex = json.loads((tmp_path / "p.report.json").read_text())["preferred"]["example"]
+    assert r.exit_code == 0 and ex["preferred"]["score"] > ex["other"]["score"], r.output
+    assert "--prefer higher: the item with the higher score is preferred" in r.output
+    # a --scale given and still too narrow: the same range
+    r = run("convert", "lewidi", src, "--out", out, "--scale", "-2,1", "--overwrite")
+    assert (
+        r.exit_code == 1
+        and "outside the scale -2..1 (--scale); the labels of these files range -3..1" in r.output
+    )
+
+
+def test_2023_conversations_are_rendered_like_2025_texts_and_text_fields_apply(tmp_path):
+    src = abuse_file(tmp_path / "abuse.json")
+    cfg = LeWiDiConfig(scale=(-3.0, 1.0))
+    assert read_lewidi([src], cfg).ratings[0].text == "agent 0\nuser 0\nreply 0\nanswer 0"  # as a 2025 object
+    only = read_lewidi([src], LeWiDiConfig(scale=(-3.0, 1.0), text_fields=("prev_user", "user"))).ratings
+    assert only[0].text == "user 0\nanswer 0"
+    out = tmp_path / "p.jsonl"
+    r = run("convert", "lewidi", src, "--out", out, "--scale", "-3,1", "--text-fields", "prev_user,user")
+    assert r.exit_code == 0, r.output
+    texts = [x[k] for x in rows_of(out) for k in ("left", "right")]
+    assert texts and not any("{" in t or "}" in t or "prev_user" in t for t in texts)
+    r = run("convert", "lewidi", src, "--out", out, "--scale", "-3,1", "--text-fields", "bot", "--overwrite")
+    assert (
+        r.exit_code == 1
+        and "text has no field 'bot' (it has: prev_agent, prev_user, agent, user)" in r.output
+    )
+    # a tweet that merely starts with a brace stays as it is; --text-fields on plain texts is an error
+    braces = abuse_file(tmp_path / "braces.json", text=lambda i: f"{{not json}} tweet {i}")
+    assert read_lewidi([braces], cfg).ratings[0].text == "{not json} tweet 0"
+    with pytest.raises(
+        InputError, match="--text-fields user names fields, but this item's text is plain text"
+    ):
+        read_lewidi([braces], LeWiDiConfig(scale=(-3.0, 1.0), text_fields=("user",)))
+
+
+def test_small_held_out_splits_are_warned_about(tmp_path):
+    out = tmp_path / "p.jsonl"
+    r = run("convert", "lewidi", md_file(tmp_path / "MD_train.json"), "--out", out)
+    assert r.exit_code == 0, r.output
+    small = json.loads((tmp_path / "p.report.json").read_text())["small_splits"]
+    assert small and all(x["pairs"] < 100 and x["split"] != "train" for x in small)
+    assert (
+        "small held-out split(s) of the 45 pairs: " in r.output
+        and "too noisy to tell heads apart" in r.output
+    )
+    big = md_file(tmp_path / "big.json", n=60, annotators=("A1", "A2", "A3"))  # 3 x 1,770 pairs
+    r = run("convert", "lewidi", big, "--out", out, "--overwrite", "--unseen-user-frac", "0")
+    report = json.loads((tmp_path / "p.report.json").read_text())
+    assert r.exit_code == 0 and report["small_splits"] == [] and "small held-out" not in r.output, r.output
+    assert min(report["splits"].values()) >= 100
+
+
+def test_a_file_read_twice_under_another_name_is_warned_about(tmp_path):
+    src = md_file(tmp_path / "MD_train.json")
+    copy = tmp_path / "MD_train_copy.json"
+    copy.write_text(src.read_text())
+    out = tmp_path / "p.jsonl"
+    r = run("convert", "lewidi", src, copy, "--out", out, "--unseen-user-frac", "0")
+    assert r.exit_code == 0, r.output
+    repeated = json.loads((tmp_path / "p.report.json").read_text())["repeated_items"]
+    assert (
+        len(repeated) == 6
+        and repeated[0]["item"] == "MD_train_copy:1"
+        and repeated[0]["repeats"] == "MD_train:1"
+    )
+    assert "6 item(s) repeat an earlier item's text, annotators and labels exactly" in r.output
+    assert "Is a file given twice under another name?" in r.output
+    r = run("convert", "lewidi", src, src, "--out", out, "--overwrite")
+    assert r.exit_code == 1 and "this file is given twice (arguments 1 and 2)" in r.output

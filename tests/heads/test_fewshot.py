@@ -7,7 +7,7 @@ import torch
 
 from embedkit.data.splits import rank_within_group
 from embedkit.heads import create_head
-from embedkit.heads.fewshot import LogitPrior
+from embedkit.heads.fewshot import STRENGTH_GRID, LogitPrior, pick_in_sample
 from embedkit.heads.metrics import preference_accuracy
 from tests.heads.conftest import planted
 
@@ -213,3 +213,14 @@ def test_no_held_out_users_without_an_auto_prior_or_with_few_users():
     assert fixed.prior_users_ == [] and fixed.prior_.strength == 1.0
     off = create_head("pal-b", K=2, prior_users=0, **SMALL).fit(data, progress=False)
     assert off.prior_users_ == [] and str(off.prior_.strength) in off.prior_.selection  # in-sample choice
+    assert off.prior_.strength >= 1 and set(off.prior_.selection) == {str(t) for t in STRENGTH_GRID}
+
+
+def test_the_in_sample_choice_never_makes_the_prior_weaker_than_the_seen_users_spread():
+    """Seen users' pairs were fitted by the networks, so in-sample their shots look telling and weak priors
+    win; below strength 1 new users' weights went to the simplex's corners after a few pairs."""
+    weak_wins = {0.0: (0.700, 0.60), 0.1: (0.710, 0.59), 0.3: (0.705, 0.59), 1.0: (0.690, 0.61),
+                 3.0: (0.689, 0.60), 10.0: (0.680, 0.62), 30.0: (0.670, 0.63)}  # fmt: skip
+    assert pick_in_sample(weak_wins) == 3.0  # within 0.002 of the best allowed (1.0), the lower loss
+    assert pick_in_sample({**weak_wins, 10.0: (0.720, 0.65)}) == 10.0  # a stronger prior may still win
+    assert pick_in_sample({0.0: (0.9, 0.1), 1.0: (0.5, 0.7)}) == 1.0
