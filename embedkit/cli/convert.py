@@ -27,6 +27,9 @@ def _out_option(f):
 
 
 def _check_out(out: str, overwrite: bool) -> None:
+    from embedkit.atomic import finish_commit
+
+    finish_commit(out)  # a run killed after it committed its files: complete it first
     if Path(out).exists() and not overwrite:
         raise click.ClickException(f"{out} exists; pass --overwrite or choose another --out")
 
@@ -100,7 +103,7 @@ def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str 
     possible and what capped them, then what was skipped, repeated or dropped."""
     import json as _json
 
-    from embedkit.atomic import write_text
+    from embedkit.atomic import committing, write_text
     from embedkit.data.convert import write_pairs
 
     if not rows:
@@ -110,8 +113,10 @@ def _pairs_out(rows: list[dict], report: dict, out: str, source: str, unit: str 
     capped = f", capped by {report['capped']}" if report.get("capped") else ""
     click.echo(f"{report['possible_pairs']} pairs possible; writing {len(rows)}{capped}", err=True)
     report_path = Path(out).with_name(Path(out).stem + ".report.json")
-    write_text(report_path, _json.dumps(report, indent=1) + "\n")  # first: a pair file has its report
-    n = write_pairs(iter(rows), out)
+    # the report and the pairs change together (the report first, the pair file last: embedkit.atomic)
+    with committing(report_path, out) as (report_tmp, out_tmp):
+        write_text(report_tmp, _json.dumps(report, indent=1) + "\n")
+        n = write_pairs(iter(rows), out_tmp)
     click.echo(
         f"{report['ratings']} ratings by {report['annotators']} annotators of {report['items']} items -> "
         f"{n} pairs ({report['ties']} ties) in {out}; report {report_path}"
