@@ -255,9 +255,8 @@ class HFHiddenStateEncoder(Encoder):
             and len(layers) == self.n_layers
             and isinstance(getattr(model, "norm", None), torch.nn.Module)
         ):
-            model.layers = layers[
-                : self.layer
-            ]  # hidden state i is the output of layer i - 1, before the norm
+            # hidden state i (i < L) is the output of layer i - 1, before the final norm
+            model.layers = layers[: self.layer]
             model.norm = torch.nn.Identity()
             last = self.layer
         model.embedkit_last_hidden = last
@@ -350,7 +349,7 @@ class HFHiddenStateEncoder(Encoder):
                 else:
                     m = mask_t.unsqueeze(-1).to(torch.float32)  # (B, T, 1)
                     vec = (h.float() * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)
-                out[torch.from_numpy(idx).to(self.device)] = vec  # (B, d)
+                out[to_device(idx)] = vec  # (B, d)
         res = out.cpu().numpy()  # the one copy back (and wait for the device) of the call
         return l2_normalise_rows(res) if self.normalize else res
 
