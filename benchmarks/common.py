@@ -123,5 +123,5 @@ def random_open_clip_checkpoint(arch: str, workdir: Path, device: str = "cpu") -
     torch.manual_seed(0)
     model = open_clip.create_model(arch, pretrained=None, device=device)
     path = workdir / f"{arch}-random.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
     return str(path)
