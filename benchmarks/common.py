@@ -112,15 +112,16 @@ def pyplot():
     return plt
 
 
-def random_open_clip_checkpoint(arch: str, workdir: Path) -> str:
+def random_open_clip_checkpoint(arch: str, workdir: Path, device: str = "cpu") -> str:
     """A real open_clip architecture with random weights (seed 0), saved as safetensors under ``workdir``:
-    no CLIP weights can be downloaded here, and embedkit loads checkpoints from disk only."""
+    no CLIP weights can be downloaded here, and embedkit loads checkpoints from disk only. ``device``: where
+    the weights are initialised (a GPU does ViT-H-14's billion in a moment)."""
     import open_clip
     import torch
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    model = open_clip.create_model(arch, pretrained=None)
+    model = open_clip.create_model(arch, pretrained=None, device=device)
     path = workdir / f"{arch}-random.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
     return str(path)

@@ -65,27 +65,32 @@ def make_images(folder: Path, n: int, size: tuple[int, int], fmt: str, seed: int
     return paths
 
 
-def plain_loop(enc, paths, batch_size):
-    """The hand-written baseline: PIL open + preprocess in the main process, then encode_image."""
+def plain_loop(enc, paths, batch_size, fp16=False):
+    """The hand-written baseline: PIL open + preprocess in the main process, the batch copied to the model's
+    device, then encode_image (under float16 autocast with ``fp16``, as embedkit computes)."""
+    import contextlib
+
     import torch
     from PIL import Image
 
     model, preprocess = enc._load(), enc.image_transform()
+    device = str(enc.device)
+    amp = torch.autocast("cuda", dtype=torch.float16) if fp16 else contextlib.nullcontext()
     out = []
-    with torch.inference_mode():
+    with torch.inference_mode(), amp:
         for s in range(0, len(paths), batch_size):
             batch = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths[s : s + batch_size]])
-            out.append(model.encode_image(batch).float().numpy())
+            out.append(model.encode_image(batch.to(device)).float().cpu().numpy())
     return np.concatenate(out)
 
 
-def run_case(name, enc, paths, batch_size, workdir, workers, repeats):
+def run_case(name, enc, paths, batch_size, workdir, workers, repeats, fp16=False):
     """Median over ``repeats`` interleaved runs of each side (the machine's load drifts; both see it)."""
-    plain_loop(enc, paths[:batch_size], batch_size)  # warm-up (allocations, first-call overheads)
+    plain_loop(enc, paths[:batch_size], batch_size, fp16)  # warm-up (allocations, first-call overheads)
     items = collect_items([paths[0].parent])
     t_plain, t_ours = [], []
     for rep in range(repeats):
-        t, ref = timed(plain_loop, enc, paths, batch_size)
+        t, ref = timed(plain_loop, enc, paths, batch_size, fp16)
         t_plain.append(t)
         cache = workdir / f"cache-{name}-{rep}"
         t, r = timed(extract, items, cache, enc, batch_size=batch_size, workers=workers, progress=False)
@@ -139,37 +144,47 @@ def main():
     ap.add_argument("--arch", default="ViT-B-32", help="open_clip architecture (default ViT-B-32)")
     ap.add_argument("--pretrained", default=None, help="a checkpoint file (default: random weights)")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=None, help="default: embedkit's (one per CPU, at most 4)")
+    ap.add_argument(
+        "--workers", type=int, default=None, help="default: embedkit's (one per CPU, memory permitting)"
+    )
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--fp16", action="store_true", help="float16 compute on both sides (CUDA)")
+    ap.add_argument("--small", type=int, default=None, help="small PNGs (default 192; quick 32)")
+    ap.add_argument("--large", type=int, default=None, help="large JPEGs (default 96; quick 16)")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="interleaved runs of each side (default 3; quick 1)"
+    )
     args = ap.parse_args()
     q = args.quick
     workdir = Path(tempfile.mkdtemp(prefix="embedkit-bench-img-"))
     try:
         ckpt = args.pretrained
         if ckpt is None:
-            ckpt = random_open_clip_checkpoint(args.arch, workdir)
-        enc = create_encoder(f"open_clip:{args.arch}:{ckpt}", device=args.device)
+            ckpt = random_open_clip_checkpoint(args.arch, workdir, args.device)
+        enc = create_encoder(f"open_clip:{args.arch}:{ckpt}", device=args.device, fp16=args.fp16)
         enc.load()
         workers = default_workers() if args.workers is None else args.workers
         print("(a) small PNGs ...", flush=True)
         small = run_case(
             "small",
             enc,
-            make_images(workdir / "small", 32 if q else 192, (256, 256), "PNG"),
+            make_images(workdir / "small", args.small or (32 if q else 192), (256, 256), "PNG"),
             args.batch_size,
             workdir,
             workers,
-            1 if q else 3,
+            args.repeats or (1 if q else 3),
+            args.fp16,
         )
         print("(b) large JPEGs ...", flush=True)
         large = run_case(
             "large",
             enc,
-            make_images(workdir / "large", 16 if q else 96, (3000, 2000), "JPEG", seed=1),
+            make_images(workdir / "large", args.large or (16 if q else 96), (3000, 2000), "JPEG", seed=1),
             args.batch_size,
             workdir,
             workers,
-            1 if q else 3,
+            args.repeats or (1 if q else 3),
+            args.fp16,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -180,6 +195,8 @@ def main():
         "model": f"open_clip {args.arch} ({'random init' if args.pretrained is None else args.pretrained})",
         "batch_size": args.batch_size,
         "workers": workers,
+        "device": args.device,
+        "precision": "fp16" if args.fp16 else "fp32",
         "small": small,
         "large": large,
     }

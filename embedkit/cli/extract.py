@@ -62,7 +62,8 @@ def encoder_family_options(f):
     "--workers",
     default=None,
     type=click.IntRange(min=0),
-    help="Processes decoding images while the model runs (0 = none). Default: one per CPU, at most 4.",
+    help="Processes decoding images while the model runs (0 = none). Default: one per CPU, as many as "
+    "fit in half the available memory (512 MB each).",
 )
 @encoder_family_options
 @click.option(

@@ -54,6 +54,18 @@ class Encoder(ABC):
         ``(text, None)``; encoders that render conversations (an LLM's chat template) use it, others ignore it.
         """
 
+    def prepare(self, texts: Sequence[str], batch_size: int = 32, parts: Sequence[tuple] | None = None):
+        """The host-side work of ``encode`` for ``texts`` (tokenizing, batching, padding), done ahead:
+        ``encode_prepared(prepare(t, b, p))`` equals ``encode(t, b, p)``. The extraction loop runs it for
+        the next chunk in a thread while the current chunk runs on the device, so it must not use the
+        model. Default: nothing is done ahead."""
+        return texts, batch_size, parts
+
+    def encode_prepared(self, prepared) -> np.ndarray:
+        """Embeddings of what :meth:`prepare` returned, shape (len(texts), dim), float32."""
+        texts, batch_size, parts = prepared
+        return self.encode(texts, batch_size=batch_size, parts=parts)
+
     # --- images (encoders with "image" in modalities) -------------------------------------------------
     @property
     def image_size(self) -> int | None:
@@ -171,13 +183,20 @@ def precision_of(fp16: bool, bf16: bool) -> str:
     return "fp16" if fp16 else "bf16" if bf16 else "fp32"
 
 
+def half_precision_on(precision: str, device: str) -> str:
+    """The dtype name an encoder loads its weights in for ``precision`` (fp32 | fp16 | bf16) on ``device``;
+    half precision is refused off CUDA."""
+    if precision != "fp32" and not str(device).startswith("cuda"):
+        raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+    return PRECISIONS[precision]
+
+
 def autocast_for(precision: str, device: str):
     """``(autocast context or None, compute dtype name)`` for a model kept in float32 and run at
     ``precision`` (fp32 | fp16 | bf16) on ``device``; half precision is refused off CUDA."""
     import torch
 
-    if precision != "fp32" and not str(device).startswith("cuda"):
-        raise ValueError("fp16 / bf16 compute is for CUDA devices; on CPU use float32 (the default)")
+    half_precision_on(precision, device)
     autocast = (
         torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
         if precision != "fp32"

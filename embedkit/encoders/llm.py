@@ -12,6 +12,16 @@ The embedding of a text is one hidden state of the model, pooled over tokens:
   turn followed by the assistant header, a response in context as the user turn plus the assistant's
   answer, the way the model would see them).
 - ``max_length``: longer inputs are truncated (default: the model's maximum context) and counted.
+- ``max_tokens``: the token budget of a forward pass (default ``batch_size`` x 256): texts are sorted
+  by length and a batch holds as many as fit in it, padded (rows x the batch's longest text); a text
+  longer than the budget is a batch of its own. Not part of the fingerprint: batching does not change
+  the vectors (beyond float rounding).
+
+Speed: the weights are loaded in the compute dtype (``--bf16`` / ``--fp16``: half the memory of float32
+and no casts per forward), each text is tokenized once, only the layers up to ``layer`` are kept (a
+middle hidden state costs that fraction of the model), and the pooled vectors stay on the device until
+the whole call is done (one copy back). :meth:`HFHiddenStateEncoder.prepare` (tokenizing, batching and
+padding) touches no model, so the extraction loop runs it for the next chunk while this one computes.
 
 A GGUF file is de-quantised by transformers once and kept as a plain safetensors model under
 ``~/.cache/embedkit/gguf/<sha256>/`` (parsing a GGUF costs ~30 s, loading the copy well under a second);
@@ -20,7 +30,6 @@ the fingerprint holds the SHA-256 of the GGUF itself.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
@@ -28,6 +37,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +46,8 @@ from embedkit.device import resolve_device
 from embedkit.encoders.base import (
     Encoder,
     absolute_path,
-    autocast_for,
     cached_weights_hash,
+    half_precision_on,
     l2_normalise_rows,
     precision_of,
     resolve_hub_model,
@@ -50,6 +60,32 @@ log = logging.getLogger(__name__)
 POOLS = ("last", "mean")
 TEMPLATES = ("none", "chat")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TOKENS_PER_ROW = 256
+"""Default token budget of a batch: ``batch_size`` x this (64 x 256 = 16,384, text-embeddings-inference's
+default)."""
+
+
+def token_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int) -> list[np.ndarray]:
+    """Row indices in batches of at most ``max_tokens`` padded tokens (rows x the batch's longest text),
+    longest texts first (ties in input order); a text longer than the budget is a batch of its own."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        rows = max(1, max_tokens // max(1, int(lengths[order[start]])))  # the first is the longest
+        batches.append(order[start : start + rows])
+        start += rows
+    return batches
+
+
+@dataclass
+class Prepared:
+    """Texts tokenized, batched and padded (host memory), ready for :meth:`HFHiddenStateEncoder.encode_prepared`."""
+
+    n: int
+    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    """(row indices (B,), input ids (B, T), attention mask (B, T)), right-padded."""
+    truncated: int
 
 
 def smollm2_path() -> Path:
@@ -129,6 +165,7 @@ class HFHiddenStateEncoder(Encoder):
         pool: str = "last",
         template: str = "none",
         max_length: int | None = None,
+        max_tokens: int | None = None,
         device: str | None = "auto",
         normalize: bool = False,
         fp16: bool = False,
@@ -142,6 +179,8 @@ class HFHiddenStateEncoder(Encoder):
             raise ValueError(f"--template must be one of {', '.join(TEMPLATES)}, got {template!r}")
         if max_length is not None and max_length < 2:
             raise ValueError(f"--max-length must be >= 2, got {max_length}")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"--max-tokens must be >= 1, got {max_tokens}")
         self.model_dir, mid, weights = resolve_model_source(str(source))
         cfg = json.loads((self.model_dir / "config.json").read_text())
         n_layers = int(cfg.get("num_hidden_layers") or cfg["n_layer"])
@@ -154,6 +193,8 @@ class HFHiddenStateEncoder(Encoder):
                 f"--layer {layer}: this model has hidden states 0..{n_layers} (or -{n_layers + 1}..-1)"
             )
         self.max_length = int(max_length or cfg.get("max_position_embeddings") or 2048)
+        self.max_tokens = max_tokens
+        self.n_layers = n_layers
         self.pool, self.template = pool, template
         self.requested_device = device
         self.normalize = normalize
@@ -174,8 +215,7 @@ class HFHiddenStateEncoder(Encoder):
 
     def _load(self):
         if self._model is None:
-            import torch
-            from transformers import AutoModel, AutoTokenizer
+            from transformers import AutoTokenizer
 
             try:
                 from transformers.utils import logging as hf_logging
@@ -184,7 +224,7 @@ class HFHiddenStateEncoder(Encoder):
             except ImportError:  # pragma: no cover
                 pass
             self.device = resolve_device(self.requested_device)
-            self._autocast, self.compute_dtype = autocast_for(self.precision, self.device)
+            dtype = half_precision_on(self.precision, self.device)
             tok = AutoTokenizer.from_pretrained(str(self.model_dir))
             tok.padding_side = "right"
             if tok.pad_token is None:
@@ -193,10 +233,34 @@ class HFHiddenStateEncoder(Encoder):
                 raise ValueError(
                     f"--template chat: the tokenizer of {self.fingerprint.model} has no chat template"
                 )
-            model = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32)
-            model.eval().to(self.device)
-            self._tok, self._model = tok, model
+            self._tok = tok
+            self._model = self.load_model(dtype)
+            self.compute_dtype = dtype
         return self._model
+
+    def load_model(self, dtype: str = "float32"):
+        """The model with its weights in ``dtype`` (no float32 copy), on ``self.device``, cut after the
+        requested hidden state where its architecture allows (Llama-family: ``layers`` and a final
+        ``norm``): then its ``last_hidden_state`` is hidden state ``layer``, marked by
+        ``model.embedkit_last_hidden``."""
+        import torch
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(str(self.model_dir), dtype=getattr(torch, dtype))
+        last = self.n_layers
+        layers = getattr(model, "layers", None)
+        if (
+            self.layer < self.n_layers
+            and isinstance(layers, torch.nn.ModuleList)
+            and len(layers) == self.n_layers
+            and isinstance(getattr(model, "norm", None), torch.nn.Module)
+        ):
+            # hidden state i (i < L) is the output of layer i - 1, before the final norm
+            model.layers = layers[: self.layer]
+            model.norm = torch.nn.Identity()
+            last = self.layer
+        model.embedkit_last_hidden = last
+        return model.eval().to(self.device)
 
     def load(self) -> None:
         self._load()
@@ -217,40 +281,80 @@ class HFHiddenStateEncoder(Encoder):
             )
         return out
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> np.ndarray:
+    def tokenize(
+        self, texts: Sequence[str], parts: Sequence[tuple] | None = None
+    ) -> tuple[list[list[int]], int]:
+        """(token ids of each text, cut at ``max_length``; how many were cut), in one tokenizer call."""
+        self._load()
+        strings = self.render(texts, parts)
+        special = self.template == "none"  # a chat template already carries its special tokens
+        kw = dict(add_special_tokens=special, return_attention_mask=False)
+        enc = self._tok(
+            strings, truncation=True, max_length=self.max_length, return_overflowing_tokens=True, **kw
+        )
+        ids, owner = enc["input_ids"], enc.get("overflow_to_sample_mapping")
+        if owner is not None:  # a fast tokenizer: a text's overflow comes back as rows after its own
+            if len(ids) == len(strings):
+                return ids, 0
+            owner = np.asarray(owner)
+            first = np.nonzero(np.r_[True, owner[1:] != owner[:-1]])[0]
+            cut = int((np.bincount(owner, minlength=len(strings)) > 1).sum())
+            return [ids[i] for i in first], cut
+        full = self._tok(strings, **kw)["input_ids"]  # a slow tokenizer: count by the untruncated lengths
+        return ids, sum(len(x) > self.max_length for x in full)
+
+    def prepare(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> Prepared:
+        """Tokenized once, sorted by length, cut into token-budget batches and padded (see the module
+        docstring); touches no model, so it can run in a thread while the model computes."""
+        ids, truncated = self.tokenize(texts, parts)
+        budget = self.max_tokens or batch_size * TOKENS_PER_ROW
+        pad = self._tok.pad_token_id
+        batches = []
+        for idx in token_batches([len(x) for x in ids], budget):
+            width = len(ids[idx[0]])  # the longest of the batch comes first
+            input_ids = np.full((len(idx), width), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx.tolist()):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            batches.append((idx, input_ids, mask))
+        return Prepared(len(ids), batches, truncated)
+
+    def encode_prepared(self, prepared: Prepared) -> np.ndarray:
         import torch
 
         model = self._load()
-        strings = self.render(texts, parts)
-        special = self.template == "none"  # a chat template already carries its special tokens
-        lengths = [len(ids) for ids in self._tok(strings, add_special_tokens=special)["input_ids"]]
-        self.truncated += sum(n > self.max_length for n in lengths)
-        out = np.empty((len(strings), self.dim), dtype=np.float32)
-        order = np.argsort(lengths, kind="stable")[::-1]  # similar lengths together: little padding
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            enc = self._tok(
-                [strings[i] for i in idx],
-                add_special_tokens=special,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.device)
-            with torch.inference_mode(), self._autocast or contextlib.nullcontext():
-                res = model(**enc, output_hidden_states=self.layer != model.config.num_hidden_layers)
-            h = (
-                res.last_hidden_state if res.hidden_states is None else res.hidden_states[self.layer]
-            ).float()
-            mask = enc["attention_mask"]  # (B, T), right-padded
-            if self.pool == "last":
-                last = mask.sum(dim=1) - 1  # (B,) index of the last real token
-                vec = h[torch.arange(h.shape[0], device=h.device), last]
-            else:
-                m = mask.unsqueeze(-1).to(h.dtype)
-                vec = (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)
-            out[idx] = vec.cpu().numpy()
-        return l2_normalise_rows(out) if self.normalize else out
+        self.truncated += prepared.truncated
+        last = getattr(model, "embedkit_last_hidden", None) == self.layer
+        cuda = str(self.device).startswith("cuda")
+        out = torch.empty((prepared.n, self.dim), dtype=torch.float32, device=self.device)
+
+        def to_device(a: np.ndarray):
+            t = torch.from_numpy(a)
+            return t.pin_memory().to(self.device, non_blocking=True) if cuda else t
+
+        with torch.inference_mode():
+            for idx, input_ids, mask in prepared.batches:
+                ids_t, mask_t = to_device(input_ids), to_device(mask)
+                if last:  # the model ends at the requested hidden state: nothing else is kept
+                    h = model(input_ids=ids_t, attention_mask=mask_t, use_cache=False).last_hidden_state
+                else:
+                    res = model(
+                        input_ids=ids_t, attention_mask=mask_t, use_cache=False, output_hidden_states=True
+                    )
+                    h = res.hidden_states[self.layer]  # (B, T, d)
+                if self.pool == "last":
+                    end = mask_t.sum(dim=1) - 1  # (B,) index of the last real token
+                    vec = h[torch.arange(h.shape[0], device=h.device), end].float()
+                else:
+                    m = mask_t.unsqueeze(-1).to(torch.float32)  # (B, T, 1)
+                    vec = (h.float() * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)
+                out[to_device(idx)] = vec  # (B, d)
+        res = out.cpu().numpy()  # the one copy back (and wait for the device) of the call
+        return l2_normalise_rows(res) if self.normalize else res
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, parts=None) -> np.ndarray:
+        return self.encode_prepared(self.prepare(texts, batch_size, parts))
 
 
 # --- registry factories (see embedkit.encoders.registry) ------------------------------------------------

@@ -70,6 +70,13 @@ OPTIONS: dict[str, EncoderOption] = {
         type=int,
         min=2,
     ),
+    "max_tokens": EncoderOption(
+        "LLM encoders: padded tokens per forward pass (texts sorted by length, rows x the longest text of a "
+        "batch). Default: --batch-size x 256.",
+        "LLM encoders",
+        type=int,
+        min=1,
+    ),
     "prompt": EncoderOption(
         "sentence-transformers encoders: text put before every input (e.g. 'query: '), as "
         "SentenceTransformer.encode(prompt=...) does. Part of the namespace: vectors made with another "
@@ -93,7 +100,7 @@ OPTIONS: dict[str, EncoderOption] = {
 """Family options, by Python name. Given to an encoder that does not take them they are an error, never
 silently ignored."""
 
-LLM_OPTIONS = ("layer", "pool", "template", "max_length")
+LLM_OPTIONS = ("layer", "pool", "template", "max_length", "max_tokens")
 ST_OPTIONS = ("prompt", "prompt_name", "truncate_dim")
 
 

@@ -86,8 +86,8 @@ def extract(
     ``items``: an :class:`Items`, a list of texts, or an iterator of :class:`Items` windows (see
     :func:`embedkit.data.items.iter_item_windows`: memory then holds one window, however large the
     input). Texts are sorted by length (longest first, within a window) so batches pad little. Images
-    are decoded and preprocessed in ``workers`` DataLoader processes (default: up to 4, one per CPU)
-    while the model runs; an unreadable image raises :class:`InputError` naming it before the shard it
+    are decoded and preprocessed in ``workers`` DataLoader processes (default: one per CPU, memory
+    permitting, see :func:`default_workers`) while the model runs; an unreadable image raises :class:`InputError` naming it before the shard it
     belongs to is written (with ``skip_bad`` it is reported in the result and the rest is cached). Each
     shard is durable when written, so an interrupted run loses at most one shard of work and a re-run
     resumes; items already cached are never recomputed, and the namespace holds each item exactly once.
