@@ -1,13 +1,15 @@
 """Extraction: encode what the cache lacks with a frozen encoder and write it as shards.
 
-- :func:`extract_files` (``embedkit extract``): input files and folders, every record checked before
-  anything is written, then streamed in windows (:mod:`embedkit.extract.inputs`);
+- :func:`extract_files` (``embedkit extract``, :mod:`embedkit.extract.files`): input files and folders, every
+  record checked before anything is written, then streamed in windows (:mod:`embedkit.extract.inputs`) to
+  one of the two below;
 - :func:`extract`: items already read (an :class:`~embedkit.data.items.Items`, a list of texts, or an
   iterator of windows), on this machine (:mod:`embedkit.extract.run`: the window plan in ``plan``, the
   encoding loop in ``loop``);
 - :func:`embedkit.extract.ray.extract_ray`: the same on a Ray cluster (the only module that imports ray).
 """
 
+from embedkit.extract.files import extract_files
 from embedkit.extract.inputs import STREAM_WINDOW, check_modalities, read_inputs
 from embedkit.extract.loop import EncodingLoop, default_workers
 from embedkit.extract.plan import WindowPlan
@@ -16,7 +18,6 @@ from embedkit.extract.run import (
     DEFAULT_SHARD_SIZE,
     ExtractResult,
     extract,
-    extract_files,
     window_stream,
     write_bad_rows_report,
 )
