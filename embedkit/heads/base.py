@@ -222,8 +222,10 @@ class RewardHead:
 
     def _warn_if_near_chance(self, data: PairData) -> None:
         """A head that ends where it started (accuracy ~0.5 on its own training pairs) misleads quietly."""
-        train_rows = data.in_split("train")
-        acc = preference_accuracy(self.predict_delta(train_rows), train_rows.counts, train_rows.y)
+        acc = self.metrics_.get("seen", {}).get("train", {}).get("accuracy")  # evaluate has it (PAL)
+        if acc is None:
+            train_rows = data.in_split("train")
+            acc = preference_accuracy(self.predict_delta(train_rows), train_rows.counts, train_rows.y)
         if np.isfinite(acc) and acc <= NEAR_CHANCE:
             log.warning(
                 "training ended near chance: %s reaches %.3f accuracy on its own training pairs (chance 0.5) "
