@@ -254,7 +254,9 @@ def load_pair_data(
     )
     across = data.split == ""
     if across.any():  # an item-disjoint split: pairs whose two items fall in different splits
-        log.info("item-disjoint split: %d pair(s) compare items of two splits and are left out", int(across.sum()))
+        log.info(
+            "item-disjoint split: %d pair(s) compare items of two splits and are left out", int(across.sum())
+        )
         data = data.subset(~across)
     counts: dict[str, int] = {}
     for f, _ in table.source:
