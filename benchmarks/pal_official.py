@@ -22,7 +22,7 @@ Measured, in one run:
 - the in-memory reference trainer: the same PAL-B network trained by a plain PyTorch loop (all pairs as
   tensors, Adam, batch 256) for as many epochs as fit-head ran: seconds of the loop alone, accuracy.
 
-    .venv/bin/python benchmarks/pal_official.py [--repeats 3] [--device cuda] [--loops host,device]
+    .venv/bin/python benchmarks/pal_official.py [--repeats 3] [--device cuda] [--loops host,device,device:1024]
     .venv/bin/python benchmarks/pal_official.py --quick --device cuda   # one run per loop, no reference
 
 Writes benchmarks/results/pal_official.{json,md}. Time it with nothing else running.
@@ -114,10 +114,13 @@ PHASES = (
 
 
 def fit_head(work: Path, device: str = "cpu", loop: str = "auto") -> dict:
+    """One fit-head process; ``loop`` is a --loop value, optionally with a --device-batch (``device:1024``)."""
+    loop, _, step = loop.partition(":")
     cmd = [
         sys.executable, "-m", "embedkit", "fit-head", "--model", "pal-b", "--K", "2", "--pairs",
         str(work / "pairs.jsonl"), "--cache", str(work / "cache"), "--responses", "alone", "--out",
         str(work / "head"), "--overwrite", "--no-progress", "--json", "--device", device, "--loop", loop,
+        *(["--device-batch", step] if step else []),
     ]  # fmt: skip
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -202,7 +205,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="fit-head runs (the median is reported)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (results go to pal_official-cuda.*)")
     ap.add_argument(
-        "--loops", default="host,device", help="training loops to run side by side (fit-head --loop)"
+        "--loops",
+        default="host,device",
+        help="training loops to run side by side (fit-head --loop; device:N adds --device-batch N)",
     )
     ap.add_argument(
         "--quick", action="store_true", help="one run per loop, no reference loop (~1 min on a GPU)"
@@ -222,7 +227,9 @@ def main():
             by_loop.setdefault(loop, []).append(fit_head(args.work, args.device, loop))
     loops = list(by_loop)
     meds = {lp: sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2] for lp, rs in by_loop.items()}
-    default = "device" if args.device.startswith("cuda") and "device" in meds else loops[0]
+    default = (
+        next((lp for lp in loops if lp == "device"), loops[0]) if args.device.startswith("cuda") else loops[0]
+    )
     runs, med = by_loop[default], meds[default]
     ref = None if args.quick else reference(args.work, med["epochs"], args.device)
     ok_acc, ok_time = med["test_accuracy"] >= 0.865, med["seconds"] <= 10.0

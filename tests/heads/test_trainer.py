@@ -120,7 +120,8 @@ def test_the_device_loop_fuses_mini_batches_with_scaled_rates_and_learns():
     from tests.heads.conftest import planted
 
     data = planted("b")[0]
-    head = create_head("pal-b", K=2, epochs=15, device="cpu", loop="device").fit(data, progress=False)
+    head = create_head("pal-b", K=2, epochs=15, device="cpu", loop="device", device_batch=1024)
+    head.fit(data, progress=False)
     assert head.history_["step_pairs"] == 1024 and head.history_["lr_scale"] == pytest.approx(2.0)
     assert head.metrics_["seen"]["test"]["accuracy"] > 0.65
 
@@ -177,5 +178,6 @@ def test_auto_chooses_the_device_loop_when_the_head_trains_on_cuda(monkeypatch):
 
 def test_step_size_of_each_loop():
     assert step_size(TrainConfig(), "host") == (256, 1.0)
-    assert step_size(TrainConfig(), "device") == (1024, 2.0)
+    assert step_size(TrainConfig(), "device") == (256, 1.0)  # the default: no fusing (see DEVICE_FUSE)
+    assert step_size(TrainConfig(device_batch=1024), "device") == (1024, 2.0)
     assert step_size(TrainConfig(batch_size=128, device_batch=2048), "device") == (2048, 4.0)
