@@ -235,7 +235,7 @@ def main():
     ok_acc, ok_time = med["test_accuracy"] >= 0.865, med["seconds"] <= 10.0
     rows = [
         (f"embedkit fit-head --loop {lp} (whole process, median of {len(by_loop[lp])})", f"{m['seconds']:.1f} s",
-         f"{m['test_accuracy']:.4f}", f"{m['epochs']} + {m['refit_epochs']} epochs (best {m['best_epoch']}), "
+         f"{m['test_accuracy']:.4f}", f"{m['epochs']}{' + ' + str(m['refit_epochs']) if m['refit_epochs'] else ''} epochs (best {m['best_epoch']}), "
          f"epochs {m['train_seconds']:.1f} s, outside them {m['outside_epochs']:.1f} s", f"{OFFICIAL_SECONDS / m['seconds']:.0f}x")
         for lp, m in meds.items()
     ]  # fmt: skip
