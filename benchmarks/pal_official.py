@@ -113,13 +113,13 @@ PHASES = (
 )
 
 
-def fit_head(work: Path, device: str = "cpu", loop: str = "auto") -> dict:
+def fit_head(work: Path, device: str = "cpu", loop: str = "auto", seed: int = 0) -> dict:
     """One fit-head process; ``loop`` is a --loop value, optionally with a --device-batch (``device:1024``)."""
     loop, _, step = loop.partition(":")
     cmd = [
         sys.executable, "-m", "embedkit", "fit-head", "--model", "pal-b", "--K", "2", "--pairs",
         str(work / "pairs.jsonl"), "--cache", str(work / "cache"), "--responses", "alone", "--out",
-        str(work / "head"), "--overwrite", "--no-progress", "--json", "--device", device, "--loop", loop,
+        str(work / "head"), "--overwrite", "--no-progress", "--json", "--device", device, "--loop", loop, "--seed", str(seed),
         *(["--device-batch", step] if step else []),
     ]  # fmt: skip
     t0 = time.perf_counter()
@@ -210,6 +210,14 @@ def main():
         help="training loops to run side by side (fit-head --loop; device:N adds --device-batch N)",
     )
     ap.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="also fit each loop with seeds 1..S-1 and compare mean test accuracies (single runs spread: on "
+        "CPU the host loop, the device loop, the device loop with 4 fused steps and the code before #26 gave "
+        "0.879, 0.857, 0.872 and 0.872, one run each)",
+    )
+    ap.add_argument(
         "--quick", action="store_true", help="one run per loop, no reference loop (~1 min on a GPU)"
     )
     args = ap.parse_args()
@@ -225,6 +233,11 @@ def main():
     for _ in range(repeats):  # interleaved, so that load on the machine hits each loop alike
         for loop in args.loops.split(","):
             by_loop.setdefault(loop, []).append(fit_head(args.work, args.device, loop))
+    by_seed: dict[str, list[float]] = {}  # test accuracy per loop over seeds 0..S-1 (seed 0 from above)
+    for loop in args.loops.split(",") if args.seeds > 1 else []:
+        by_seed[loop] = [by_loop[loop][0]["test_accuracy"]] + [
+            fit_head(args.work, args.device, loop, seed)["test_accuracy"] for seed in range(1, args.seeds)
+        ]
     loops = list(by_loop)
     meds = {lp: sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2] for lp, rs in by_loop.items()}
     default = (
@@ -261,12 +274,21 @@ def main():
         f"{'PASS' if med['outside_epochs'] <= 2.0 else 'FAIL'}: <= 2 s outside the epochs ({med['outside_epochs']:.1f} s, "
         f"--loop {default})",
     ]
+    if by_seed:
+        base = args.loops.split(",")[0]
+        m0 = float(np.mean(by_seed[base]))
+        for lp, accs in by_seed.items():
+            se = float(np.hypot(np.std(accs, ddof=1), np.std(by_seed[base], ddof=1)) / np.sqrt(len(accs)))
+            notes.append(
+                f"--loop {lp} over {len(accs)} seeds: test {np.mean(accs):.4f} ± {np.std(accs, ddof=1):.4f} "
+                f"(difference from {base}: {np.mean(accs) - m0:+.4f} ± {se:.4f})"
+            )
     if len(meds) > 1:
         accs = [m["test_accuracy"] for m in meds.values()]
         notes.append(f"{'PASS' if max(accs) - min(accs) <= 0.005 else 'FAIL'}: the loops' test accuracies within 0.005 "
                      "(" + ", ".join(f"{lp} {m['test_accuracy']:.4f}" for lp, m in meds.items()) + ")")  # fmt: skip
     out = {"run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-           "data": data, "fit_head": runs, "by_loop": by_loop, "reference": ref,
+           "data": data, "fit_head": runs, "by_loop": by_loop, "by_seed": by_seed, "reference": ref,
            "official_seconds": OFFICIAL_SECONDS}  # fmt: skip
     name = (
         "pal_official"
