@@ -135,6 +135,7 @@ def child(args) -> None:
         patience=args.epochs,
         epoch_pairs=args.epoch_pairs,
         device=args.device,
+        loop=args.loop,
     )
     t1 = time.perf_counter()
     head.fit(data, progress=False)
@@ -158,7 +159,8 @@ def child(args) -> None:
         "bytes_per_pair_peak": round((peak_mb() - base_rss) * 2**20 / n, 1),
         "val_accuracy": round(float(h["best_val"]), 4),
         "test_accuracy": round(float(head.metrics_["seen"]["test"]["accuracy"]), 4),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "loop": h.get("loop"), "step_pairs": h.get("step_pairs"),
+        "fit_phases": {k: round(v, 2) for k, v in head.timings_.items()},
     }))  # fmt: skip
 
 
@@ -198,6 +200,7 @@ def main():
     ap.add_argument("--epoch-pairs", type=int, default=1_000_000, help="training pairs per epoch (0 = all)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (results go to scale_heads-cuda.*)")
     ap.add_argument("--quick", action="store_true", help="20k and 100k pairs, files of 20k")
+    ap.add_argument("--loop", default="auto", help="fit-head --loop: auto (device on CUDA), host or device")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -210,7 +213,7 @@ def main():
     fits = []
     for n in map(int, args.sizes.split(",")):
         cmd = [sys.executable, __file__, "--work", str(args.work), "--child", str(n), "--epochs", str(args.epochs),
-               "--epoch-pairs", str(args.epoch_pairs), "--device", args.device]  # fmt: skip
+               "--epoch-pairs", str(args.epoch_pairs), "--device", args.device, "--loop", args.loop]  # fmt: skip
         r = run_measured(cmd, f"PAL-B fit on {n:,} pairs")
         fits.append(
             {**json.loads(r["stdout"].strip().splitlines()[-1]), "wall_seconds": round(r["seconds"], 1)}
@@ -301,6 +304,7 @@ def main():
         "scale_heads"
         + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
         + ("-quick" if args.quick else "")
+        + ("-" + args.loop if args.loop != "auto" else "")
     )
     publish(name, out, rows, header, notes, plot)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -24,7 +25,23 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 
 class EmbedkitGroup(click.Group):
     """A click group that turns library exceptions into one-line messages and exit code 1, and accepts
-    the global flags (``--debug``, ``-v``) anywhere on the command line."""
+    the global flags (``--debug``, ``-v``) anywhere on the command line.
+
+    ``lazy``: command name -> ``"module:attribute"``, imported when the command is used or listed, so
+    ``embedkit fit-head`` does not import what ``build`` or ``split`` need (data sets, the leakage index)."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            module, attr = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def parse_args(self, ctx, args):
         if ctx.parent is None:

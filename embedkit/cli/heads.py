@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import click
@@ -225,8 +226,10 @@ def fit_head_command(
     Example:
       embedkit fit-head --model pal-b --K 2 --pairs runs/persona/pairs.jsonl --cache runs/cache --out runs/pal-b
     """
+    t_start = time.perf_counter()
     from embedkit.heads import create_head, load_pair_data
 
+    timings = {"imports": time.perf_counter() - t_start}  # torch and the heads, on first use
     k_auto = config.get("K") == "auto"
     if k_auto:
         from embedkit.heads import HEADS, head_class
@@ -246,6 +249,7 @@ def fit_head_command(
         split=SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, cfg.seed, by=split_by),
         responses=responses,
     )
+    timings["read_pairs_and_cache"] = time.perf_counter() - t_start - timings["imports"]
     progress_lines(progress)
     selection = None
     if k_auto:
@@ -254,7 +258,11 @@ def fit_head_command(
         )
     else:
         head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
+        timings.update(head.timings_)
+        t_save = time.perf_counter()
         head.save(out, overwrite=overwrite)
+        timings["save"] = time.perf_counter() - t_save
+    timings["command"] = time.perf_counter() - t_start
     h = head.history_
     if as_json:
         from embedkit.heads.metrics import json_ready
@@ -268,6 +276,7 @@ def fit_head_command(
             "val_metric": head.val_metric,
             "best_val": h["best_val"],
             "metrics": head.metrics_,
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         if selection is not None:
             summary["k_selection"] = selection.to_dict()
@@ -304,12 +313,15 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
     for r in sel.rows:
         mark = "  <- chosen" if r["K"] == sel.chosen else ""
         mark += f"  (mean of {len(r['val_accuracy_seeds'])} seeds)" if "val_accuracy_seeds" in r else ""
+        mark += "  (stopped at the epoch cap, unconverged)" if not r.get("converged", True) else ""
         loss = f"{r['val_loss']:.4f}" if r.get("val_loss") is not None else "   -  "
         click.echo(
             f"{r['K']:>3}  {r['val_accuracy']:.4f} ± {r['val_se']:.4f}       {loss}    {r['test_accuracy']:.4f}"
             f"    {r['seconds']:>6.1f}{mark}"
         )
     click.echo(sel.message)
+    for warning in sel.warnings:
+        click.echo(f"warning: {warning}")
     click.echo(
         f"selection: {Path(out) / 'k_selection.json'}"
         + (f", plot {Path(out) / 'k_selection.png'}" if plotted else "")

@@ -5,19 +5,24 @@ from __future__ import annotations
 import click
 
 from embedkit._version import __version__
-from embedkit.cli.build import build_group
-from embedkit.cli.cache import cache_group
 from embedkit.cli.common import EmbedkitGroup, setup_logging
-from embedkit.cli.convert import convert_group
-from embedkit.cli.extract import encoders_command, extract_command
-from embedkit.cli.heads import eval_command, fit_head_command
-from embedkit.cli.index import index_group
-from embedkit.cli.rewardbench import rewardbench_command
-from embedkit.cli.score import score_command
-from embedkit.cli.split import split_command
+
+COMMANDS = {  # imported when used: `embedkit fit-head` imports neither the data sets nor the index
+    "extract": "embedkit.cli.extract:extract_command",
+    "encoders": "embedkit.cli.extract:encoders_command",
+    "cache": "embedkit.cli.cache:cache_group",
+    "build": "embedkit.cli.build:build_group",
+    "convert": "embedkit.cli.convert:convert_group",
+    "fit-head": "embedkit.cli.heads:fit_head_command",
+    "eval": "embedkit.cli.heads:eval_command",
+    "score": "embedkit.cli.score:score_command",
+    "rewardbench": "embedkit.cli.rewardbench:rewardbench_command",
+    "index": "embedkit.cli.index:index_group",
+    "split": "embedkit.cli.split:split_command",
+}
 
 
-@click.group(cls=EmbedkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EmbedkitGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="embedkit")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -39,19 +44,6 @@ def cli(ctx, verbose: int, debug: bool):
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     setup_logging(verbose)
-
-
-cli.add_command(extract_command)
-cli.add_command(encoders_command)
-cli.add_command(cache_group)
-cli.add_command(build_group)
-cli.add_command(convert_group)
-cli.add_command(fit_head_command)
-cli.add_command(eval_command)
-cli.add_command(score_command)
-cli.add_command(rewardbench_command)
-cli.add_command(index_group)
-cli.add_command(split_command)
 
 
 def main():  # console-script entry point

@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -21,7 +22,7 @@ from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
 from embedkit.heads.metrics import from_json, json_ready, preference_accuracy
 from embedkit.heads.pair_data import DataSetup, PairData, item_overlap
-from embedkit.heads.trainer import resolve_torch_device, train
+from embedkit.heads.trainer import resolve_loop, resolve_torch_device, train
 
 log = logging.getLogger(__name__)
 HEAD_FORMAT = "embedkit-head"
@@ -143,8 +144,18 @@ class RewardHead:
                 f"{fingerprint.describe()}. Extract with the same encoder (namespace {self.fingerprint_.namespace})"
             )
 
-    def fit(self, data: PairData, progress: bool = True) -> RewardHead:
-        """Train on the ``train`` rows of ``data``, early-stopping on ``val``; returns self."""
+    def fit(
+        self,
+        data: PairData,
+        progress: bool = True,
+        desc: str | None = None,
+        on_epoch: Callable[[int, dict], None] | None = None,
+    ) -> RewardHead:
+        """Train on the ``train`` rows of ``data``, early-stopping on ``val``; returns self.
+
+        ``desc`` names the fit in progress lines (default ``fit <name>``); ``on_epoch(epoch, history)`` is
+        called after every epoch of every training run. ``timings_`` says where the seconds went (training,
+        the after-training step such as the few-shot prior, evaluation)."""
         if not np.all(np.isfinite(data.X)):
             bad = int(np.nonzero(~np.isfinite(data.X).all(axis=1))[0][0])
             raise InputError(f"embedding row {bad} contains NaN or inf; re-extract or verify the cache")
@@ -162,10 +173,25 @@ class RewardHead:
         self.fingerprint_ = data.fingerprint
         self.input_dim_ = int(data.X.shape[1])
         self.module_ = self._build(self.input_dim_, data).to(self.device)
-        self._progress = progress
-        self.history_ = self._train_on(train_d, val_d, desc=f"fit {self.name}")
+        self._progress, self._on_epoch, self._desc = progress, on_epoch, desc or f"fit {self.name}"
+        self.timings_ = {}
+        t0 = time.perf_counter()
+        self.history_ = self._train_on(train_d, val_d, desc=self._desc)
+        t1 = time.perf_counter()
         self._after_training(data)
+        t2 = time.perf_counter()
         self.metrics_ = self.evaluate(data)
+        t3 = time.perf_counter()
+        trained = sum(self.history_.get("epoch_seconds", [])) + sum(
+            self.history_.get("with_prior_users", {}).get("epoch_seconds", [])
+        )
+        self.timings_ = {
+            "epochs": trained,
+            "train_setup": (t1 - t0) - sum(self.history_.get("epoch_seconds", [])),
+            "after_training": (t2 - t1)
+            - sum(self.history_.get("with_prior_users", {}).get("epoch_seconds", [])),
+            "evaluate": t3 - t2,
+        }
         self.metrics_["item_overlap"] = item_overlap(data)
         self.data_info_ = {s: int((data.split == s).sum()) for s in np.unique(data.split.astype(str))}
         self.data_setup_ = data.setup
@@ -176,6 +202,8 @@ class RewardHead:
         """Train the module (as it is: new, or already trained) on ``train_d``, early-stopping on ``val_d``;
         returns the trainer's history."""
         device = self.device
+        loop = resolve_loop(self.config, device)
+        self.module_.distinct_rows = loop != "device"  # the device loop never asks the host for sizes
         t_train, n_train = self._train_tensors(train_d, device)
         t_val = self._tensors(val_d, device)
         return train(
@@ -188,12 +216,16 @@ class RewardHead:
             device,
             desc=desc,
             progress=getattr(self, "_progress", True),
+            loop=loop,
+            on_epoch=getattr(self, "_on_epoch", None),
         )
 
     def _warn_if_near_chance(self, data: PairData) -> None:
         """A head that ends where it started (accuracy ~0.5 on its own training pairs) misleads quietly."""
-        train_rows = data.in_split("train")
-        acc = preference_accuracy(self.predict_delta(train_rows), train_rows.counts, train_rows.y)
+        acc = self.metrics_.get("seen", {}).get("train", {}).get("accuracy")  # evaluate has it (PAL)
+        if acc is None:
+            train_rows = data.in_split("train")
+            acc = preference_accuracy(self.predict_delta(train_rows), train_rows.counts, train_rows.y)
         if np.isfinite(acc) and acc <= NEAR_CHANCE:
             log.warning(
                 "training ended near chance: %s reaches %.3f accuracy on its own training pairs (chance 0.5) "
@@ -220,15 +252,25 @@ class RewardHead:
     EVAL_ROWS: ClassVar[int] = 16_384
     """Rows per chunk when a whole split is evaluated: memory stays bounded however many pairs it has."""
 
+    EVAL_ROWS_CUDA: ClassVar[int] = 262_144
+    """On a GPU: chunks large enough to fill it (a few hundred MB of features)."""
+
     def _row_chunks(self, t: dict):
         """(slice, t restricted to those rows) per chunk of EVAL_ROWS rows; X and other tables stay whole."""
         n = len(t["a"])
-        for s in range(0, max(n, 1), self.EVAL_ROWS):
-            sl = slice(s, s + self.EVAL_ROWS)
-            if n <= self.EVAL_ROWS:
+        rows = self.EVAL_ROWS_CUDA if t["a"].device.type == "cuda" else self.EVAL_ROWS
+        for s in range(0, max(n, 1), rows):
+            sl = slice(s, s + rows)
+            if n <= rows:
                 yield sl, t
             else:
-                yield sl, {k: v[sl] if k != "X" and torch.is_tensor(v) and v.dim() and len(v) == n else v for k, v in t.items()}
+                yield (
+                    sl,
+                    {
+                        k: v[sl] if k != "X" and torch.is_tensor(v) and v.dim() and len(v) == n else v
+                        for k, v in t.items()
+                    },
+                )
 
     def _chunked_delta(self, t: dict) -> torch.Tensor:
         """``_delta_t`` of every row of ``t``, EVAL_ROWS rows at a time."""
@@ -245,11 +287,18 @@ class RewardHead:
             norm += w
         return total / norm if norm else float("nan")
 
+    def _loss_from_delta(self, t: dict, delta: torch.Tensor) -> torch.Tensor | None:
+        """The loss of all rows of ``t`` from their r_A - r_B, when the head's loss is a function of it
+        (then validation runs the networks once); None (the default) = compute it with ``_loss``."""
+        return None
+
     def _val_score(self, t: dict) -> float | tuple[float, float]:
         """Early stopping's criterion on the validation tensors: (accuracy, minus the loss as tie-break)."""
-        delta = self._chunked_delta(t).cpu().numpy()
+        delta_t = self._chunked_delta(t)
+        loss = self._loss_from_delta(t, delta_t)
+        delta = delta_t.cpu().numpy()
         acc = preference_accuracy(delta, t["counts"].cpu().numpy(), t["y"].cpu().numpy())
-        return acc, -self._chunked_loss(t)
+        return acc, -(float(loss) if loss is not None else self._chunked_loss(t))
 
     def _delta_t(self, t: dict) -> torch.Tensor:
         """r_A - r_B of the rows in ``t`` (eval mode, no grad)."""

@@ -176,6 +176,9 @@ class _PALHead(RewardHead):
         w = torch.softmax(self.module_.user_logits[t["user"]], -1)
         return self._pair_delta(t, slice(None), w)
 
+    def _loss_from_delta(self, t: dict, delta: torch.Tensor) -> torch.Tensor:
+        return self._rows_loss(delta, t["y"], t["weight"])
+
     # --- new users -----------------------------------------------------------------------------------
     def zero_shot_weights(self) -> np.ndarray:
         """The mean of the trained seen users' weights: the zero-shot point for a new user. (K,)"""
@@ -282,11 +285,10 @@ class _PALHead(RewardHead):
                     torch.as_tensor(W, dtype=torch.float32).clamp_min(1e-6)
                 ).to(self.device)
             self.prior_users_ = list(held)
-            refit = self._train_on(
-                data.in_split("train"), data.in_split("val"), desc=f"fit {self.name} (all users)"
-            )
+            desc = getattr(self, "_desc", f"fit {self.name}")
+            refit = self._train_on(data.in_split("train"), data.in_split("val"), desc=f"{desc} (all users)")
             self.history_["with_prior_users"] = {
-                k: refit[k] for k in ("epochs_run", "best_epoch", "best_val")
+                k: refit[k] for k in ("epochs_run", "best_epoch", "best_val", "epoch_seconds", "converged")
             }
             # the prior stays as calibrated (its spread and strength are about new users); its centre moves
             # to the zero-shot point of the users as now trained

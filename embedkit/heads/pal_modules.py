@@ -35,6 +35,18 @@ def _on_distinct(fn, X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return fn(X[idx])[inv]
 
 
+def _rows_of(module: nn.Module, fn, X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """fn(X[rows]) for training: once per distinct row (``_on_distinct``) unless the module is trained by
+    the device loop (``distinct_rows`` False), where ``torch.unique`` would make the host wait for the
+    device each step: then fn runs on the gathered rows, or on the whole table once when the step has more
+    rows than the table (a few thousand texts against ~10^4 rows a step)."""
+    if getattr(module, "distinct_rows", True):
+        return _on_distinct(fn, X, rows)
+    if len(rows) >= len(X):
+        return fn(X)[rows]
+    return fn(X[rows])
+
+
 def _unique(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     idx, inv = torch.unique(rows, return_inverse=True)
     return idx, inv
@@ -49,7 +61,7 @@ class PALAModule(nn.Module):
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))  # (U, K)
 
     def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        fab = _on_distinct(self.f, X, torch.cat([a, b]))  # (2B, d)
+        fab = _rows_of(self, self.f, X, torch.cat([a, b]))  # (2B, d)
         return {"fa": fab[: len(a)], "fb": fab[len(a) :]}  # (B, d) each
 
     def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:
@@ -106,8 +118,8 @@ class PALBModule(nn.Module):
         self.user_logits = nn.Parameter(0.01 * torch.randn(n_users, cfg.K))
 
     def features(self, X: torch.Tensor, prompt, a, b) -> dict:
-        fab = F.normalize(_on_distinct(self.f, X, torch.cat([a, b])), dim=-1)  # (2B, d)
-        G = _on_distinct(self.g, X, prompt)  # (B, K, d): g_k once per distinct prompt of the batch
+        fab = F.normalize(_rows_of(self, self.f, X, torch.cat([a, b])), dim=-1)  # (2B, d)
+        G = _rows_of(self, self.g, X, prompt)  # (B, K, d): g_k once per distinct prompt of the batch
         return {"G": G, "fdiff": fab[: len(a)] - fab[len(a) :]}  # (B, K, d), (B, d)
 
     def delta_given(self, feats: dict, w: torch.Tensor, rows=None) -> torch.Tensor:

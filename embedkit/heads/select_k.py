@@ -41,6 +41,8 @@ class KSelection:
     """The Ks fitted again with more seeds because the curve was not monotonic."""
     heads: dict = field(default_factory=dict, repr=False)
     """K -> the head fitted with the configured seed (not saved with the selection)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the sweep warned about: a validation set too small to separate the Ks, unconverged fits."""
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +52,7 @@ class KSelection:
             "noise": self.noise,
             "message": self.message,
             "refit": self.refit,
+            "warnings": self.warnings,
         }
 
 
@@ -67,6 +70,10 @@ def _row(head, K: int, seconds: float) -> dict:
         "test_accuracy": float(seen.get("test", {}).get("accuracy", float("nan"))),
         "epochs": head.history_.get("epochs_run"),
         "seconds": round(seconds, 1),
+        "converged": bool(
+            head.history_.get("converged", True)
+            and head.history_.get("with_prior_users", {}).get("converged", True)
+        ),
     }
     unseen = head.metrics_.get("unseen", {})
     if unseen:
@@ -123,10 +130,82 @@ def monotonic(rows: list[dict]) -> bool:
     return all(b >= a for a, b in zip(accs, accs[1:], strict=False))
 
 
+def _relative_cost(K: int) -> float:
+    """An epoch's cost at K relative to K = 1: f runs on both responses, g_1..g_K on the prompt, so
+    (2 + K) / 3 (a rough model: it ignores the optimiser and validation)."""
+    return (2 + K) / 3
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class SweepClock:
+    """The sweep's time estimates on the ``embedkit.progress`` logger: after the first epoch, a range for
+    the whole sweep (every fit stopping at its patience, or running to its epoch cap); after each K, the
+    remaining Ks from the epochs that K took."""
+
+    def __init__(self, k_max: int, runs_per_k: int):
+        self.k_max, self.runs_per_k, self.t_epoch, self.said = k_max, runs_per_k, None, False
+
+    def runs(self, K: int) -> int:
+        return 1 if K == 1 else self.runs_per_k  # K = 1 has no few-shot prior, so no second run
+
+    def on_epoch(self, epoch: int, history: dict) -> None:
+        if self.said or epoch != 0:
+            return
+        self.said = True
+        self.t_epoch = history["epoch_seconds"][0]
+        weight = sum(self.runs(K) * _relative_cost(K) for K in range(1, self.k_max + 1))
+        low = self.t_epoch * weight * (history["patience"] + 1)
+        high = self.t_epoch * weight * history["max_epochs"]
+        progress_log.info(
+            "--K auto: the first epoch (K = 1) took %.1f s; the sweep K = 1..%d should take %s to %s "
+            "(every fit stopping after %d epochs without a gain, or running to its %d-epoch cap)",
+            self.t_epoch, self.k_max, _minutes(low), _minutes(high), history["patience"], history["max_epochs"],
+        )  # fmt: skip
+
+    def after(self, K: int, seconds: float) -> None:
+        if K >= self.k_max:
+            return
+        per_cost = seconds / (self.runs(K) * _relative_cost(K))
+        rest = sum(self.runs(k) * _relative_cost(k) for k in range(K + 1, self.k_max + 1)) * per_cost
+        progress_log.info(
+            "--K auto: K = %d took %s; K = %d..%d estimated at ~%s more (from K = %d's epochs)",
+            K, _minutes(seconds), K + 1, self.k_max, _minutes(rest), K,
+        )  # fmt: skip
+
+
+def separation_warning(rows: list[dict], chosen: int, best: int) -> str | None:
+    """A warning when the validation set cannot tell the chosen K from the best one: the best is higher,
+    but by less than the noise (the one-SE rule then keeps the smaller K by default, not by evidence).
+    Says how many validation pairs would make a gap this size two standard errors of the difference."""
+    if chosen == best:
+        return None
+    r_c, r_b = rows[[r["K"] for r in rows].index(chosen)], rows[[r["K"] for r in rows].index(best)]
+    gap, se = r_b["val_accuracy"] - r_c["val_accuracy"], r_c.get("diff_se", float("nan"))
+    n = r_c["val_pairs"]
+    need = (
+        f"; about {math.ceil(n * (2 * se / gap) ** 2):,} would make this gap two standard errors"
+        if gap > 0 and n
+        else ""
+    )
+    return (
+        f"--K auto: the validation set ({n} pairs, standard error ±{r_c['val_se']:.3f} per accuracy) cannot "
+        f"separate K = {chosen} ({r_c['val_accuracy']:.4f}) from K = {best} ({r_b['val_accuracy']:.4f}): the gap "
+        f"{gap:.4f} is within the noise ({se:.4f}, one standard error of the difference), so the smaller K is "
+        f"kept by the rule, not by evidence. More validation pairs (--val-frac, or more data) would tell them "
+        f"apart{need}"
+    )
+
+
 def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repeats: int = 2, **config):
     """Fit ``name`` (pal-a / pal-b) with K = 1..k_max; returns (the chosen head, KSelection).
 
-    Each K is one fit (a progress line per K on the ``embedkit.progress`` logger). When the validation
+    Each K is one fit, its epoch lines named ``K = k of k_max``; after the first epoch a time estimate
+    for the sweep, after each K the remaining Ks' (``embedkit.progress`` logger). Warnings: fits that
+    stopped at their epoch cap unconverged, and a validation set too small to separate the chosen K from
+    the best. When the validation
     curve is not monotonic, training noise may have bent it: the Ks within two standard errors of the
     best (at most three) are fitted ``repeats`` more times with other seeds, and K is chosen on their mean
     accuracy, whose error then counts the seeds' spread too. The head returned is the chosen K's fit with
@@ -136,11 +215,16 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
     if k_max < 1:
         raise ValueError(f"--K-max must be >= 1, got {k_max}")
     heads, rows = {}, []
+    two_runs = config.get("fewshot_prior", -1.0) < 0 and config.get("prior_users", 0.15) > 0
+    clock = SweepClock(k_max, 2 if two_runs else 1)
     for K in range(1, k_max + 1):
         t0 = time.perf_counter()
-        head = create_head(name, K=K, **config).fit(data, progress=progress)
+        head = create_head(name, K=K, **config).fit(
+            data, progress=progress, desc=f"K = {K} of {k_max}", on_epoch=clock.on_epoch
+        )
         rows.append(_row(head, K, time.perf_counter() - t0))
         heads[K] = head
+        clock.after(K, rows[-1]["seconds"])
         r = rows[-1]
         progress_log.info(
             "K = %d of %d: validation accuracy %.4f ± %.4f, test %.4f (%d epochs, %.0f s)",
@@ -158,7 +242,9 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
             accs = [rows[K - 1]["val_accuracy"]]
             for extra in range(1, repeats + 1):
                 t0 = time.perf_counter()
-                again = create_head(name, K=K, seed=seed + extra, **config).fit(data, progress=progress)
+                again = create_head(name, K=K, seed=seed + extra, **config).fit(
+                    data, progress=progress, desc=f"K = {K}, seed {seed + extra}"
+                )
                 accs.append(_row(again, K, 0.0)["val_accuracy"])
                 progress_log.info(
                     "K = %d, seed %d: validation accuracy %.4f (%.0f s)",
@@ -180,13 +266,27 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
             f"so K = {', '.join(map(str, refit))} were fitted {repeats} more times with other seeds; on their mean "
             f"accuracy, " + message
         )
+    capped = [r["K"] for r in rows if not r.get("converged", True)]
+    if capped:
+        log.warning(
+            "--K auto: the fit(s) of K = %s stopped at the epoch cap with validation still improving: their "
+            "accuracies may be too low, which biases the choice; raise --epochs (or --lr) and run again",
+            ", ".join(map(str, capped)),
+        )
+    warning = separation_warning(rows if not refit else [r for r in rows if r["K"] in refit], chosen, best)
+    if warning:
+        log.warning(warning)
     if chosen == k_max and k_max > 1:
         log.warning(
             "--K auto chose K = %d, the largest K it tried: a larger K may do better; raise --K-max to see",
             k_max,
         )
     log.info(message)
-    return heads[chosen], KSelection(rows, chosen, best, noise, message, refit, heads)
+    sel = KSelection(rows, chosen, best, noise, message, refit, heads)
+    sel.warnings = [w for w in [warning] if w] + (
+        [f"K = {', '.join(map(str, capped))} stopped at the epoch cap unconverged"] if capped else []
+    )
+    return heads[chosen], sel
 
 
 def plot_selection(sel: KSelection, path) -> bool:

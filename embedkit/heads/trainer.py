@@ -29,8 +29,16 @@ def train(
     device: torch.device,
     desc: str = "training",
     progress: bool = True,
+    loop: str = "host",
+    on_epoch: Callable[[int, dict], None] | None = None,
 ) -> dict:
     """Adam over ``param_groups``; each step calls ``loss_fn(batch_indices)`` on a random mini-batch.
+
+    ``loop`` (see ``resolve_loop``): ``host`` reads each step's loss back (the classic loop); ``device``
+    keeps everything on the device for a whole epoch: steps of ``device_batch`` pairs (several mini-batches
+    fused into one step, the learning rates scaled by sqrt(device_batch / batch_size), Adam's square-root
+    rule), the epoch's loss summed on the device and read once, so the host never waits inside an epoch.
+    ``on_epoch(epoch, history)`` is called after each epoch (e.g. ``--K auto``'s sweep estimate).
 
     After each epoch ``val_fn()`` (higher is better) decides early stopping: ``patience`` epochs in a row
     without a better value stop training, and every ``max(1, patience // 2)`` of them multiply the learning
@@ -47,7 +55,14 @@ def train(
     decay_every = max(1, patience // 2)
     bf16 = cfg.precision == "bf16"
     per_epoch = min(n_train, cfg.epoch_pairs or n_train)
+    step_pairs, lr_scale = step_size(cfg, loop)
+    if lr_scale != 1.0:
+        for g in opt.param_groups:
+            g["lr"] *= lr_scale
     history = {
+        "loop": loop,
+        "step_pairs": step_pairs,
+        "lr_scale": lr_scale,
         "train_loss": [],
         "val": [],
         "epoch_seconds": [],
@@ -61,16 +76,28 @@ def train(
         t0 = time.perf_counter()
         module.train()
         perm = torch.randperm(n_train, generator=gen)[:per_epoch].to(device)
-        total, count = 0.0, 0
-        for s in range(0, len(perm), cfg.batch_size):
-            idx = perm[s : s + cfg.batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = loss_fn(idx).float()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
+        if loop == "device":  # no host sync inside the epoch: the loss is summed where it is computed
+            total_t = torch.zeros((), device=device)
+            for s in range(0, len(perm), step_pairs):
+                idx = perm[s : s + step_pairs]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = loss_fn(idx).float()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total_t += loss.detach() * len(idx)
+            total, count = float(total_t), len(perm)  # the epoch's one read-back
+        else:
+            total, count = 0.0, 0
+            for s in range(0, len(perm), cfg.batch_size):
+                idx = perm[s : s + cfg.batch_size]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = loss_fn(idx).float()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
         module.eval()
         with torch.no_grad():
             score = val_fn()
@@ -99,12 +126,15 @@ def train(
                 desc, epoch + 1, max_epochs, history["train_loss"][-1], val, best, best_epoch + 1,
                 history["epoch_seconds"][-1],
             )  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(epoch, history)
         if stale >= patience:
             log.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch + 1)
             break
     if best_state is not None:
         module.load_state_dict(best_state)
     history.update(best_val=best, best_epoch=best_epoch + 1, epochs_run=len(history["val"]))
+    history["converged"] = True
     if history["epochs_run"] == max_epochs and best_epoch + 1 >= max_epochs - 1 and max_epochs > 1:
         history["converged"] = False
         log.warning(
@@ -119,6 +149,16 @@ def train(
 
 AUTO_EPOCHS, AUTO_PATIENCE = 60, 6
 MIN_STEPS, MIN_PATIENCE_STEPS = 1500, 150
+MAX_PAIR_VISITS, MIN_AUTO_EPOCHS = 50_000_000, 3
+"""Large data: the auto cap keeps epochs x pairs per epoch near 50M pair visits (at least 3 epochs), so a
+fit (and a --K auto sweep of them) on millions of pairs does not run 60 passes."""
+DEVICE_FUSE = 1
+"""The device loop's default step: this many mini-batches of ``batch_size`` pairs fused into one. 1 until
+fused steps are shown to keep accuracy: on the official PAL benchmark (CPU, one run each) 4 fused
+mini-batches with the rates x 2 reached test accuracy 0.872, the host loop 0.879 and the unfused device
+loop 0.857 (the same steps as the host loop but another dropout random stream), so single runs cannot
+settle a 0.005 difference; ``benchmarks/pal_official.py --seeds`` compares means. Larger steps:
+``--device-batch``."""
 
 
 def epoch_budget(cfg: TrainConfig, n_train: int) -> tuple[int, int, float]:
@@ -130,10 +170,30 @@ def epoch_budget(cfg: TrainConfig, n_train: int) -> tuple[int, int, float]:
     long epochs (the PAL benchmark, MD-Agreement), but in a re-run of benchmarks/real_annotators.py it lost
     1.5 points of CSC seen-user accuracy at K = 3 and the few-shot gain there
     (results/real_annotators-lrdecay.md), so it is not the default.)"""
-    steps = max(1, math.ceil(min(n_train, cfg.epoch_pairs or n_train) / cfg.batch_size))
-    epochs = cfg.epochs or max(AUTO_EPOCHS, math.ceil(MIN_STEPS / steps))
+    per_epoch = min(n_train, cfg.epoch_pairs or n_train)
+    steps = max(1, math.ceil(per_epoch / cfg.batch_size))
+    large = max(MIN_AUTO_EPOCHS, math.ceil(MAX_PAIR_VISITS / max(per_epoch, 1)))
+    epochs = cfg.epochs or max(min(AUTO_EPOCHS, large), math.ceil(MIN_STEPS / steps))
     patience = cfg.patience or max(AUTO_PATIENCE, math.ceil(MIN_PATIENCE_STEPS / steps))
     return epochs, patience, cfg.lr_decay or 1.0
+
+
+def resolve_loop(cfg: TrainConfig, device: torch.device) -> str:
+    """The training loop for ``cfg.loop`` on ``device``: auto = ``device`` on CUDA (many small steps leave a
+    GPU idle: launches and host syncs dominate), ``host`` elsewhere (on a CPU the classic loop is as fast)."""
+    if cfg.loop in ("host", "device"):
+        return cfg.loop
+    return "device" if torch.device(device).type == "cuda" else "host"
+
+
+def step_size(cfg: TrainConfig, loop: str) -> tuple[int, float]:
+    """(pairs per optimiser step, learning-rate factor) of ``loop``: the host loop steps ``batch_size``
+    pairs at the configured rates; the device loop ``device_batch`` pairs (0 = DEVICE_FUSE x batch_size)
+    with the rates times sqrt(device_batch / batch_size)."""
+    if loop != "device":
+        return cfg.batch_size, 1.0
+    pairs = cfg.device_batch or DEVICE_FUSE * cfg.batch_size
+    return pairs, math.sqrt(pairs / cfg.batch_size)
 
 
 def resolve_torch_device(device: str | None) -> torch.device:

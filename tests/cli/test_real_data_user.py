@@ -48,8 +48,16 @@ def test_k_auto_prints_a_line_per_k_with_its_time_and_warns_at_the_edge(run, own
         r = run("fit-head", "--model", "pal-b", "--K", "auto", "--K-max", 2, "--K-repeats", 1, "--pairs", pairs,
                 "--cache", cache, "--encoder", "fake", "--out", tmp_path / "h", "--hidden-dim", 16, "--epochs", 4)  # fmt: skip
     assert r.exit_code == 0, r.output
-    lines = [m for m in r.stderr.splitlines() if m.startswith("K = ")]
+    lines = [m for m in r.stderr.splitlines() if m.startswith("K = ") and "validation accuracy" in m]
     assert len(lines) >= 2 and "K = 1 of 2" in lines[0] and " s)" in lines[0]
+    epochs = [m for m in r.stderr.splitlines() if ": epoch " in m]
+    assert epochs and all(m.startswith("K = ") for m in epochs)  # every epoch line names its K (#31)
+    assert {m.split(":")[0] for m in epochs} == {"K = 1 of 2", "K = 2 of 2"}
+    estimate = [m for m in r.stderr.splitlines() if m.startswith("--K auto: the first epoch (K = 1) took")]
+    assert len(estimate) == 1 and "the sweep K = 1..2 should take" in estimate[0]
+    assert any(
+        m.startswith("--K auto: K = 1 took") and "K = 2..2 estimated" in m for m in r.stderr.splitlines()
+    )
     assert "seconds" in r.output  # the table has each K's time
     sel = json.loads((tmp_path / "h/k_selection.json").read_text())
     assert all("seconds" in row for row in sel["rows"]) and sel["message"] in r.output
