@@ -235,7 +235,7 @@ def fit_head_command(
         from embedkit.heads import HEADS, head_class
 
         if not head_class(model).supports_auto_k:
-            able = ", ".join(n for n in sorted(HEADS) if head_class(n).supports_auto_k)
+            able = " / ".join(n for n in sorted(HEADS) if head_class(n).supports_auto_k)
             raise click.UsageError(f"--K auto chooses the prototypes of {able} heads, not {model}")
         config["K"] = None
     cfg = build_config(model, config)
