@@ -64,7 +64,7 @@ def _about(e: OSError, path: Path) -> bool:
         fn == out
         or fn in out.parents
         or out in fn.parents
-        or (fn.parent == out.parent and out.name in fn.name)
+        or (fn.parent == out.parent and fn.name.startswith(".") and out.name in fn.name)
     )
 
 

@@ -453,3 +453,19 @@ def test_a_successful_replace_removes_what_killed_replaces_left(tmp_path):
         (tmp / "f").write_text("2")
     assert (out / "f").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".head.notes", ".headroom.ab12_x9z", "head"]
+
+
+def test_an_error_about_an_input_beside_the_output_is_not_called_a_write_error(tmp_path):
+    """Inside a write, an OSError naming another file of the folder (an input being read) passes unchanged;
+    one naming the output or its hidden temporary becomes an OutputError naming the output."""
+    import errno
+
+    from embedkit.atomic import replacing_file
+    from embedkit.errors import OutputError
+
+    out = tmp_path / "a.jsonl"
+    with pytest.raises(PermissionError), replacing_file(out):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "data.jsonl"))
+    with pytest.raises(OutputError, match=r"cannot write .*a\.jsonl: Permission denied \(in "), replacing_file(out) as tmp:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp))
+    assert list(tmp_path.iterdir()) == []
