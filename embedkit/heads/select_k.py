@@ -214,6 +214,10 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
 
     if k_max < 1:
         raise ValueError(f"--K-max must be >= 1, got {k_max}")
+    users = len(set(data.in_split("train").user.tolist()))
+    if 2 <= users < k_max:  # a PAL head refuses more prototypes than users with training pairs
+        log.warning("--K-max %d: only %d users have training pairs, so K goes up to %d", k_max, users, users)
+        k_max = users
     heads, rows = {}, []
     two_runs = config.get("fewshot_prior", -1.0) < 0 and config.get("prior_users", 0.15) > 0
     clock = SweepClock(k_max, 2 if two_runs else 1)

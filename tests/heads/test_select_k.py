@@ -67,3 +67,18 @@ def test_auto_epoch_caps_follow_the_data_size(n_train, epochs):
     from embedkit.heads.trainer import epoch_budget
 
     assert epoch_budget(PALBConfig(), n_train)[0] == epochs
+
+
+def test_k_max_above_the_users_is_capped_with_a_warning(caplog):
+    """--K-max beyond the users with training pairs stops at one prototype per user (a PAL head refuses
+    more), saying so, instead of failing after the smaller Ks were fitted."""
+    import logging
+
+    from embedkit.heads.select_k import select_k
+    from tests.heads.conftest import planted
+
+    data = planted("b", users_per_group=1, pairs_per_user=30, unseen_per_group=1)[0]
+    with caplog.at_level(logging.WARNING):
+        head, sel = select_k("pal-b", data, 4, repeats=0, hidden_dim=16, epochs=1, device="cpu")
+    assert [r["K"] for r in sel.rows] == [1, 2]
+    assert "only 2 users have training pairs" in caplog.text
