@@ -214,7 +214,7 @@ def select_k(name: str, data: PairData, k_max: int, progress: bool = False, repe
 
     if k_max < 1:
         raise ValueError(f"--K-max must be >= 1, got {k_max}")
-    users = len(set(data.in_split("train").user.tolist()))
+    users = len(set(data.in_split("train").user.tolist())) if data is not None else 0
     if 2 <= users < k_max:  # a PAL head refuses more prototypes than users with training pairs
         log.warning("--K-max %d: only %d users have training pairs, so K goes up to %d", k_max, users, users)
         k_max = users
