@@ -68,7 +68,7 @@ def _about(e: OSError, path: Path) -> bool:
     )
 
 
-def _no_room(e: OSError, path: Path) -> OutputError | None:
+def _output_error(e: OSError, path: Path) -> OutputError | None:
     """The :class:`OutputError` for an ``OSError`` met writing the output at ``path``: any write that cannot
     succeed here (:data:`NO_ROOM`), and any other error about the output itself (permission, a folder that
     cannot be made, a name taken by a file); ``None`` for an error about something else (an input)."""
@@ -98,7 +98,7 @@ def writing(path: str | os.PathLike) -> Iterator[None]:
     except OutputError:
         raise
     except OSError as e:
-        err = _no_room(e, Path(path))
+        err = _output_error(e, Path(path))
         if err is None:
             raise
         raise err from e
