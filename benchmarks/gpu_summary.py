@@ -1,6 +1,7 @@
 """gpu.sh's record keeper: append one step to the run's JSONL and rewrite its Markdown table.
 
     python benchmarks/gpu_summary.py add RUN.jsonl RUN.md DEVICE NAME STATUS SECONDS RESULT_NAME COMMAND [STARTED]
+    python benchmarks/gpu_summary.py markdown RUN.jsonl RUN.md DEVICE      # only rewrite RUN.md
 
 RESULT_NAME: the step's ``benchmarks/results/RESULT_NAME.json`` (empty: none), copied into the line when the
 step wrote it (modified after STARTED, the step's start in seconds since the epoch). Only the standard
@@ -28,7 +29,9 @@ def headline(r: dict) -> str:
         )
         peak = (r.get("embedkit_memory_peak") or {}).get("peak_gib")
         if peak is not None:
-            s += f", GPU peak {peak:.1f} GiB (weights {r['embedkit_weights_gib']:.1f} GiB)"
+            s += f", GPU peak {peak:.1f} GiB"
+            if r.get("embedkit_weights_gib") is not None:  # the LLM steps only
+                s += f" (weights {r['embedkit_weights_gib']:.1f} GiB)"
         return s
     if "small" in r and "large" in r:  # extract_images
         a, b = r["small"], r["large"]
@@ -62,7 +65,18 @@ def add(
             line["result_error"] = str(e)
     with open(jsonl, "a") as fh:
         fh.write(json.dumps(line, default=str) + "\n")
-    rows = [json.loads(s) for s in Path(jsonl).read_text().splitlines() if s.strip()]
+    write_markdown(jsonl, md, device)
+
+
+def write_markdown(jsonl: str, md: str, device: str) -> None:
+    """RUN.md from RUN.jsonl (a step recorded twice, e.g. by gpu.sh's fallback, shown once)."""
+    rows, seen = [], set()
+    for text in Path(jsonl).read_text().splitlines():
+        if text.strip():
+            r = json.loads(text)
+            if r["step"] not in seen:
+                seen.add(r["step"])
+                rows.append(r)
     machine = next((r["result"]["machine"] for r in rows if "machine" in r.get("result", {})), {})
     out = [
         f"# gpu.sh on {device}",
@@ -82,6 +96,9 @@ def add(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (10, 11) or sys.argv[1] != "add":
+    if len(sys.argv) == 5 and sys.argv[1] == "markdown":
+        write_markdown(*sys.argv[2:])
+    elif len(sys.argv) in (10, 11) and sys.argv[1] == "add":
+        add(*sys.argv[2:])
+    else:
         sys.exit(__doc__)
-    add(*sys.argv[2:])
