@@ -129,6 +129,12 @@ def fit_head(work: Path, device: str = "cpu", loop: str = "auto", seed: int = 0)
     history = json.loads((work / "head/config.json").read_text())["history"]
     phases = dict(res.get("timings", {}))
     phases["startup"] = seconds - phases.get("command", seconds)
+    print(
+        f"fit-head --loop {loop}{' --device-batch ' + step if step else ''} --seed {seed}: {seconds:.1f} s, "
+        f"test {res['metrics']['seen']['test']['accuracy']:.4f}, phases {json.dumps(phases)}",
+        file=sys.stderr,
+        flush=True,
+    )  # each fit as it ends, so a run cut short by a time limit still says what it measured
     return {
         "loop": history.get("loop", loop),
         "seconds": round(seconds, 2),

@@ -158,7 +158,9 @@ fused steps are shown to keep accuracy: on the official PAL benchmark (CPU, one 
 mini-batches with the rates x 2 reached test accuracy 0.872, the host loop 0.879 and the unfused device
 loop 0.857 (the same steps as the host loop but another dropout random stream), so single runs cannot
 settle a 0.005 difference; ``benchmarks/pal_official.py --seeds`` compares means. Larger steps:
-``--device-batch``."""
+``--device-batch``. On an H200 (results/pal_official-cuda.md, 3 seeds) ``--device-batch 4096`` kept the test
+accuracy (0.8698 +- 0.0051 against 0.8699 +- 0.0026 unfused) and cut the epochs' time from 3.5 to 0.8 s;
+it stays opt-in until it is checked on real annotators, where epochs are a few steps long."""
 
 
 def epoch_budget(cfg: TrainConfig, n_train: int) -> tuple[int, int, float]:
