@@ -27,13 +27,16 @@ def opt(
     parse: Callable[[str], Any] | None = None,
     show: Callable[[Any], str] | None = None,
     metavar: str | None = None,
+    kind: type | None = None,
+    flag_value: Any = None,
 ):
     """A dataclass field with what its command-line option needs.
 
     ``choices``: the allowed values; ``min`` / ``max``: an allowed range (``min_open``: min excluded);
     ``cli``: the option's name when it is not ``--field-name`` (e.g. ``--K-star``); ``parse``: turns the
     option's string into the field's value (tuples such as ``LO,HI``), with ``show`` the reverse for the
-    default shown in ``--help``.
+    default shown in ``--help``; ``kind``: the value's type where the default (None) does not say it;
+    ``flag_value``: the option may be given without a value, meaning this one (``--ray`` alone = ``local``).
     """
     meta = {
         "help": help,
@@ -45,6 +48,8 @@ def opt(
         "parse": parse,
         "show": show,
         "metavar": metavar,
+        "kind": kind,
+        "flag_value": flag_value,
     }
     if isinstance(default, list | dict | set):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)

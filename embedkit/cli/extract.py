@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from embedkit.cli.common import cache_option
-from embedkit.cli.options import dataset_split_option
-from embedkit.encoders.registry import ENCODERS, OPTIONS
+from embedkit.cli.options import config_from, config_options, dataset_split_option
+from embedkit.encoders.registry import OPTIONS
+from embedkit.extract.config import ExtractConfig
 
 
 def encoder_family_options(f):
@@ -29,135 +30,10 @@ def encoder_family_options(f):
 @click.command("extract")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @cache_option()
-@click.option(
-    "--encoder",
-    default="minilm",
-    show_default=True,
-    help=f"Registered name ({', '.join(ENCODERS)}; see `embedkit encoders`), "
-    "open_clip:ARCH:PRETRAINED (or open_clip:hf-hub:ORG/NAME, open_clip:local-dir:PATH), hf:PATH_OR_ID (a "
-    "causal LM directory, GGUF file or Hub id), a "
-    "sentence-transformers model directory, or a Hub id org/name.",
-)
-@click.option(
-    "--text-field",
-    default=None,
-    help="Field (JSONL) or column (CSV/Parquet) holding the text. Default: `text`, or, for a "
-    "pair file (prompt + chosen/rejected or left/right), the prompt and both responses.",
-)
-@click.option(
-    "--image-field",
-    default=None,
-    help="Field / column holding image paths (relative to the file; they may not leave its folder). "
-    "Needs an image encoder (clip-h14, open_clip:...).",
-)
-@click.option(
-    "--responses",
-    type=click.Choice(["in-context", "alone", "images"]),
-    default="in-context",
-    show_default=True,
-    help="Pair files: embed each response after its prompt (prompt + newline + response), alone, or as "
-    "images (paths relative to the pair file; detected from the file extension anyway).",
-)
-@click.option(
-    "--workers",
-    default=None,
-    type=click.IntRange(min=0),
-    help="Processes decoding images while the model runs (0 = none). Default: one per CPU, as many as "
-    "fit in half the available memory (512 MB each).",
-)
+@config_options(ExtractConfig)
 @encoder_family_options
-@click.option(
-    "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Texts per forward pass."
-)
-@click.option(
-    "--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (cuda when available)."
-)
-@click.option("--fp16", is_flag=True, help="Compute in float16 (CUDA only).")
-@click.option(
-    "--bf16", is_flag=True, help="Compute in bfloat16 (CUDA only; LLM and open_clip encoders autocast)."
-)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float16", "float32"]),
-    default="float16",
-    show_default=True,
-    help="Storage dtype of the cached embeddings (part of the fingerprint).",
-)
-@click.option(
-    "--normalize",
-    is_flag=True,
-    help="L2-normalise embeddings before storing (a different namespace from unnormalised).",
-)
-@click.option(
-    "--shard-size",
-    default=100_000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows per HDF5 shard; a crash loses at most one shard of work.",
-)
-@click.option(
-    "--skip-bad",
-    is_flag=True,
-    help="Skip bad rows (listed in a report file) instead of stopping at the first.",
-)
-@click.option(
-    "--bad-rows-report",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Where --skip-bad lists the skipped rows. Default: CACHE/bad-rows-<time>.jsonl.",
-)
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS]",
-    help="Spread the encoding over a Ray cluster (Ray Data, one worker per GPU): `--ray` alone starts Ray "
-    "on this machine, `--ray auto` joins the cluster started with `ray start`, `--ray HOST:PORT` or "
-    "`--ray ray://HOST:10001` a given one. The cache folder must be on storage every node sees. Put "
-    "--ray after the inputs (or give it a value), or it takes the next input for an address.",
-)
-@click.option(
-    "--ray-workers",
-    default=None,
-    type=click.IntRange(min=1),
-    help="With --ray: encoder workers (default: one per GPU in the cluster, else one per 4 CPUs).",
-)
-@click.option(
-    "--wait-lock",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    help="If another extraction is writing to the cache, wait up to this long for it to finish instead "
-    "of stopping at once (a lock left by a killed process is taken over immediately).",
-)
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @dataset_split_option
-def extract_command(
-    inputs,
-    cache_dir,
-    encoder,
-    text_field,
-    image_field,
-    responses,
-    workers,
-    batch_size,
-    device,
-    fp16,
-    bf16,
-    dtype,
-    normalize,
-    shard_size,
-    skip_bad,
-    bad_rows_report,
-    ray_address,
-    ray_workers,
-    wait_lock,
-    progress,
-    **family,
-):
+def extract_command(inputs, cache_dir, **given):
     """Embed the texts and images of INPUTs (JSONL, CSV, TSV, Parquet files; Hugging Face dataset folders
     (save_to_disk, --split for a DatasetDict) or .arrow files; folders of images) into
     the cache at --cache.
@@ -175,43 +51,21 @@ def extract_command(
       embedkit extract queries.jsonl --encoder org/e5-like --prompt-name query --truncate-dim 256 --cache runs/cache
       embedkit extract big.parquet --cache /shared/cache --encoder mpnet --fp16 --ray auto
     """
-    from embedkit.extract import extract_files, write_bad_rows_report
+    from embedkit.extract import write_bad_rows_report
 
-    if ray_address is not None and Path(ray_address).exists():
+    family = {name: given.pop(name) for name in OPTIONS}
+    cfg = config_from(ExtractConfig, given, error=click.UsageError)
+    if cfg.ray_address is not None and Path(cfg.ray_address).exists():
         raise click.UsageError(
-            f"--ray took {ray_address!r} (an input) for a cluster address: put --ray after the inputs, or "
+            f"--ray took {cfg.ray_address!r} (an input) for a cluster address: put --ray after the inputs, or "
             "write `--ray local`"
         )
     if not inputs:
         raise click.UsageError("Missing argument 'INPUTS...'.")
-    if ray_workers is not None and ray_address is None:
-        raise click.UsageError("--ray-workers needs --ray")
-    if ray_address is not None and device.startswith("cuda:"):
-        raise click.UsageError(
-            f"--device {device} with --ray: Ray gives each worker its own GPU, which it sees as cuda; use "
-            "--device auto (or cuda)"
-        )
-    options = dict(device=device, normalize=normalize, fp16=fp16, bf16=bf16, dtype=dtype, **family)
-    result = extract_files(
-        inputs,
-        cache_dir,
-        encoder,
-        options,
-        text_field=text_field,
-        image_field=image_field,
-        responses=responses,
-        skip_bad=skip_bad,
-        ray_address=ray_address,
-        ray_workers=ray_workers,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        progress=progress,
-        workers=workers,
-        wait_lock=wait_lock,
-    )
+    result = cfg.run(inputs, cache_dir, **family)
     bad = result.bad_rows + result.bad_images
     if bad:
-        report = write_bad_rows_report(bad, bad_rows_report or _default_report(cache_dir))
+        report = write_bad_rows_report(bad, cfg.bad_rows_report or _default_report(cache_dir))
         click.echo(
             f"skipped {len(result.bad_rows)} bad row(s) and {len(result.bad_images)} unreadable image(s), "
             f"listed in {report}; first: {bad[0]}",

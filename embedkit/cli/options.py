@@ -19,7 +19,9 @@ def _click_type(f: dataclasses.Field, default):
         return click.Choice(list(meta["choices"]))
     if meta.get("parse"):
         return str
-    kind = type(default) if default is not None and default is not dataclasses.MISSING else str
+    kind = meta.get("kind") or (
+        type(default) if default is not None and default is not dataclasses.MISSING else str
+    )
     lo, hi = meta.get("min"), meta.get("max")
     if kind is int and (lo is not None or hi is not None):
         return click.IntRange(lo, hi)
@@ -51,13 +53,16 @@ def config_options(
             name = option_name(f)
             if isinstance(default, bool):
                 decl = name if not default else f"{name}/--no-{name[2:]}"
-                func = click.option(decl, f.name, is_flag=not default, default=default, help=meta["help"])(
-                    func
-                )
+                func = click.option(
+                    decl, f.name, is_flag=True, default=default, show_default=default, help=meta["help"]
+                )(func)
                 continue
             required = default is dataclasses.MISSING
             empty = required or default is None or (isinstance(default, dict | list | tuple) and not default)
             shown = None if empty else meta["show"](default) if meta.get("show") else default
+            extra = {}
+            if meta.get("flag_value") is not None:  # --name alone means flag_value; --name VALUE a value
+                extra = {"is_flag": False, "flag_value": meta["flag_value"]}
             func = click.option(
                 name,
                 f.name,
@@ -67,16 +72,18 @@ def config_options(
                 show_default=show_default and not empty,
                 metavar=meta.get("metavar"),
                 help=meta["help"],
+                **extra,
             )(func)
         return func
 
     return deco
 
 
-def config_from(cls, given: dict, **fixed):
+def config_from(cls, given: dict, *, error: type[click.ClickException] = click.ClickException, **fixed):
     """``cls`` from the options click parsed (``given``: the command's keyword arguments; the fields of
     ``cls`` are taken out of it) and ``fixed`` values; a value that does not parse, or a config that does
-    not validate, is an error naming the option (exit code 1, as for the library's own errors)."""
+    not validate, is an error naming the option (``error``: exit code 1, as for the library's own errors;
+    ``click.UsageError`` for a command whose config checks are about combinations of options)."""
     values = dict(fixed)
     for f in dataclasses.fields(cls):
         if f.name in given:
@@ -95,7 +102,7 @@ def config_from(cls, given: dict, **fixed):
         if hasattr(cfg, "validate"):
             cfg.validate()
     except ValueError as e:
-        raise click.ClickException(str(e)) from None
+        raise error(str(e)) from None
     return cfg
 
 

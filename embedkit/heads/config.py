@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def opt(default, help: str, choices: tuple | None = None):  # noqa: A002 - mirrors click's name
-    return field(default=default, metadata={"help": help, "choices": choices})
+from embedkit.options import opt
 
 
 @dataclass
