@@ -47,7 +47,14 @@ POINTS = (
     "ray-shard",
 )
 """The points an extraction passes."""
-OUTPUT_POINTS = ("dir-written", "file-rows", "file-written", "files-written", "files-committed", "files-renamed")
+OUTPUT_POINTS = (
+    "dir-written",
+    "file-rows",
+    "file-written",
+    "files-written",
+    "files-committed",
+    "files-renamed",
+)
 """The points the writers of ``embedkit.atomic`` pass."""
 _passed: dict[str, int] = {}
 

@@ -413,7 +413,8 @@ def locked(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "write", ["fit-head", "score-jsonl", "index-build", "convert-ratings", "extract-new-cache", "extract-cache"]
+    "write",
+    ["fit-head", "score-jsonl", "index-build", "convert-ratings", "extract-new-cache", "extract-cache"],
 )
 def test_an_unwritable_output_folder_is_a_one_line_error(world, head, locked, write):
     """Every command that writes, pointed at a folder it cannot write: exit 1, one line naming the path and
@@ -421,7 +422,10 @@ def test_an_unwritable_output_folder_is_a_one_line_error(world, head, locked, wr
     before = _tree(locked)
     if write.startswith("extract"):
         cache = locked / "cache" if write == "extract-new-cache" else locked
-        argv, named = ["extract", world["pairs"], "--encoder", "fake", "--cache", cache, "--no-progress"], cache
+        argv, named = (
+            ["extract", world["pairs"], "--encoder", "fake", "--cache", cache, "--no-progress"],
+            cache,
+        )
     else:
         argv, name = _writes(world)[write]
         named = locked / ("sub" if write == "index-build" else "") / name
@@ -430,7 +434,10 @@ def test_an_unwritable_output_folder_is_a_one_line_error(world, head, locked, wr
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     last = result.output.strip().splitlines()[-1]
-    assert last.startswith("Error: cannot write") and str(named.parent if write == "convert-ratings" else named) in last, last
+    assert (
+        last.startswith("Error: cannot write")
+        and str(named.parent if write == "convert-ratings" else named) in last
+    ), last
     assert "not permitted" in last or "denied" in last or "read-only" in last.lower(), last
     assert "Traceback" not in result.output
     assert _tree(locked) == before
@@ -466,6 +473,9 @@ def test_an_error_about_an_input_beside_the_output_is_not_called_a_write_error(t
     out = tmp_path / "a.jsonl"
     with pytest.raises(PermissionError), replacing_file(out):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "data.jsonl"))
-    with pytest.raises(OutputError, match=r"cannot write .*a\.jsonl: Permission denied \(in "), replacing_file(out) as tmp:
+    with (
+        pytest.raises(OutputError, match=r"cannot write .*a\.jsonl: Permission denied \(in "),
+        replacing_file(out) as tmp,
+    ):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp))
     assert list(tmp_path.iterdir()) == []

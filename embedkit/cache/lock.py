@@ -86,7 +86,9 @@ def live_writer(root: Path) -> str | None:
     except (OSError, ValueError):
         return None
     info = info if isinstance(info, dict) else {}
-    told = f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}" if info.get("pid") else ""
+    told = (
+        f"pid {info.get('pid')} on {info.get('host')}, since {info.get('since')}" if info.get("pid") else ""
+    )
     try:
         with open("/proc/locks") as fh:
             locks = fh.read().splitlines()

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of :meth:`EmbeddingCache.verify`."""
@@ -100,11 +101,7 @@ class EmbeddingCache:
                 pass
         if any(root.glob("shard-*.h5")):
             parent = root.parent
-            where = (
-                f"; the cache is its parent folder {parent}"
-                if (parent / MANIFEST_NAME).exists()
-                else ""
-            )
+            where = f"; the cache is its parent folder {parent}" if (parent / MANIFEST_NAME).exists() else ""
             raise CacheError(
                 f"{root} is one namespace folder of a cache (it holds shards but no {MANIFEST_NAME}), not a "
                 f"cache{where}: pass the cache folder itself"

@@ -85,9 +85,7 @@ class CacheWriter:
                 keys = shard.read_keys()
             except CorruptShardError as e:
                 log.warning("%s; it was left by an interrupted run: moved to quarantine/", e)
-                self.quarantined.append(
-                    move_to_quarantine(self.cache.root, self.fingerprint.namespace, path)
-                )
+                self.quarantined.append(move_to_quarantine(self.cache.root, self.fingerprint.namespace, path))
                 continue
             if len(np.unique(keys)) != len(keys) or self.contains(keys).any():
                 log.info("deleting %s: an interrupted run's copy of items the cache already holds", path)

@@ -90,9 +90,7 @@ def verify_command(cache_dir, quick, quarantine):
     if errors and quarantine:
         for dest in cache.quarantine([p.path for p in errors if p.path.endswith(".h5")]):
             click.echo(f"quarantined -> {dest}", err=True)
-    click.echo(
-        f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(warnings)} warning(s)"
-    )
+    click.echo(f"{n_shards} shard(s) checked, {len(errors)} corrupt, {len(warnings)} warning(s)")
     sys.exit(1 if errors and not quarantine else 0)
 
 

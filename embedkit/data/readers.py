@@ -228,7 +228,9 @@ def _iter_parquet(path: Path):
             yield (
                 row + 1,
                 InputError(
-                    f"rows {row + 1}-{row + n} (row group {group}) cannot be read ({e})", file=str(path), line=row + 1
+                    f"rows {row + 1}-{row + n} (row group {group}) cannot be read ({e})",
+                    file=str(path),
+                    line=row + 1,
                 ),
             )
             row += n

@@ -52,7 +52,9 @@ def parse_open_clip_spec(spec: str) -> tuple[str, str]:
     rest = spec[len("open_clip:") :]
     if rest.startswith(SCHEMAS):
         if not rest.partition(":")[2]:
-            raise ValueError(f"--encoder {spec}: expected open_clip:hf-hub:ORG/NAME or open_clip:local-dir:PATH")
+            raise ValueError(
+                f"--encoder {spec}: expected open_clip:hf-hub:ORG/NAME or open_clip:local-dir:PATH"
+            )
         return rest, ""
     arch, sep, pretrained = rest.partition(":")
     if not sep or not arch or not pretrained:

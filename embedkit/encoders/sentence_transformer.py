@@ -82,7 +82,9 @@ class SentenceTransformerEncoder(Encoder):
         self.truncate_dim = truncate_dim
         if truncate_dim is not None:
             if not 1 <= truncate_dim <= dim:
-                raise ValueError(f"--truncate-dim {truncate_dim}: this model gives {dim}-d embeddings (1..{dim})")
+                raise ValueError(
+                    f"--truncate-dim {truncate_dim}: this model gives {dim}-d embeddings (1..{dim})"
+                )
             dim = truncate_dim
         self.fingerprint = Fingerprint(
             encoder=name,
@@ -109,7 +111,9 @@ class SentenceTransformerEncoder(Encoder):
             except ImportError:  # pragma: no cover
                 pass
             self.device = resolve_device(self.requested_device)
-            model = SentenceTransformer(str(self.model_dir), device=self.device, truncate_dim=self.truncate_dim)
+            model = SentenceTransformer(
+                str(self.model_dir), device=self.device, truncate_dim=self.truncate_dim
+            )
             while len(model) and type(model[-1]).__name__ == "Normalize":
                 del model[-1]
             if self.fp16 or self.bf16:

@@ -25,11 +25,19 @@ if TYPE_CHECKING:  # the real imports are lazy: `embedkit.heads.config` must not
     from embedkit.heads.pal import PALAHead, PALBHead  # noqa: F401
 
 _WHERE = {  # name -> the module it is imported from on first use
-    **{name: f"embedkit.heads.{m}" for name, m in (
-        ("create_head", "api"), ("head_class", "api"), ("load_head", "api"),
-        ("FingerprintMismatchError", "base"), ("NotFittedError", "base"), ("RewardHead", "base"),
-        ("PairData", "pair_data"), ("load_pair_data", "pair_data"),
-    )},  # fmt: skip
+    **{
+        name: f"embedkit.heads.{m}"
+        for name, m in (
+            ("create_head", "api"),
+            ("head_class", "api"),
+            ("load_head", "api"),
+            ("FingerprintMismatchError", "base"),
+            ("NotFittedError", "base"),
+            ("RewardHead", "base"),
+            ("PairData", "pair_data"),
+            ("load_pair_data", "pair_data"),
+        )
+    },  # fmt: skip
     # every registered head class, from where the registry says it lives
     **{cls: module for module, cls in (e.export for e in HEADS.values())},
 }

@@ -105,7 +105,11 @@ class LeakageConfig:
     """What counts as leakage (``embedkit split``'s options)."""
 
     threshold: float = opt(
-        0.98, "Cosine similarity at or above which two items are near-duplicates.", min=0, max=1, min_open=True
+        0.98,
+        "Cosine similarity at or above which two items are near-duplicates.",
+        min=0,
+        max=1,
+        min_open=True,
     )
     fields: str = opt(
         "all", "Which items make a pair leak: its prompt, its responses, or either.", choices=("all", *FIELDS)

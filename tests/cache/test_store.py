@@ -167,7 +167,10 @@ def test_verify_during_a_live_extract_does_not_call_its_files_leftovers(tmp_path
         assert f"pid {holder.pid}" in live_writer(tmp_path)
         problems = cache.verify()
         assert [p.severity for p in problems] == ["note"], problems
-        assert "an extract is writing this cache now" in problems[0].problem and "1 file(s)" in problems[0].problem
+        assert (
+            "an extract is writing this cache now" in problems[0].problem
+            and "1 file(s)" in problems[0].problem
+        )
     finally:
         holder.kill()
         holder.wait()

@@ -162,7 +162,9 @@ def test_skip_bad_keeps_every_row_after_a_bad_byte(run, tmp_path):
     lines[4999] = lines[4999].replace(b"text", b"te\xffxt")
     src = tmp_path / "t.jsonl"
     src.write_bytes(b"\n".join(lines) + b"\n")
-    r = CliRunner().invoke(cli, ["extract", str(src), "--cache", str(tmp_path / "c"), "--encoder", "fake", "--no-progress"])
+    r = CliRunner().invoke(
+        cli, ["extract", str(src), "--cache", str(tmp_path / "c"), "--encoder", "fake", "--no-progress"]
+    )
     assert r.exit_code == 1 and "t.jsonl:5000: not valid UTF-8" in r.output, r.output
     r = run("extract", src, "--cache", tmp_path / "c", "--encoder", "fake", "--skip-bad", "--no-progress")
     assert r.exit_code == 0 and "skipped 1 bad row(s)" in r.output, r.output

@@ -77,7 +77,7 @@ def test_csv_bad_header_is_refused_whole(tmp_path):
 def test_malformed_json_message_reads_once(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_bytes(b'{"text": "unterminated\n')
-    (_, err), = list(iter_records(p))
+    ((_, err),) = list(iter_records(p))
     assert "starting at column" in str(err) and "at at" not in str(err)
 
 
@@ -123,4 +123,6 @@ def test_parquet_damaged_row_group_spoils_only_its_rows(tmp_path):
     with pytest.raises(InputError, match=r"t\.parquet:11: rows 11-20 \(row group 1\) cannot be read"):
         collect_texts([p])
     items = collect_texts([p], skip_bad=True)
-    assert items.records == 20 and set(items.texts) == {f"text number {i}" for i in [*range(1, 11), *range(21, 31)]}
+    assert items.records == 20 and set(items.texts) == {
+        f"text number {i}" for i in [*range(1, 11), *range(21, 31)]
+    }

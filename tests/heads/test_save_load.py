@@ -60,7 +60,9 @@ def test_whole_split_evaluation_in_chunks_matches_one_pass(name, data):
         whole, whole_val = head.predict_delta(seen), head._val_score(head._tensors(val, head.device))
         head.EVAL_ROWS = 7  # an instance override: many chunks, the last one short
         np.testing.assert_allclose(head.predict_delta(seen), whole, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(head._val_score(head._tensors(val, head.device)), whole_val, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            head._val_score(head._tensors(val, head.device)), whole_val, rtol=1e-5, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))
