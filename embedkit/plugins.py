@@ -84,6 +84,11 @@ class Registry(Mapping, Generic[E]):
         self._name_of = name_of
         self._all: dict[str, E] | None = None
 
+    @property
+    def builtin(self) -> dict[str, E]:
+        """The entries embedkit itself has (no plugin is read)."""
+        return dict(self._builtin)
+
     def _entries(self) -> dict[str, E]:
         if self._all is None:
             merged = dict(self._builtin)

@@ -30,8 +30,8 @@ _WHERE = {  # name -> the module it is imported from on first use
         ("FingerprintMismatchError", "base"), ("NotFittedError", "base"), ("RewardHead", "base"),
         ("PairData", "pair_data"), ("load_pair_data", "pair_data"),
     )},  # fmt: skip
-    # every registered head class, from where the registry says it lives
-    **{cls: module for module, cls in (e.export for e in HEADS.values())},
+    # every built-in head class, from where the registry says it lives (a plugin's head is its own package's)
+    **{cls: module for module, cls in (e.export for e in HEADS.builtin.values())},
 }
 __all__ = sorted([*_WHERE, "HEADS"])
 

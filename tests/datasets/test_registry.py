@@ -16,6 +16,9 @@ from embedkit.cli.main import cli
 from embedkit.cli.options import option_name
 from embedkit.datasets.registry import DATASETS, dataset_entry, datasets_of
 from embedkit.errors import UnknownNameError
+from tests.toy_plugins import TOY_DATASET
+
+NAMES = [*sorted(DATASETS.builtin), TOY_DATASET]  # the built-in data sets and a throw-away plugin's
 
 
 def _command(entry) -> click.Command:
@@ -23,8 +26,8 @@ def _command(entry) -> click.Command:
     return group.get_command(click.Context(group), entry.name)
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
-def test_every_entry_meets_the_contract(name):
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_meets_the_contract(name):  # the toy's plugin: tests/conftest.py
     entry = dataset_entry(name)
     assert callable(entry.load()) and entry.help.strip()
     cmd = _command(entry)
@@ -60,3 +63,21 @@ def test_the_registry_and_the_generated_help_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_plugin_converter_runs_end_to_end(toy_plugins, tmp_path):
+    """The toy converter, registered only through an entry point, is an `embedkit convert` command that
+    writes a pair file the pair reader takes, and names file and line of a bad row."""
+    from embedkit.data.pairs import read_pairs
+
+    src = tmp_path / "in.tsv"
+    src.write_text("Which?\tyes\tno\nWhich again?\tthis\tthat\n")
+    out = tmp_path / "pairs.jsonl"
+    r = CliRunner().invoke(cli, ["convert", TOY_DATASET, str(src), "--out", str(out), "--user", "u1"])
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == f"wrote 2 pairs to {out}"
+    pairs = read_pairs([out])
+    assert list(pairs.user) == ["u1", "u1"] and pairs.prompt == ["Which?", "Which again?"]
+    src.write_text("Which?\tyes\tno\nbroken line\n")
+    r = CliRunner().invoke(cli, ["convert", TOY_DATASET, str(src), "--out", str(out), "--overwrite"])
+    assert r.exit_code == 1 and "in.tsv:2" in r.output and "3 tab-separated fields" in r.output, r.output

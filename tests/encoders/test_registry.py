@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from embedkit.encoders.registry import (
-    ENTRIES,
     OPTIONS,
     _resolve,
     create_encoder,
+    entries,
     entry_for,
     entry_of,
     list_encoders,
@@ -64,11 +64,23 @@ def test_minilm_normalize_option_is_a_different_namespace(minilm_encoder):
     np.testing.assert_allclose(np.linalg.norm(enc.encode(["hello"]), axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
-def test_every_entry_points_at_code_that_exists(entry):
+NAMES = [*(e.name for e in entries()), "toy:DIM"]  # the built-in entries and a throw-away plugin's
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_entry_points_at_code_that_exists(name):
     """The registry is the one place an encoder family is named: its factory and hint helpers resolve,
-    its family options are declared, and fingerprints it produces find it again (for hints)."""
-    paths = (entry.create, entry.matches, entry.absolute_spec, entry.spec_of, entry.hint_args, entry.options_of)
+    its family options are declared, and fingerprints it produces find it again (for hints). (The toy's
+    plugin: tests/conftest.py.)"""
+    entry = next(e for e in entries() if e.name == name)
+    paths = (
+        entry.create,
+        entry.matches,
+        entry.absolute_spec,
+        entry.spec_of,
+        entry.hint_args,
+        entry.options_of,
+    )
     for path in (*paths, entry.check):
         if path is not None:
             assert callable(_resolve(path)), path
@@ -83,7 +95,12 @@ def test_specs_resolve_to_their_entry():
     assert entry_for("minilm").name == "minilm"
     assert entry_for("open_clip:ViT-B-32:x.safetensors").name == "open_clip:ARCH:PRETRAINED"
     assert entry_for("hf:org/model").name == "hf:PATH_OR_ID"
-    assert entry_for("org/model").name == entry_for("./a/dir").name == entry_for("st:dir").name == "DIR or org/name"
+    assert (
+        entry_for("org/model").name
+        == entry_for("./a/dir").name
+        == entry_for("st:dir").name
+        == "DIR or org/name"
+    )
 
 
 def test_a_family_option_given_to_another_family_is_refused():
@@ -101,5 +118,8 @@ def test_hints_recreate_a_fingerprint_from_the_registry():
         "--dtype", "float32",
     ]  # fmt: skip
     st = Fingerprint("st", "my-model", "sha256:x", "pooled", "mean", False, 8, "float16")
-    assert encoder_args(st)[:2] == ["--encoder", "<path of the sentence-transformers model directory my-model>"]
+    assert encoder_args(st)[:2] == [
+        "--encoder",
+        "<path of the sentence-transformers model directory my-model>",
+    ]
     assert encoder_args(st, spec="/models/my-model") == ["--encoder", "/models/my-model"]
