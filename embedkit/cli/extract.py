@@ -9,7 +9,7 @@ import click
 
 from embedkit.cli.common import cache_option
 from embedkit.cli.options import dataset_split_option
-from embedkit.encoders.registry import OPTIONS, encoders
+from embedkit.encoders.registry import ENCODERS, OPTIONS
 
 
 def encoder_family_options(f):
@@ -33,7 +33,7 @@ def encoder_family_options(f):
     "--encoder",
     default="minilm",
     show_default=True,
-    help=f"Registered name ({', '.join(encoders())}; see `embedkit encoders`), "
+    help=f"Registered name ({', '.join(ENCODERS)}; see `embedkit encoders`), "
     "open_clip:ARCH:PRETRAINED (or open_clip:hf-hub:ORG/NAME, open_clip:local-dir:PATH), hf:PATH_OR_ID (a "
     "causal LM directory, GGUF file or Hub id), a "
     "sentence-transformers model directory, or a Hub id org/name.",

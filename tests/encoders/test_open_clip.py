@@ -30,9 +30,9 @@ def test_spec_parsing_resolves_clip_h14_without_downloading():
 
 
 def test_clip_h14_without_weights_says_where_it_looked_and_what_to_pass():
-    from embedkit.encoders.registry import check_entry, encoders
+    from embedkit.encoders.registry import ENCODERS, check_entry
 
-    if not check_entry(encoders()["clip-h14"]):
+    if not check_entry(ENCODERS["clip-h14"]):
         pytest.skip("CLIP-H/14 weights are on this machine")
     with pytest.raises(FileNotFoundError) as e:
         create_encoder("clip-h14")
