@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING
 from embedkit.heads.registry import HEADS
 
 if TYPE_CHECKING:  # the real imports are lazy: `embedkit.heads.config` must not pull in torch
-    from embedkit.heads.api import create_head, head_class, load_head  # noqa: F401
+    from embedkit.heads.api import create_head, head_class  # noqa: F401
     from embedkit.heads.base import FingerprintMismatchError, NotFittedError, RewardHead  # noqa: F401
     from embedkit.heads.bt import BTHead  # noqa: F401
     from embedkit.heads.likert import LikertKLHead, MSEHead  # noqa: F401
     from embedkit.heads.mean_var import MeanVarHead  # noqa: F401
     from embedkit.heads.pair_data import PairData, load_pair_data  # noqa: F401
     from embedkit.heads.pal import PALAHead, PALBHead  # noqa: F401
+    from embedkit.heads.save_load import load_head  # noqa: F401
 
 _WHERE = {  # name -> the module it is imported from on first use
     **{name: f"embedkit.heads.{m}" for name, m in (
-        ("create_head", "api"), ("head_class", "api"), ("load_head", "api"),
+        ("create_head", "api"), ("head_class", "api"), ("load_head", "save_load"),
         ("FingerprintMismatchError", "base"), ("NotFittedError", "base"), ("RewardHead", "base"),
         ("PairData", "pair_data"), ("load_pair_data", "pair_data"),
     )},  # fmt: skip
