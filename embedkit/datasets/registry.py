@@ -114,7 +114,7 @@ _ENTRIES = (
         "convert",
         "ratings",
         f"{_DATA}.ratings:ratings_to_pairs",
-        f"{_DATA}.ratings:RatingsFields",
+        f"{_DATA}.ratings_reader:RatingsFields",
         """Per-item ratings (one row per annotator, item and score) -> preference pairs.
 
         Pairs are drawn within each annotator from two items they rated; their scores decide the label (a
