@@ -249,6 +249,9 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
     ),
 )
 
+ENCODERS: dict[str, EncoderEntry] = {e.name: e for e in _BUILTIN if not e.general}
+"""The built-in registered names (:func:`encoders` adds the plugins')."""
+
 _REGISTRY: Registry[EncoderEntry] = Registry(
     "encoder", {e.name: e for e in _BUILTIN}, GROUPS["encoders"], EncoderEntry, name_of=lambda _, e: e.name
 )
