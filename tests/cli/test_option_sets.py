@@ -29,6 +29,16 @@ def _plain(value):
     return repr(value)
 
 
+def _default(p: click.Parameter):
+    """The default as a user sees it: a flag with no default set is off (click >= 8.2 keeps an UNSET
+    sentinel there, earlier versions None or False)."""
+    default = p.default
+    unset = default is None or type(default).__name__ == "Sentinel"
+    if isinstance(p, click.Option) and p.is_flag and unset:
+        return False
+    return None if type(default).__name__ == "Sentinel" else _plain(default)
+
+
 def _param(p: click.Parameter) -> dict:
     record = {
         "kind": "option" if isinstance(p, click.Option) else "argument",
@@ -37,7 +47,7 @@ def _param(p: click.Parameter) -> dict:
         "dest": p.name,
         "required": p.required,
         "nargs": p.nargs,
-        "default": _plain(p.default),
+        "default": _default(p),
         "choices": list(p.type.choices) if isinstance(p.type, click.Choice) else None,
         "type": p.type.name,
     }
