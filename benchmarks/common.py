@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
@@ -73,11 +74,44 @@ def write_results(name: str, payload: dict, table_rows: list[tuple], header: tup
     return RESULTS / f"{name}.md"
 
 
+def result_record(quick: bool | None = None, **fields) -> dict:
+    """The start of every benchmark's result: ``run_at`` (UTC, to the second), ``quick`` (when given) and
+    ``machine``, then ``fields`` in their order."""
+    record: dict = {"run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    if quick is not None:
+        record["quick"] = quick
+    record["machine"] = machine()
+    return {**record, **fields}
+
+
+def result_name(base: str, device: str = "cpu", quick: bool = False, suffix: str = "") -> str:
+    """``base``, ``-cuda`` for a run on a GPU (the device's kind), ``-quick`` for a quick run, ``suffix``:
+    the name of a benchmark's result files (``RESULTS/name.json``, ``.md``, ``.png``)."""
+    return (
+        base + ("-" + device.split(":")[0] if device != "cpu" else "") + ("-quick" if quick else "") + suffix
+    )
+
+
+QUICK_NOTE = "QUICK run: scaled-down sizes, not the benchmark's numbers."
+
+
 def publish(
-    name: str, payload: dict, table_rows: list[tuple], header: tuple, notes: list[str], plot=None
+    name: str,
+    payload: dict,
+    table_rows: list[tuple],
+    header: tuple,
+    notes: list[str],
+    plot=None,
+    checks: dict[str, bool] | None = None,
+    quick_note: str | None = None,
 ) -> Path:
     """Every benchmark's ending: ``write_results``, then ``plot(RESULTS/name.png)`` when given (it may
-    return None when matplotlib is missing), then the Markdown table printed, and the plot's path."""
+    return None when matplotlib is missing), then the Markdown table printed, and the plot's path.
+    ``checks``: targets, each a ``PASS: ...`` / ``FAIL: ...`` note before ``notes``; ``quick_note``: a note
+    after them (a quick run's)."""
+    notes = [f"{'PASS' if ok else 'FAIL'}: {what}" for what, ok in (checks or {}).items()] + list(notes)
+    if quick_note:
+        notes.append(quick_note)
     md = write_results(name, payload, table_rows, header, notes)
     png = plot(RESULTS / f"{name}.png") if plot is not None else None
     print(md.read_text())

@@ -19,7 +19,6 @@ by side).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import subprocess
@@ -32,7 +31,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, machine, median_time, persona_records, publish, timed  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    QUICK_NOTE,
+    REPO,
+    median_time,
+    persona_records,
+    publish,
+    result_name,
+    result_record,
+    timed,
+)
 from embedkit.cache import EmbeddingCache, text_keys  # noqa: E402
 from embedkit.data.items import collect_texts  # noqa: E402
 from embedkit.data.pairs import join_in_context  # noqa: E402
@@ -302,9 +310,7 @@ def main():
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": q,
-        "machine": machine(),
+        **result_record(q),
         "encode": enc_res,
         "cli": cli_res,
         "pairs": pair_res,
@@ -392,11 +398,10 @@ def main():
             f"{f['min_cosine_vs_plain']:.5f}",
         ),
     ]
-    notes = [f"{'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items()]
-    notes.append(
+    notes = [
         "(d): distinct texts pad more per batch than a list in which each text repeats, so the ideal speed-up "
         "is below the duplication factor; 'plain encode of just the unique texts' is that ideal."
-    )
+    ]
     notes += [
         f"MiniLM (all-MiniLM-L6-v2), batch size {e['batch_size']}, device {args.device}"
         f"{', float16 compute' if args.fp16 else ''}; model loaded before timing (a) and (b).",
@@ -407,14 +412,9 @@ def main():
         f"(f): {f['texts']} persona statements, batch {f['batch_size']}, final hidden state of the last real token "
         "in both; the plain loop batches in input order, embedkit sorts by length (less padding).",
     ]
-    if q:
-        notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = (
-        "extract"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if q else "")
-    )
-    publish(name, res, rows, ("case", "time", "volume", "result"), notes, lambda path: plot(res, path))
+    name = result_name("extract", args.device, q)
+    header = ("case", "time", "volume", "result")
+    publish(name, res, rows, header, notes, lambda path: plot(res, path), checks, QUICK_NOTE if q else None)
 
 
 if __name__ == "__main__":

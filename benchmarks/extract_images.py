@@ -21,7 +21,6 @@ Writes benchmarks/results/extract_images.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -31,7 +30,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, publish, random_open_clip_checkpoint, timed  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    QUICK_NOTE,
+    publish,
+    random_open_clip_checkpoint,
+    result_name,
+    result_record,
+    timed,
+)
 from embedkit.cache import EmbeddingCache  # noqa: E402
 from embedkit.cache.keys import file_key  # noqa: E402
 from embedkit.data.items import collect_items  # noqa: E402
@@ -188,18 +194,16 @@ def main():
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": q,
-        "machine": machine(),
-        "model": f"open_clip {args.arch} ({'random init' if args.pretrained is None else args.pretrained})",
-        "batch_size": args.batch_size,
-        "workers": workers,
-        "device": args.device,
-        "precision": "fp16" if args.fp16 else "fp32",
-        "small": small,
-        "large": large,
-    }
+    res = result_record(
+        q,
+        model=f"open_clip {args.arch} ({'random init' if args.pretrained is None else args.pretrained})",
+        batch_size=args.batch_size,
+        workers=workers,
+        device=args.device,
+        precision="fp16" if args.fp16 else "fp32",
+        small=small,
+        large=large,
+    )
     checks = {
         "small images: extract >= 0.95x the plain loop": small["speedup"] >= 0.95,
         "large JPEGs (decode-bound): extract >= 1.5x the plain loop": large["speedup"] >= 1.5,
@@ -224,8 +228,7 @@ def main():
                 f"{c['speedup']:.2f}x; min cosine {c['min_cosine_vs_plain']:.5f}",
             ),
         ]
-    notes = [f"{'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items()]
-    notes += [
+    notes = [
         f"Model: {res['model']}, batch {args.batch_size}, device {args.device}, embedkit with {workers} decoding "
         "worker(s); the model is loaded before timing either side; times are medians of "
         f"{small['repeats']} interleaved runs of each side (each extract into a fresh cache).",
@@ -234,14 +237,9 @@ def main():
         "Large JPEGs: embedkit asks PIL to decode at >= 2x the model's input size (JPEG draft mode), the plain "
         "loop decodes at full size, as open_clip's own preprocessing would.",
     ]
-    if q:
-        notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = (
-        "extract_images"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if q else "")
-    )
-    publish(name, res, rows, ("case", "time", "throughput", "result"), notes, lambda path: plot(res, path))
+    name = result_name("extract_images", args.device, q)
+    header = ("case", "time", "throughput", "result")
+    publish(name, res, rows, header, notes, lambda path: plot(res, path), checks, QUICK_NOTE if q else None)
 
 
 if __name__ == "__main__":

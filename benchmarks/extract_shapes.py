@@ -25,7 +25,6 @@ Writes benchmarks/results/extract_shapes-MODEL[-cuda][-quick].{json,md}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
@@ -36,7 +35,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, machine, persona_records, publish, timed  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    QUICK_NOTE,
+    REPO,
+    persona_records,
+    publish,
+    result_name,
+    result_record,
+    timed,
+)
 
 CONFIGS = REPO / "benchmarks" / "gpu_configs"
 LLMS = ("smollm2", "llama-1b", "llama-8b")
@@ -216,27 +223,25 @@ def main():
         if llm
         else "SentenceTransformer.encode"
     )
-    res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": machine(),
-        "model": args.model,
-        "shape_of": shape,
-        "random_weights": True,
-        "layers": args.layers or "as the real model",
-        "device": args.device,
-        "precision": ("bf16" if llm else "fp16") if args.half else "fp32",
-        "texts": n,
-        "batch_size": batch,
-        "build_model_s": t0,
-        "plain_s": t_plain,
-        "embedkit_s": t_ours,
-        "plain_texts_per_s": n / t_plain,
-        "embedkit_texts_per_s": n / t_ours,
-        "ratio": t_plain / t_ours,
-        "min_cosine": cos,
+    res = result_record(
+        args.quick,
+        model=args.model,
+        shape_of=shape,
+        random_weights=True,
+        layers=args.layers or "as the real model",
+        device=args.device,
+        precision=("bf16" if llm else "fp16") if args.half else "fp32",
+        texts=n,
+        batch_size=batch,
+        build_model_s=t0,
+        plain_s=t_plain,
+        embedkit_s=t_ours,
+        plain_texts_per_s=n / t_plain,
+        embedkit_texts_per_s=n / t_ours,
+        ratio=t_plain / t_ours,
+        min_cosine=cos,
         **extra,
-    }
+    )
     target = (1.2 if args.model == "llama-1b" else 1.0) if llm else 1.5
     on_gpu = str(args.device).startswith("cuda")
     checks = {"vectors agree (cosine >= 0.99)": cos >= 0.99}
@@ -254,8 +259,7 @@ def main():
             f"{res['ratio']:.2f}x; min cosine {cos:.4f}",
         ),
     ]
-    notes = [f"{'PASS' if ok else 'FAIL'}: {name}" for name, ok in checks.items()]
-    notes += [
+    notes = [
         f"Shape of {shape}{f', cut to {args.layers} layer(s)' if args.layers else ''}, RANDOM weights (seed 0): a forward pass costs the same whatever the weights; the "
         "vectors mean nothing.",
         f"{n} texts (persona statements joined 1-4 at a time), batch {batch}, device {args.device}, "
@@ -273,14 +277,9 @@ def main():
             )
             + "."
         )
-    if args.quick:
-        notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = (
-        f"extract_shapes-{args.model}"
-        + ("-" + args.device.split(":")[0] if on_gpu else "")
-        + ("-quick" if args.quick else "")
-    )
-    publish(name, res, rows, ("case", "time", "throughput", "result"), notes)
+    name = result_name(f"extract_shapes-{args.model}", args.device if on_gpu else "cpu", args.quick)
+    header = ("case", "time", "throughput", "result")
+    publish(name, res, rows, header, notes, checks=checks, quick_note=QUICK_NOTE if args.quick else None)
     print("RESULT " + json.dumps({k: v for k, v in res.items() if k not in ("machine",)}, default=str))
 
 

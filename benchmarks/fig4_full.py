@@ -24,7 +24,6 @@ benchmarks/results/fig4_full[-quick][-cuda].{json,md}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import resource
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, machine, publish  # noqa: E402
+from benchmarks.common import REPO, publish, result_record, timed  # noqa: E402
 
 PERSONAS = ("art", "literature", "math", "music", "science", "sports")  # PAL Table 1's order
 CHUNK_USERS = 2_000
@@ -159,42 +158,38 @@ def main():
         epochs=args.epochs,
         epoch_pairs=args.epoch_pairs,
     )
-    t2 = time.perf_counter()
-    head.fit(data, progress=False)
-    fit_s = time.perf_counter() - t2
+    fit_s, _ = timed(head.fit, data, progress=False)
     h = head.history_
     test = float(head.metrics_["seen"]["test"]["accuracy"])
     per_epoch = min(int((data.split == "train").sum()), args.epoch_pairs or n)
     per_million = float(np.median(h["epoch_seconds"])) / per_epoch * 1e6
-    res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "pairs": n,
-        "users": args.k_star * args.users,
-        "queries_per_user": args.queries,
-        "texts": len(X),
-        "K": args.k_star,
-        "device": args.device,
-        "loop": h.get("loop"),
-        "step_pairs": h.get("step_pairs"),
-        "vectors_seconds": round(t1 - t0, 2),
-        "build_seconds": round(build_s, 2),
-        "fit_seconds": round(fit_s, 2),
-        "fit_phases": {k: round(v, 2) for k, v in head.timings_.items()},
-        "epochs": h["epochs_run"],
-        "best_epoch": h["best_epoch"],
-        "refit_epochs": h.get("with_prior_users", {}).get("epochs_run"),
-        "epoch_seconds": [round(s, 2) for s in h["epoch_seconds"]],
-        "seconds_per_million_trained": round(per_million, 2),
-        "val_accuracy": round(float(h["best_val"]), 4),
-        "test_accuracy": round(test, 4),
-        "ceiling": 1.0,
-        "rss_before_pairs_mb": round(base_rss, 1),
-        "rss_pairs_mb": round(data_rss, 1),
-        "peak_rss_mb": round(peak_mb(), 1),
-        "bytes_per_pair_peak": round((peak_mb() - base_rss) * 2**20 / n, 1),
-        "torch_threads": torch.get_num_threads(),
-    }
+    res = result_record(
+        pairs=n,
+        users=args.k_star * args.users,
+        queries_per_user=args.queries,
+        texts=len(X),
+        K=args.k_star,
+        device=args.device,
+        loop=h.get("loop"),
+        step_pairs=h.get("step_pairs"),
+        vectors_seconds=round(t1 - t0, 2),
+        build_seconds=round(build_s, 2),
+        fit_seconds=round(fit_s, 2),
+        fit_phases={k: round(v, 2) for k, v in head.timings_.items()},
+        epochs=h["epochs_run"],
+        best_epoch=h["best_epoch"],
+        refit_epochs=h.get("with_prior_users", {}).get("epochs_run"),
+        epoch_seconds=[round(s, 2) for s in h["epoch_seconds"]],
+        seconds_per_million_trained=round(per_million, 2),
+        val_accuracy=round(float(h["best_val"]), 4),
+        test_accuracy=round(test, 4),
+        ceiling=1.0,
+        rss_before_pairs_mb=round(base_rss, 1),
+        rss_pairs_mb=round(data_rss, 1),
+        peak_rss_mb=round(peak_mb(), 1),
+        bytes_per_pair_peak=round((peak_mb() - base_rss) * 2**20 / n, 1),
+        torch_threads=torch.get_num_threads(),
+    )
     total = time.perf_counter() - t0
     res["total_seconds"] = round(total, 1)
     full = 4 * 10_000 * 1_000

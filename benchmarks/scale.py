@@ -23,7 +23,6 @@ Writes benchmarks/results/scale.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.util
 import json
 import shutil
@@ -33,7 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, publish, pyplot, run_measured  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    machine,
+    publish,
+    pyplot,
+    result_name,
+    result_record,
+    run_measured,
+)
 
 BASELINE = """
 import json, sys
@@ -174,20 +180,14 @@ def main():
             r["time_ratio"] >= 1 / 1.5 for r in rows
         ),
     }
-    res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": machine(),
-        "encoder": args.encoder,
-        "rows": rows,
-        "peak_memory_growth_last_step": {"embedkit": growth_ours, "baseline": growth_base},
-        "checks": checks,
-    }
-    name = (
-        "scale"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if args.quick else "")
+    res = result_record(
+        args.quick,
+        encoder=args.encoder,
+        rows=rows,
+        peak_memory_growth_last_step={"embedkit": growth_ours, "baseline": growth_base},
+        checks=checks,
     )
+    name = result_name("scale", args.device, args.quick)
     table = [
         (
             f"{r['texts']:,}",
@@ -209,7 +209,7 @@ def main():
         )
         for r in rows
     ]
-    notes = [("PASS" if ok else "FAIL") + f": {what}" for what, ok in checks.items()] + [
+    notes = [
         f"Encoder: {args.encoder}. Both sides run as child processes (Python start-up and imports included); "
         "peak RSS is the child's ru_maxrss.",
         f"Peak memory from {sizes[-2]:,} to {sizes[-1]:,} texts: embedkit x{growth_ours:.2f}, baseline "
@@ -243,7 +243,7 @@ def main():
         "baseline peak RSS",
         "speed-up",
     ) + (("--ray", "--ray driver peak", "--ray largest process") if ray else ())
-    publish(name, res, table, header, notes, lambda path: plot(rows, path))
+    publish(name, res, table, header, notes, lambda path: plot(rows, path), checks=checks)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ nothing else running.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import resource
 import sys
@@ -42,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, machine, publish, pyplot, run_measured  # noqa: E402
+from benchmarks.common import REPO, publish, pyplot, result_name, result_record, run_measured, timed  # noqa: E402
 
 PAIRS_PER_USER = 1000
 K_TRUE = 2
@@ -137,9 +136,7 @@ def child(args) -> None:
         device=args.device,
         loop=args.loop,
     )
-    t1 = time.perf_counter()
-    head.fit(data, progress=False)
-    fit_s = time.perf_counter() - t1
+    fit_s, _ = timed(head.fit, data, progress=False)
     h = head.history_
     per_epoch = min(int(0.9 * n), args.epoch_pairs or n)
     n_val = int(0.95 * n) - int(0.9 * n)
@@ -276,9 +273,9 @@ def main():
             f"files of {f['pairs']:,} pairs ({f['file_mb']} MB JSONL): score {f['score']['seconds']} s, peak "
             f"{f['score']['peak_rss_mb']:.0f} MB; eval {f['eval']['seconds']} s, peak {f['eval']['peak_rss_mb']:.0f} MB"
         )
-    out = {"run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-           "matmul_gflops": round(rate, 1), "fits": fits, "files": files,
-           "fig4_projected_epoch_seconds": round(fig4_epoch)}  # fmt: skip
+    out = result_record(
+        matmul_gflops=round(rate, 1), fits=fits, files=files, fig4_projected_epoch_seconds=round(fig4_epoch)
+    )
 
     def plot(path):
         plt = pyplot()
@@ -300,12 +297,7 @@ def main():
 
     header = ("pairs", "users", "pairs / epoch", "s / epoch", "s / 1M pairs", "GFLOP/s", "RSS with data", "peak RSS",
               "bytes/pair (data / peak)", "test acc")  # fmt: skip
-    name = (
-        "scale_heads"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if args.quick else "")
-        + ("-" + args.loop if args.loop != "auto" else "")
-    )
+    name = result_name("scale_heads", args.device, args.quick, "-" + args.loop if args.loop != "auto" else "")
     publish(name, out, rows, header, notes, plot)
 
 

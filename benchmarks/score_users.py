@@ -20,7 +20,6 @@ Writes benchmarks/results/score_users.{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import PERSONA_DIR, machine, publish, run_measured, timed  # noqa: E402
+from benchmarks.common import PERSONA_DIR, publish, result_name, result_record, run_measured, timed  # noqa: E402
 from embedkit.data.items import collect_texts  # noqa: E402
 from embedkit.datasets.persona import PersonaConfig, build_persona, load_personas  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -241,9 +240,7 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     cli_ups = int(big) / rss[big]["seconds"]
     res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": q,
-        "machine": machine(),
+        **result_record(q),
         "score": {"loop": loop, "cli_users_per_s": cli_ups, "ratio": cli_ups / loop["users_per_s"]},
         "rss": rss,
         "faiss": fx,
@@ -310,8 +307,7 @@ def main():
             f"{fx['topk_ivf_ratio']:.1f}x; recall@10 {fx['topk_ivf_recall']:.3f}",
         ),
     ]
-    notes = [f"{'PASS' if ok else 'FAIL'}: {n}" for n, ok in checks.items()]
-    notes += [
+    notes = [
         "Users: a persona each (art or literature), 10 few-shot pairs and 10 candidate rows x 2 responses (20 "
         "candidates); weights fitted by MAP (the head's default). The CLI time includes Python start-up, reading "
         "the files, fitting, the FAISS lookups of every user, scoring and writing both outputs.",
@@ -320,14 +316,10 @@ def main():
         f"Top-k: {fx['candidates']:,} random {384}-d candidate embeddings through the head's f (build "
         f"{fx['topk_build_s']:.1f} s, not in the ratio); numpy baseline = one matrix product and argpartition per query batch (embedkit.index.brute_force).",
     ]
-    if q:
-        notes.append("QUICK run: smaller sizes, not the benchmark's numbers.")
-    name = (
-        "score_users"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if q else "")
-    )
-    publish(name, res, rows, ("case", "time", "rate", "result"), notes, lambda path: plot(res, path))
+    name = result_name("score_users", args.device, q)
+    quick_note = "QUICK run: smaller sizes, not the benchmark's numbers." if q else None
+    header = ("case", "time", "rate", "result")
+    publish(name, res, rows, header, notes, lambda path: plot(res, path), checks, quick_note)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Writes benchmarks/results/train_heads.{json,md,png} (train_heads-cuda.* with --d
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baselines.per_sample_files import train_per_sample, write_sample_files  # noqa: E402
-from benchmarks.common import machine, publish, pyplot, timed  # noqa: E402
+from benchmarks.common import QUICK_NOTE, publish, pyplot, result_name, result_record, timed  # noqa: E402
 from embedkit.data.items import collect_texts  # noqa: E402
 from embedkit.datasets.persona import PersonaConfig, build_persona  # noqa: E402
 from embedkit.encoders.registry import create_encoder  # noqa: E402
@@ -142,9 +141,7 @@ def main():
         return a / b if a is not None and b is not None else None
 
     res = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": machine(),
+        **result_record(args.quick),
         "persona": summary,
         "extract_s": t_extract,
         "extracted": ext.encoded,
@@ -205,8 +202,7 @@ def main():
         ),
     ]
     unseen = ours["unseen"]
-    notes = [f"{'PASS' if ok else 'FAIL'}: {k}" for k, ok in checks.items()]
-    notes += [
+    notes = [
         f"Data: {summary['pairs']} pairs ({int((data.split == 'train').sum())} train), "
         f"{summary['seen_users']} seen + {summary['unseen_users']} unseen users, MiniLM 384-d; extraction "
         f"{t_extract:.1f} s ({ext.encoded} texts encoded), pair resolution {t_load:.2f} s.",
@@ -218,20 +214,15 @@ def main():
         "Per-epoch seconds are medians; the baseline runs at most "
         f"{args.baseline_epochs} epochs. Same model, loss, optimiser and seed in all three.",
     ]
-    if args.quick:
-        notes.append("QUICK run: scaled-down sizes, not the benchmark's numbers.")
-    name = (
-        "train_heads"
-        + ("-" + args.device.split(":")[0] if args.device != "cpu" else "")
-        + ("-quick" if args.quick else "")
-    )
     publish(
-        name,
+        result_name("train_heads", args.device, args.quick),
         res,
         rows,
         ("trainer", "s / epoch", f"time to val acc {TARGET}", "notes"),
         notes,
         lambda path: _plot(res, path),
+        checks,
+        QUICK_NOTE if args.quick else None,
     )
 
 

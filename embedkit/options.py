@@ -29,6 +29,7 @@ def opt(
     metavar: str | None = None,
     kind: type | None = None,
     flag_value: Any = None,
+    path: str | None = None,
 ):
     """A dataclass field with what its command-line option needs.
 
@@ -36,7 +37,8 @@ def opt(
     ``cli``: the option's name when it is not ``--field-name`` (e.g. ``--K-star``); ``parse``: turns the
     option's string into the field's value (tuples such as ``LO,HI``), with ``show`` the reverse for the
     default shown in ``--help``; ``kind``: the value's type where the default (None) does not say it;
-    ``flag_value``: the option may be given without a value, meaning this one (``--ray`` alone = ``local``).
+    ``flag_value``: the option may be given without a value, meaning this one (``--ray`` alone = ``local``);
+    ``path``: the value names a ``"file"`` or a ``"dir"`` (the CLI refuses the other kind).
     """
     meta = {
         "help": help,
@@ -50,6 +52,7 @@ def opt(
         "metavar": metavar,
         "kind": kind,
         "flag_value": flag_value,
+        "path": path,
     }
     if isinstance(default, list | dict | set):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)

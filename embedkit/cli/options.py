@@ -19,6 +19,8 @@ def _click_type(f: dataclasses.Field, default):
         return click.Choice(list(meta["choices"]))
     if meta.get("parse"):
         return str
+    if meta.get("path"):
+        return click.Path(dir_okay=meta["path"] != "file", file_okay=meta["path"] != "dir")
     kind = meta.get("kind") or (
         type(default) if default is not None and default is not dataclasses.MISSING else str
     )

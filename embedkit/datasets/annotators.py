@@ -154,3 +154,11 @@ def build_annotators(
     write_text(out / "annotators.json", json.dumps(summary, indent=1) + "\n")
     write_jsonl(out / "pairs.jsonl", rows)  # last: a folder with pairs.jsonl is a complete build
     return summary
+
+
+def summary_lines(s: dict, cfg: AnnotatorsConfig, out_dir: str | os.PathLike, **_) -> list[str]:
+    """What ``embedkit build annotators`` prints about the summary of :func:`build_annotators`."""
+    return [
+        f"{s['pairs']} pairs ({s['diverging_pairs']} diverging, {100 * s['diverging_share']:.0f}%) judged by "
+        f"{cfg.per_pair} of {cfg.pool} simulated annotators; {s['texts']} texts to extract; wrote {out_dir}/pairs.jsonl"
+    ]

@@ -158,3 +158,12 @@ def build_persona(
     write_text(out / "persona.json", json.dumps(summary, indent=1) + "\n")
     write_jsonl(out / "pairs.jsonl", rows)  # last: a folder with pairs.jsonl is a complete build
     return summary
+
+
+def summary_lines(s: dict, cfg: PersonaConfig, out_dir: str | os.PathLike, **_) -> list[str]:
+    """What ``embedkit build persona`` prints about the summary of :func:`build_persona`."""
+    return [
+        f"{s['pairs']} pairs from {s['statements']} statements of {', '.join(s['personas'])}; "
+        f"{s['seen_users']} seen + {s['unseen_users']} unseen users; {s['texts']} texts to extract",
+        f"wrote {out_dir}/pairs.jsonl, {out_dir}/texts.jsonl (and the unseen users' fewshot.jsonl, unseen_test.jsonl)",
+    ]

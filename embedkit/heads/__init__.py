@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from embedkit.heads.registry import HEADS
 
 if TYPE_CHECKING:  # the real imports are lazy: `embedkit.heads.config` must not pull in torch
-    from embedkit.heads.api import create_head, head_class, load_head  # noqa: F401
+    from embedkit.heads.api import create_head, head_class  # noqa: F401
     from embedkit.heads.base import FingerprintMismatchError, NotFittedError, RewardHead  # noqa: F401
     from embedkit.heads.bt import BTHead  # noqa: F401
     from embedkit.heads.likert import LikertKLHead, MSEHead  # noqa: F401
     from embedkit.heads.mean_var import MeanVarHead  # noqa: F401
     from embedkit.heads.pair_data import PairData, load_pair_data  # noqa: F401
     from embedkit.heads.pal import PALAHead, PALBHead  # noqa: F401
+    from embedkit.heads.save_load import load_head  # noqa: F401
 
 _WHERE = {  # name -> the module it is imported from on first use
     **{
@@ -30,7 +31,7 @@ _WHERE = {  # name -> the module it is imported from on first use
         for name, m in (
             ("create_head", "api"),
             ("head_class", "api"),
-            ("load_head", "api"),
+            ("load_head", "save_load"),
             ("FingerprintMismatchError", "base"),
             ("NotFittedError", "base"),
             ("RewardHead", "base"),
@@ -38,8 +39,8 @@ _WHERE = {  # name -> the module it is imported from on first use
             ("load_pair_data", "pair_data"),
         )
     },  # fmt: skip
-    # every registered head class, from where the registry says it lives
-    **{cls: module for module, cls in (e.export for e in HEADS.values())},
+    # every built-in head class, from where the registry says it lives (a plugin's head is its own package's)
+    **{cls: module for module, cls in (e.export for e in HEADS.builtin.values())},
 }
 __all__ = sorted([*_WHERE, "HEADS"])
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import os
 import time
@@ -14,19 +12,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from embedkit._version import __version__
-from embedkit.atomic import replacing_dir
 from embedkit.data.splits import explain_empty_split
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.fingerprint import Fingerprint
 from embedkit.heads.config import TrainConfig
-from embedkit.heads.metrics import from_json, json_ready, preference_accuracy
+from embedkit.heads.metrics import preference_accuracy
 from embedkit.heads.pair_data import DataSetup, PairData, item_overlap
 from embedkit.heads.trainer import resolve_loop, resolve_torch_device, train
 
 log = logging.getLogger(__name__)
-HEAD_FORMAT = "embedkit-head"
-HEAD_SCHEMA_VERSION = 1
 NEAR_CHANCE = 0.55
 """Training that ends with train accuracy at or below this is reported as near chance (0.5)."""
 
@@ -375,50 +369,12 @@ class RewardHead:
 
         Refuses to replace an existing non-empty directory unless ``overwrite``. ``card_data``: Hub
         metadata merged into the model card's YAML block (e.g. ``{"datasets": ["org/data"], "license":
-        "mit"}``); the folder is then ready for ``huggingface_hub.upload_folder``.
+        "mit"}``); the folder is then ready for ``huggingface_hub.upload_folder``. The format:
+        :mod:`embedkit.heads.save_load`.
         """
-        from safetensors.torch import save
+        from embedkit.heads.save_load import save_head
 
-        self._check_fitted()
-        path = Path(path)
-        with replacing_dir(path, overwrite) as tmp:
-            state = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
-            # bytes first, then a plain write: a full disk is then an OSError that names the file (safetensors'
-            # own file writer raises its SafetensorError instead)
-            (tmp / "model.safetensors").write_bytes(save(state))
-            cfg = {
-                "format": HEAD_FORMAT,
-                "schema_version": HEAD_SCHEMA_VERSION,
-                "head": self.name,
-                "config": self.config.to_dict(),
-                "input_dim": self.input_dim_,
-                "fingerprint": self.fingerprint_.to_dict(),
-                "metrics": self.metrics_,
-                "history": {k: v for k, v in self.history_.items()},
-                "data": self.data_info_,
-                "data_setup": self.data_setup_.to_dict() if self.data_setup_ else None,
-                "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "embedkit_version": __version__,
-                **self._extra_config(),
-            }
-            (tmp / "config.json").write_text(json.dumps(json_ready(cfg), indent=1, allow_nan=False) + "\n")
-            (tmp / "README.md").write_text(self.model_card(card_data))
-            if extra is not None:
-                extra(tmp)
-        return path
-
-    @classmethod
-    def _from_config(cls, cfg: dict) -> RewardHead:
-        head = cls(cls.Config.from_dict(cfg["config"]))
-        head.fingerprint_ = Fingerprint.from_dict(cfg["fingerprint"])
-        head.input_dim_ = int(cfg["input_dim"])
-        head.metrics_ = from_json(cfg.get("metrics", {}))
-        head.history_ = cfg.get("history", {})
-        head.data_info_ = cfg.get("data", {})
-        setup = cfg.get("data_setup")
-        head.data_setup_ = DataSetup.from_dict(setup) if setup else None
-        head._restore_extra(cfg)
-        return head
+        return save_head(self, path, overwrite, card_data, extra)
 
     def model_card(self, card_data: dict | None = None) -> str:
         """The ``README.md`` written on save: Hugging Face Hub metadata (``embedkit.heads.card``), then the

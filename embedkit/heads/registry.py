@@ -2,7 +2,9 @@
 
 Torch-free: the CLI builds ``fit-head``'s options from the configs here without importing a head, and the
 API, the package exports and the contract tests all read this one table. Adding a head is one module
-(the head class, and its config if the shared ones in ``config.py`` do not fit) plus one entry below.
+(the head class, and its config if the shared ones in ``config.py`` do not fit) plus one entry below, or
+an entry another package registers under the ``embedkit.heads`` entry-point group (:mod:`embedkit.plugins`;
+the entry point's name is the head's name).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from embedkit.errors import UnknownNameError
+from embedkit.plugins import GROUPS, Registry
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class HeadEntry:
         return module, name
 
 
-HEADS: dict[str, HeadEntry] = {
+_BUILTIN: dict[str, HeadEntry] = {
     "pal-a": HeadEntry(
         "embedkit.heads.pal:PALAHead",
         "embedkit.heads.config:PALAConfig",
@@ -70,11 +72,13 @@ HEADS: dict[str, HeadEntry] = {
 }
 
 
+HEADS: Registry[HeadEntry] = Registry("head", _BUILTIN, GROUPS["heads"], HeadEntry)
+"""Every head, built-in and from plugins (read on first use), by name."""
+
+
 def head_entry(name: str) -> HeadEntry:
     """The entry of a registered head; an unknown name lists the valid ones and the closest match."""
-    if name not in HEADS:
-        raise UnknownNameError("head", name, HEADS)
-    return HEADS[name]
+    return HEADS.entry(name)
 
 
 def config_class(name: str) -> type:

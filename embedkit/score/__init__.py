@@ -18,15 +18,12 @@ from embedkit.score.embed import Embedder, table_to_data
 from embedkit.score.files import (
     DEFAULT_CHUNK,
     ScoreSummary,
-    count_missing,
-    extract_missing_inputs,
-    input_items,
-    missing_inputs_error,
     read_fewshot,
     score_candidates_file,
     score_pairs_file,
     users_file,
 )
+from embedkit.score.missing import count_missing, extract_missing_inputs, input_items, missing_inputs_error
 from embedkit.score.users import UserWeights, fit_users
 
 __all__ = [

@@ -218,6 +218,6 @@ class RewardFunction:
 
 def load_reward_model(path, cache=None, device: str | None = None, allow_encode: bool = True) -> RewardModel:
     """``embedkit.load_reward_model``: a saved head ready to score texts (see :class:`RewardModel`)."""
-    from embedkit.heads.api import load_head
+    from embedkit.heads.save_load import load_head
 
     return RewardModel(load_head(path, device=device), cache, allow_encode=allow_encode, device=device)

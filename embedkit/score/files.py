@@ -1,4 +1,5 @@
-"""Scoring files in chunks: pairs or candidate lists in, the same rows with rewards out, atomically."""
+"""Scoring files in chunks: pairs or candidate lists in, the same rows with rewards out, atomically (one
+loop, :func:`_score_file`, for both). What the cache lacks of them: :mod:`embedkit.score.missing`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import numpy as np
 
 from embedkit.data.batches import NeedsCarefulReader, candidate_batches, pair_batches
 from embedkit.data.hf import as_paths
-from embedkit.data.pairs import join_in_context
-from embedkit.data.readers import iter_records, require_text, write_records
+from embedkit.data.readers import write_records
 from embedkit.data.repeats import RepeatedRows, file_lines, find_repeated, row_hashes
-from embedkit.errors import EmbedkitError, InputError, MissingKeysError
+from embedkit.errors import InputError
 from embedkit.heads.base import RewardHead
 from embedkit.heads.pair_data import PairData
 from embedkit.score.api import RewardModel
@@ -152,6 +152,32 @@ def _embed(model: RewardModel, col, images: bool, paths) -> tuple[np.ndarray, np
     return X, inv[col.index]
 
 
+def _score_file(model: RewardModel, out, weights: UserWeights | None, progress: bool, unit: str, read, score):
+    """The scoring loop of pair and candidate files: each batch of ``read(fast)`` scored by ``score(batch,
+    table, summary) -> (output rows, rows scored)``, the rows written to ``out`` atomically (from scratch
+    with the careful reader if the vectorised one gives up part-way). Returns (summary, user table)."""
+    from tqdm.auto import tqdm
+
+    table = _UserTable(model.head, weights)
+    summary = ScoreSummary()
+
+    def attempt(fast: bool):
+        nonlocal summary
+        summary = ScoreSummary()
+        bar = tqdm(unit=unit, desc="scoring", disable=not progress, dynamic_ncols=True)
+        try:
+            for batch in read(fast):
+                rows, n = score(batch, table, summary)
+                yield from rows
+                summary.rows += n
+                bar.update(n)
+        finally:
+            bar.close()
+
+    _restartable(write_records, out, attempt)
+    return summary, table
+
+
 def score_pairs_file(
     model: RewardModel,
     paths: Sequence[str],
@@ -163,47 +189,39 @@ def score_pairs_file(
     """Add ``p_left``, ``reward_left``, ``reward_right`` (and, for mean-variance, ``sigma_left``,
     ``sigma_right``) to every row of the pair files (or ``datasets.Dataset`` objects); written to ``out``
     atomically. Streams in batches."""
-    from tqdm.auto import tqdm
-
     paths = as_paths(paths)
-
     head = model.head
-    table = _UserTable(head, weights)
-    state = {}
+    repeats = _Repeats(paths)
 
-    def attempt(fast: bool):
-        summary = state["summary"] = ScoreSummary()
-        repeats = state["repeats"] = _Repeats(paths)
-        bar = tqdm(unit="pair", desc="scoring", disable=not progress, dynamic_ncols=True)
-        try:
-            for batch in repeats.batches(model.responses, chunk_size, fast):
-                images = batch.responses == "images"
-                X, (prompt, a, b) = _columns(
-                    [
-                        _embed(model, batch.prompt, False, paths),
-                        _embed(model, batch.a, images, paths),
-                        _embed(model, batch.b, images, paths),
-                    ]
-                )
-                W, uidx, shot_labels = table.rows(batch.user)
-                left = head.response_rewards(X, prompt, a, W, uidx)
-                right = head.response_rewards(X, prompt, b, W, uidx)
-                p = head.preference_probability(left, right)
-                _tally(summary, p, batch.y, shot_labels)
-                extra = {"p_left": p, "reward_left": left["reward"], "reward_right": right["reward"]}
-                if "sigma" in left:
-                    extra.update(sigma_left=left["sigma"], sigma_right=right["sigma"])
-                cols = {k: v.tolist() for k, v in extra.items()}
-                for i, rec in enumerate(batch.records()):
-                    yield {**rec, **{k: v[i] for k, v in cols.items()}}
-                summary.rows += len(batch)
-                bar.update(len(batch))
-        finally:
-            bar.close()
+    def read(fast: bool):
+        nonlocal repeats
+        repeats = _Repeats(paths)
+        return repeats.batches(model.responses, chunk_size, fast)
 
-    _restartable(write_records, out, attempt)
-    state["summary"].repeated_rows = state["repeats"].warn("the pairs to score")
-    return _finish(state["summary"], table)
+    def score(batch, table: _UserTable, summary: ScoreSummary):
+        images = batch.responses == "images"
+        X, (prompt, a, b) = _columns(
+            [
+                _embed(model, batch.prompt, False, paths),
+                _embed(model, batch.a, images, paths),
+                _embed(model, batch.b, images, paths),
+            ]
+        )
+        W, uidx, shot_labels = table.rows(batch.user)
+        left = head.response_rewards(X, prompt, a, W, uidx)
+        right = head.response_rewards(X, prompt, b, W, uidx)
+        p = head.preference_probability(left, right)
+        _tally(summary, p, batch.y, shot_labels)
+        extra = {"p_left": p, "reward_left": left["reward"], "reward_right": right["reward"]}
+        if "sigma" in left:
+            extra.update(sigma_left=left["sigma"], sigma_right=right["sigma"])
+        cols = {k: v.tolist() for k, v in extra.items()}
+        rows = ({**rec, **{k: v[i] for k, v in cols.items()}} for i, rec in enumerate(batch.records()))
+        return rows, len(batch)
+
+    summary, table = _score_file(model, out, weights, progress, "pair", read, score)
+    summary.repeated_rows = repeats.warn("the pairs to score")
+    return _finish(summary, table)
 
 
 def score_candidates_file(
@@ -217,44 +235,32 @@ def score_candidates_file(
     """Rows ``{"user", "prompt", "responses": [...]}``: add ``rewards`` (one per response) and ``ranking``
     (response indices, best first). Streams in batches; written to ``out`` atomically. ``paths`` may
     hold ``datasets.Dataset`` objects."""
-    from tqdm.auto import tqdm
-
     paths = as_paths(paths)
-
     head = model.head
-    table = _UserTable(head, weights)
-    state = {}
 
-    def attempt(fast: bool):
-        summary = state["summary"] = ScoreSummary()
-        bar = tqdm(unit="row", desc="scoring", disable=not progress, dynamic_ncols=True)
-        try:
-            for batch in candidate_batches(paths, model.responses, rows=chunk_size, fast=fast):
-                X, (prompt, resp) = _columns(
-                    [
-                        _embed(model, batch.prompt, False, paths),
-                        _embed(model, batch.response, model.responses == "images", paths),
-                    ]
-                )
-                W, row_user, _ = table.rows(batch.user)
-                uidx = None if row_user is None else row_user[batch.owner]
-                r = head.response_rewards(X, prompt, resp, W, uidx)["reward"]
-                starts = np.r_[0, np.cumsum(np.bincount(batch.owner, minlength=batch.rows))].tolist()
-                rewards = r.tolist()
-                for j, rec in enumerate(batch.records()):
-                    rj = rewards[starts[j] : starts[j + 1]]
-                    yield {
-                        **rec,
-                        "rewards": rj,
-                        "ranking": sorted(range(len(rj)), key=lambda i, rj=rj: -rj[i]),
-                    }
-                summary.rows += batch.rows
-                bar.update(batch.rows)
-        finally:
-            bar.close()
+    def read(fast: bool):
+        return candidate_batches(paths, model.responses, rows=chunk_size, fast=fast)
 
-    _restartable(write_records, out, attempt)
-    return _finish(state["summary"], table)
+    def score(batch, table: _UserTable, summary: ScoreSummary):
+        X, (prompt, resp) = _columns(
+            [
+                _embed(model, batch.prompt, False, paths),
+                _embed(model, batch.response, model.responses == "images", paths),
+            ]
+        )
+        W, row_user, _ = table.rows(batch.user)
+        uidx = None if row_user is None else row_user[batch.owner]
+        rewards = head.response_rewards(X, prompt, resp, W, uidx)["reward"].tolist()
+        starts = np.r_[0, np.cumsum(np.bincount(batch.owner, minlength=batch.rows))].tolist()
+        per_row = (rewards[starts[j] : starts[j + 1]] for j in range(batch.rows))
+        rows = (
+            {**rec, "rewards": rj, "ranking": sorted(range(len(rj)), key=lambda i, rj=rj: -rj[i])}
+            for rec, rj in zip(batch.records(), per_row, strict=True)
+        )
+        return rows, batch.rows
+
+    summary, table = _score_file(model, out, weights, progress, "row", read, score)
+    return _finish(summary, table)
 
 
 def _tally(summary: ScoreSummary, p: np.ndarray, y: np.ndarray, shot_labels: np.ndarray) -> None:
@@ -292,91 +298,6 @@ def _finish(summary: ScoreSummary, table: _UserTable) -> tuple[ScoreSummary, Use
         sim, _ = lk.similar_users(rest, k=3)
         uw.similar_users = (uw.similar_users or []) + [list(map(str, r)) for r in sim]
     return summary, uw
-
-
-def input_items(model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str):
-    """Every distinct item (text or image) that scoring the files embeds: the few-shot pairs' and the
-    inputs' (``kind`` pairs or candidates), embedded the way the head's training pairs were."""
-    from embedkit.data.items import Items, collect_items
-
-    files = list(fewshot) + (list(inputs) if kind == "pairs" else [])
-    items = collect_items(files, responses=model.responses) if files else Items()
-    if kind == "candidates":
-        for path in inputs:
-            for line, rec in iter_records(path):
-                if isinstance(rec, InputError):
-                    raise rec
-                prompt = require_text(rec, "prompt", str(path), line)
-                items.add(prompt)
-                for c in rec.get("responses") or []:
-                    if isinstance(c, str) and c.strip():
-                        if model.responses == "images":
-                            from embedkit.data.images import resolve_image_path
-
-                            items.add_image(resolve_image_path(c, path, line, "responses"))
-                        else:
-                            items.add(
-                                *(
-                                    (join_in_context(prompt, c), (prompt, c))
-                                    if model.responses == "in-context"
-                                    else (c,)
-                                )
-                            )
-    return items
-
-
-def count_missing(model: RewardModel, items) -> tuple[int, int]:
-    """(items the cache lacks under the head's fingerprint, distinct items) of ``input_items``."""
-    ns = model.embedder.namespace
-    total = len(items)
-    if ns is None:
-        return total, total
-    keys = np.concatenate([items.key_array(), items.image_key_array()])
-    return int((ns.lookup(keys) < 0).sum()), total
-
-
-def missing_inputs_error(
-    model: RewardModel,
-    fewshot: Sequence[str],
-    inputs: Sequence[str],
-    kind: str,
-    cache_dir: str | os.PathLike,
-    error: MissingKeysError,
-) -> MissingKeysError:
-    """What to raise when scoring met an input the cache lacks: how many of all the distinct inputs of the
-    files (not just the first chunk's) are missing, with the complete ``embedkit extract`` command, or
-    ``error`` itself when none of the files' inputs is missing."""
-    from embedkit.hints import extract_command
-
-    missing, total = count_missing(model, input_items(model, fewshot, inputs, kind))
-    if not missing:
-        return error
-    cmd = extract_command(
-        [*fewshot, *inputs],
-        cache_dir,
-        model.head.fingerprint_,
-        spec=model.embedder.spec,
-        responses=model.responses,
-    )
-    return MissingKeysError(
-        f"{missing} of the {total} distinct texts / images of the inputs{' (few-shot pairs included)' if fewshot else ''} "
-        f"are not in the cache {cache_dir} under {model.head.fingerprint_.describe()}. Extract them first: {cmd} "
-        "(or let embedkit embed them: --extract-missing)",
-        missing_indices=error.missing_indices,
-    )
-
-
-def extract_missing_inputs(
-    model: RewardModel, fewshot: Sequence[str], inputs: Sequence[str], kind: str, progress: bool = False
-):
-    """Embed what the cache lacks of the few-shot pairs and the inputs (``kind`` pairs or candidates) with
-    the head's encoder, into the cache (``--extract-missing``). Returns the ExtractResult."""
-    from embedkit.extract import extract
-
-    if model.embedder.cache is None:
-        raise EmbedkitError("--extract-missing needs a cache to add the embeddings to")
-    items = input_items(model, fewshot, inputs, kind)
-    return extract(items, model.embedder.cache, model.embedder.encoder(), progress=progress)
 
 
 def read_fewshot(model: RewardModel, paths: Sequence[str], chunk_size: int = DEFAULT_CHUNK) -> PairData:

@@ -40,7 +40,7 @@ def test_vectors_equal_a_direct_transformers_forward_of_the_gguf(smollm2):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from embedkit.encoders.llm import SMOLLM2_GGUF, smollm2_path
+    from embedkit.encoders.llm_weights import SMOLLM2_GGUF, smollm2_path
 
     folder = str(smollm2_path().parent)
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)

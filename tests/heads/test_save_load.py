@@ -12,6 +12,9 @@ from embedkit.heads import HEADS, FingerprintMismatchError, NotFittedError, crea
 from embedkit.heads.metrics import json_ready
 from embedkit.heads.pair_data import group_identical_pairs
 from tests.heads.conftest import FP, make_data, planted
+from tests.toy_plugins import TOY_HEAD
+
+NAMES = [*sorted(HEADS.builtin), TOY_HEAD]  # the built-in heads and a throw-away plugin's
 
 SMALL = dict(hidden_dim=32, epochs=2, patience=2, device="cpu")
 
@@ -34,7 +37,7 @@ def _kw(name):
     return {**SMALL, **({"K": 2} if name.startswith("pal") else {})}
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", NAMES)
 def test_round_trip_scores_identically(name, data, tmp_path):
     head = create_head(name, **_kw(name)).fit(data, progress=False)
     path = head.save(tmp_path / "head")
@@ -49,7 +52,7 @@ def test_round_trip_scores_identically(name, data, tmp_path):
     assert loaded.data_setup_ == head.data_setup_
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", NAMES)
 def test_whole_split_evaluation_in_chunks_matches_one_pass(name, data):
     """Validation and predict_delta go EVAL_ROWS rows at a time (bounded memory at millions of pairs)."""
     head = create_head(name, **_kw(name)).fit(data, progress=False)
@@ -65,7 +68,7 @@ def test_whole_split_evaluation_in_chunks_matches_one_pass(name, data):
         )
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", NAMES)
 def test_head_refuses_other_embeddings(name, data):
     head = create_head(name, **_kw(name))
     with pytest.raises(NotFittedError):
