@@ -1,0 +1,351 @@
+"""How much can personalisation gain on a pair file at all? The headroom report (issue #30).
+
+For one pair file with a ``user`` column, on two splits (``per-user``: a new user's test pairs may
+compare items their few-shot pairs showed; ``item-disjoint``: test items appear in no training or
+few-shot pair), a head with per-user weights (PAL-B by default) is fitted on the seen users, and the
+held-out (new) users' test pairs are scored by:
+
+- the **population point** (zero-shot): the seen users' mean weights, the same for everyone;
+- **few-shot** weights from 1, 2, 5, 10, 20 of each new user's pairs: the head's own new-user fit
+  (``head.evaluate(..., shots=...)``, MAP under its calibrated prior), each next to the population
+  point's accuracy on the same users' pairs;
+- an **oracle per-user fit**: each new user's weights fitted on all their *other* items (two folds by
+  items within each user: a test pair is scored with weights fitted on every pair of that user that
+  touches none of the items scored in its fold), under a weak prior (isotropic logit variance
+  ``oracle_prior_var`` around the population point) rather than the calibrated one. With the encoder,
+  f, g and the prototypes frozen, this is about the best any per-user weighting can do: the ceiling of
+  personalisation with this head, next to the population point on the same pairs.
+
+Beside them, from the file's labels alone: the share of tie labels and Krippendorff's alpha on the item
+pairs several users labelled (:mod:`embedkit.data.agreement`). Ties are counted, then left out of
+fitting and scoring (accuracy leaves them out anyway) unless ``train_on_ties``.
+
+The attribute prior (issue #30 parts 1-2) has a slot, ``attribute_prior``, in each split's section; it
+says ``no users file`` until a users file is given to a head that has one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedkit.data.agreement import agreement, tie_share
+from embedkit.data.splits import SplitConfig
+from embedkit.errors import InputError
+from embedkit.options import csv_tuple, joined, opt
+
+log = logging.getLogger(__name__)
+
+
+def _int_tuple(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in csv_tuple(value))
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers like 1,2,5,10,20, got {value!r}") from None
+
+
+def _key_values(value: str) -> tuple[str, ...]:
+    return csv_tuple(value)
+
+
+@dataclass(frozen=True)
+class HeadroomConfig:
+    """Options of the headroom report (``embedkit headroom``; the Python API takes the same)."""
+
+    model: str = opt("pal-b", "The head fitted on each split: one with per-user weights (pal-b, pal-a).")
+    K: int = opt(3, "Prototypes of the head (at most the number of seen users).", min=1)
+    shots: tuple[int, ...] = opt(
+        (1, 2, 5, 10, 20),
+        "Few-shot sizes of new users, each over the new users with that many few-shot pairs.",
+        parse=_int_tuple,
+        show=joined,
+        metavar="N,N,...",
+    )
+    head_options: tuple[str, ...] = opt(
+        (),
+        "Other settings of the head, as its config names them: KEY=VALUE,... (e.g. hidden_dim=64,epochs=5; "
+        "see `embedkit fit-head --help`).",
+        parse=_key_values,
+        show=joined,
+        metavar="KEY=VALUE,...",
+    )
+    unseen_user_frac: float = opt(
+        0.2, "Users held out of training as new users (both splits).", min=0, max=0.95
+    )
+    fewshot_frac: float = opt(
+        0.5,
+        "per-user split: share of a new user's pairs that are few-shot pairs (the rest test).",
+        min=0,
+        max=0.95,
+    )
+    val_frac: float = opt(0.1, "Seen users' pairs (item-disjoint: items) for validation.", min=0, max=0.95)
+    test_frac: float = opt(0.2, "per-user split: seen users' pairs held out as test.", min=0, max=0.95)
+    item_test_frac: float = opt(
+        0.35,
+        "item-disjoint split: items held out as test items (a new user's test pairs compare only them).",
+        min=0,
+        max=0.95,
+    )
+    oracle_prior_var: float = opt(
+        10.0, "Logit variance of the weak prior of the oracle per-user fit.", min=0, min_open=True
+    )
+    train_on_ties: bool = opt(False, "Fit the heads on tie labels too (they are always counted).")
+    encoder: str = opt("minilm", "The cached namespace (the --encoder given to `embedkit extract`).")
+    responses: str = opt(
+        "in-context",
+        "How the pairs' responses were extracted (must match `embedkit extract --responses`).",
+        choices=("in-context", "alone", "images"),
+    )
+    seed: int = opt(0, "Seed of the splits, the heads and the oracle's folds.")
+
+    def validate(self) -> None:
+        if not self.shots or min(self.shots) < 1:
+            raise ValueError(f"--shots must be integers >= 1, got {joined(self.shots) or 'none'}")
+        if self.K < 1:
+            raise ValueError(f"--K must be >= 1, got {self.K}")
+        for kv in self.head_options:
+            if "=" not in kv:
+                raise ValueError(f"--head-options: expected KEY=VALUE, got {kv!r}")
+        for split in self.splits().values():
+            split.validate()
+
+    def splits(self) -> dict[str, SplitConfig]:
+        """The two splits the report is made on."""
+        return {
+            "per-user": SplitConfig(
+                self.val_frac, self.test_frac, self.unseen_user_frac, self.fewshot_frac, self.seed, by="user"
+            ),
+            "item-disjoint": SplitConfig(
+                self.val_frac,
+                self.item_test_frac,
+                self.unseen_user_frac,
+                self.fewshot_frac,
+                self.seed,
+                by="item",
+            ),
+        }
+
+    def head_config(self) -> dict:
+        """The head's settings: K, the seed and ``head_options`` (values parsed as JSON where they parse)."""
+        import json
+
+        out: dict = {"K": self.K, "seed": self.seed}
+        for kv in self.head_options:
+            key, value = kv.split("=", 1)
+            try:
+                out[key.strip()] = json.loads(value)
+            except ValueError:
+                out[key.strip()] = value.strip()
+        return out
+
+
+def is_tie(counts: np.ndarray) -> np.ndarray:
+    """Rows (n, 5 LABEL_BINS counts) all of whose labels are ties. (n,) bool."""
+    total = counts.sum(axis=1)
+    return (total > 0) & (counts[:, 2] == total)
+
+
+def headroom_report(
+    pairs: list[str | os.PathLike],
+    cache,
+    config: HeadroomConfig = HeadroomConfig(),
+    progress: bool = False,
+    notify: Callable[[str], None] | None = None,
+    users: str | os.PathLike | None = None,
+) -> dict:
+    """The headroom report of pair file(s): ties, agreement, and per split the accuracy of new users at the
+    population point, by shots, and under the oracle per-user fit (see the module docstring).
+
+    ``cache``: the embedding cache (a folder or an ``EmbeddingCache``); ``progress``: the heads' progress
+    bars; ``notify``: called with one line as each split starts and ends; ``users``: a users file of
+    annotator attributes, for the attribute prior's slot. Returns a JSON-ready dict (NaN where undefined).
+    """
+    from embedkit.heads import create_head, head_class, load_pair_data
+    from embedkit.heads.pair_data import item_overlap
+
+    config.validate()
+    if not getattr(head_class(config.model), "uses_user_weights", False):  # an ability, not a name
+        raise InputError(
+            f"the headroom report needs a head with per-user weights (pal-b, pal-a), not {config.model}",
+            field="model",
+        )
+    head_cls = head_class(config.model)
+    settings = {f.name for f in dataclasses.fields(head_cls.Config)}
+    unknown = sorted(set(config.head_config()) - settings)
+    if unknown:
+        raise InputError(
+            f"{config.model} has no setting {', '.join(unknown)} (its settings: {', '.join(sorted(settings))})",
+            field="head_options",
+        )
+    head_cls.Config(**config.head_config()).validate()  # a bad value stops the run before any data is read
+    notify = notify or (lambda line: log.info("%s", line))
+    pairs = [str(p) for p in pairs]
+    report: dict = {"pairs": pairs, "config": dataclasses.asdict(config), "splits": {}}
+    for name, split in config.splits().items():
+        data = load_pair_data(pairs, cache, encoder=config.encoder, split=split, responses=config.responses)
+        if not data.has_users:
+            raise InputError(
+                "the pairs have no user column: the headroom report compares people, so each pair needs "
+                "the `user` who labelled it",
+                file=pairs[0],
+                field="user",
+            )
+        if name == "per-user":  # every row of the file (the item-disjoint split drops pairs across its items)
+            report["ties"] = tie_share(data.counts)
+            report["agreement"] = agreement(data.prompt, data.a, data.b, data.counts)
+            report["users"] = len(set(data.user.tolist()))
+        if not config.train_on_ties:
+            data = data.subset(~is_tie(data.counts))
+        notify(f"{name} split: fitting {config.model} K={config.K} on {data!r}")
+        head = create_head(config.model, **config.head_config()).fit(data, progress=progress)
+        section = split_headroom(head, data, config.shots, config.oracle_prior_var, config.seed)
+        section["item_overlap"] = item_overlap(data)
+        section["attribute_prior"] = attribute_prior_slot(head, data, users)
+        report["splits"][name] = section
+        notify(f"{name} split: {conclusion_of(section)}")
+    report["conclusion"] = conclusion(report)
+    return report
+
+
+def split_headroom(head, data, shots, oracle_prior_var: float = 10.0, seed: int = 0) -> dict:
+    """One split's section: the fitted ``head``'s new users (the ``fewshot`` / ``unseen_test`` rows of
+    ``data``) at the population point, by ``shots`` and under the oracle; and its seen users' test
+    accuracy, for reference."""
+    new = data.in_split("fewshot", "unseen_test")
+    if not len(new.in_split("unseen_test")):
+        raise InputError(
+            "no new user has test pairs on this split: raise --unseen-user-frac, or give more pairs per user"
+        )
+    unseen = head.evaluate(new, shots=sorted(set(shots)))["unseen"]
+    seen_test = head.metrics_.get("seen", {}).get("test", {}).get("accuracy") if head.metrics_ else None
+    by_shots = {s: v for s, v in unseen.get("shots", {}).items() if v.get("users")}
+    for v in by_shots.values():
+        v["gain"] = v["accuracy"] - v["zero_shot"]
+    return {
+        "data": repr(data),
+        "seen_test": seen_test,
+        "new_users": unseen["users"],
+        "test_pairs": unseen["pairs"],
+        "population": unseen["zero_shot"],
+        "few_shot": by_shots,
+        "few_shot_missing": [str(s) for s in shots if str(s) not in by_shots],
+        "few_shot_fallback": bool(getattr(head.prior_, "fallback", False)) if head.prior_ else None,
+        "oracle": oracle_fit(head, new, oracle_prior_var, seed),
+    }
+
+
+def weak_prior_head(head, prior_var: float):
+    """A shallow copy of a fitted PAL ``head`` (the same networks) whose new-user prior is weak: N(the
+    population point, ``prior_var`` I) on centred logits, strength 1. The head itself is not changed."""
+    from embedkit.heads.fewshot import LogitPrior
+
+    zero = np.asarray(head.zero_shot_weights(), dtype=np.float64)
+    mu = np.log(np.clip(zero, 1e-6, None))
+    weak = copy.copy(head)
+    weak.prior_ = LogitPrior(
+        mean=mu - mu.mean(), cov=prior_var * np.eye(len(zero)), strength=1.0, zero_shot=zero
+    )
+    return weak
+
+
+def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
+    """Each new user's accuracy on their test pairs with weights fitted on all their other items.
+
+    Two folds by items within each user: a user's items are split in two halves at random, and fold f
+    scores the user's ``unseen_test`` pairs whose two items both lie in half f, with weights fitted (under
+    a weak prior, :func:`weak_prior_head`) on every pair of that user, few-shot or test, that touches no
+    item scored in fold f. Test pairs across the halves are not scored. Returns the oracle's accuracy,
+    the population point's on the same pairs, the gain with its standard error (clustered by user), and
+    how many users and pairs took part."""
+    from embedkit.heads.fewshot import mean_gain_error, paired_gain
+    from embedkit.heads.metrics import preference_accuracy, preference_hits
+
+    n, m = len(data), len(data.X)
+    users, inv = np.unique(data.user.astype(str), return_inverse=True)
+    inv = inv.reshape(-1)
+    rng = np.random.default_rng(seed)
+    user_item, where = np.unique(np.concatenate([inv * m + data.a, inv * m + data.b]), return_inverse=True)
+    half = rng.random(len(user_item)) < 0.5  # (user, item) -> half 1 or 0
+    ha, hb = half[where[:n]], half[where[n:]]
+    test = data.split == "unseen_test"
+    fit_rows, fit_users, scored, scored_fold = [], [], [], []
+    for f, side in ((0, False), (1, True)):
+        score_f = test & (ha == side) & (hb == side)
+        shown = np.zeros(len(user_item), dtype=bool)  # the items this fold scores, per user
+        shown[where[:n][score_f]] = True
+        shown[where[n:][score_f]] = True
+        fit_f = ~shown[where[:n]] & ~shown[where[n:]]
+        fit_rows.append(np.nonzero(fit_f)[0])
+        fit_users.append(np.char.add(data.user[fit_f].astype(str), f"\x1f{f}"))
+        scored.append(np.nonzero(score_f)[0])
+        scored_fold.append(np.full(int(score_f.sum()), f))
+    rows, scored = np.concatenate(fit_rows), np.concatenate(scored)
+    fold = np.concatenate(scored_fold)
+    if not len(scored):
+        return {"users": 0, "pairs": 0, "note": "no new user has a test pair within one half of their items"}
+    fit_data = data.subset(rows)
+    fit_data.user = np.concatenate(fit_users).astype(object)
+    names, W = weak_prior_head(head, prior_var).fit_new_users(fit_data, method="map", strength=1.0)
+    zero = np.asarray(head.zero_shot_weights(), dtype=np.float32)
+    index = {u: i for i, u in enumerate(names)}
+    keys = np.char.add(data.user[scored].astype(str), np.char.add("\x1f", fold.astype(str)))
+    pos = np.array([index.get(k, -1) for k in keys.tolist()])
+    weights = np.where(pos[:, None] >= 0, W[np.maximum(pos, 0)], zero[None])  # no other items: zero-shot
+    sub = data.subset(scored)
+    d_oracle = head.delta_with_weights(sub, weights)
+    d_zero = head.delta_with_weights(sub, zero)
+    hits, labels = preference_hits(d_oracle, sub.counts, sub.y)
+    zero_hits, _ = preference_hits(d_zero, sub.counts, sub.y)
+    gain, influence = paired_gain(hits, zero_hits, labels, inv[scored], len(users))
+    return {
+        "users": len(set(sub.user.tolist())),
+        "pairs": len(sub),
+        "pairs_not_scored": int(test.sum() - len(sub)),
+        "fit_pairs_per_user": float(len(rows) / max(len(names), 1)),
+        "users_without_other_items": len(set(keys[pos < 0].tolist())),
+        "accuracy": preference_accuracy(d_oracle, sub.counts, sub.y),
+        "population": preference_accuracy(d_zero, sub.counts, sub.y),
+        "gain": gain,
+        "gain_se": mean_gain_error([influence]),
+        "prior_var": prior_var,
+    }
+
+
+def attribute_prior_slot(head, data, users) -> dict:
+    """The attribute prior's accuracy on new users, once heads have one (issue #30 parts 1-2): filled when
+    a users file is given and the head takes ``user_attributes``; otherwise says why it is empty."""
+    if users is None:
+        return {"status": "no users file"}
+    return {
+        "status": f"not computed: {head.name} has no attribute prior in this embedkit (users file {users})"
+    }
+
+
+def _points(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}"
+
+
+def conclusion_of(section: dict) -> str:
+    """One split's conclusion: "personalisation can add at most X points here; 20 shots add Z"."""
+    oracle = section["oracle"]
+    text = f"personalisation can add at most {_points(oracle.get('gain'))} points here"
+    if oracle.get("gain_se") is not None and np.isfinite(oracle.get("gain_se", np.nan)):
+        text += f" (± {100 * oracle['gain_se']:.1f})"
+    if section["few_shot"]:
+        s = max(section["few_shot"], key=int)
+        text += f"; {s} shots add {_points(section['few_shot'][s]['gain'])}"
+    slot = section.get("attribute_prior", {})
+    if "gain" in slot:
+        text += f"; the attribute prior adds {_points(slot['gain'])}"
+    return text
+
+
+def conclusion(report: dict) -> str:
+    """The report's one line: each split's conclusion."""
+    return "; ".join(f"{name}: {conclusion_of(s)}" for name, s in report["splits"].items())
