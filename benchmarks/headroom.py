@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,11 @@ def main():
         default=250,
         help="MD-Agreement pairs drawn per annotator, ties included (about 60%% of them are ties)",
     )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Take a set's report from the work folder when a run with the same --K and pairs per user saved one",
+    )
     args = ap.parse_args()
     cache = args.work / "cache"
     cfg = HeadroomConfig(K=args.K, responses="alone")
@@ -119,14 +125,20 @@ def main():
         if args.only and name != args.only:
             continue
         t0 = time.perf_counter()
-        pairs, prep[name] = convert(
-            name, spec, args.data, args.work, args.md_pairs_per_user if name == "md-agreement" else 0
-        )
+        per_user = args.md_pairs_per_user if name == "md-agreement" else 0
+        saved = args.work / f"{name}-report-K{args.K}-{per_user}.json"
+        if args.reuse and saved.is_file():  # a report this run's settings made before (see --reuse)
+            results[name], prep[name] = json.loads(saved.read_text()).values()
+            print(f"{name}: reusing {saved}: {results[name]['conclusion']}", flush=True)
+            continue
+        pairs, prep[name] = convert(name, spec, args.data, args.work, per_user)
         extract_files([pairs], cache, "minilm", {"device": "cpu"}, responses="alone", progress=False)
         results[name] = headroom_report(
             [pairs], cache, cfg, notify=lambda line, n=name: print(f"{n}: {line}", flush=True)
         )
         results[name]["seconds"] = round(time.perf_counter() - t0, 1)
+        results[name] = json_ready(results[name])
+        saved.write_text(json.dumps({"report": results[name], "prep": prep[name]}, indent=1) + "\n")
         print(f"{name}: {results[name]['conclusion']} ({results[name]['seconds']:.0f} s)", flush=True)
 
     header = (
@@ -171,7 +183,7 @@ def main():
         "machine": machine(),
         "config": {"K": args.K, "md_pairs_per_user": args.md_pairs_per_user},
         "prep": prep,
-        "results": json_ready(results),
+        "results": results,
     }
     merged = {"splits": {f"{n}, {s}": sec for n, rep in results.items() for s, sec in rep["splits"].items()}}
     name = "headroom" + (f"-{args.only}" if args.only else "")

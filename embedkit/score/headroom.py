@@ -335,8 +335,10 @@ def conclusion_of(section: dict) -> str:
     """One split's conclusion: "personalisation can add at most X points here; 20 shots add Z"."""
     oracle = section["oracle"]
     text = f"personalisation can add at most {_points(oracle.get('gain'))} points here"
-    if oracle.get("gain_se") is not None and np.isfinite(oracle.get("gain_se", np.nan)):
-        text += f" (± {100 * oracle['gain_se']:.1f})"
+    gain, se = oracle.get("gain"), oracle.get("gain_se")
+    if se is not None and np.isfinite(se):
+        noise = ", within noise" if gain is not None and gain <= 2 * se else ""
+        text += f" (± {100 * se:.1f}{noise})"
     if section["few_shot"]:
         s = max(section["few_shot"], key=int)
         text += f"; {s} shots add {_points(section['few_shot'][s]['gain'])}"

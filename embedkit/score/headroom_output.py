@@ -58,7 +58,7 @@ def headroom_markdown(report: dict, title: str | None = None) -> str:
         ]
         for shots, v in s["few_shot"].items():
             lines.append(
-                f"| few-shot, {shots} pairs | {v['users']} | {v['pairs']} | {_acc(v['accuracy'])} | "
+                f"| few-shot, {shots} pair{'' if shots == '1' else 's'} | {v['users']} | {v['pairs']} | {_acc(v['accuracy'])} | "
                 f"{_acc(v['zero_shot'])} | {_pts(v['gain'])} |"
             )
         o = s["oracle"]
