@@ -254,6 +254,33 @@ def weak_prior_head(head, prior_var: float):
     return weak
 
 
+def oracle_folds(
+    users: np.ndarray, a: np.ndarray, b: np.ndarray, scorable: np.ndarray, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The oracle's two folds by items within each user: for f = 0, 1, (rows scored, rows fitted), (n,)
+    bool each. Each (user, item) falls in half 0 or 1 at random; fold f scores the ``scorable`` rows whose
+    two items both lie in half f, and fits on every row of the same user that touches none of the items
+    those scored rows show. ``users``, ``a``, ``b``: each row's user and item ids (n,)."""
+    n = len(a)
+    _, inv = np.unique(np.asarray(users).astype(str), return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    _, items = np.unique(np.concatenate([a, b]), return_inverse=True)
+    m = int(items.max()) + 1 if n else 1
+    user_item, where = np.unique(
+        np.concatenate([inv * m + items[:n], inv * m + items[n:]]), return_inverse=True
+    )
+    half = np.random.default_rng(seed).random(len(user_item)) < 0.5  # (user, item) -> half 1 or 0
+    ha, hb = half[where[:n]], half[where[n:]]
+    out = []
+    for side in (False, True):
+        score = scorable & (ha == side) & (hb == side)
+        shown = np.zeros(len(user_item), dtype=bool)  # the (user, item)s this fold scores
+        shown[where[:n][score]] = True
+        shown[where[n:][score]] = True
+        out.append((score, ~shown[where[:n]] & ~shown[where[n:]]))
+    return out
+
+
 def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
     """Each new user's accuracy on their test pairs with weights fitted on all their other items.
 
@@ -266,21 +293,12 @@ def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
     from embedkit.heads.fewshot import mean_gain_error, paired_gain
     from embedkit.heads.metrics import preference_accuracy, preference_hits
 
-    n, m = len(data), len(data.X)
+    folds = oracle_folds(data.user, data.a, data.b, data.split == "unseen_test", seed)
     users, inv = np.unique(data.user.astype(str), return_inverse=True)
     inv = inv.reshape(-1)
-    rng = np.random.default_rng(seed)
-    user_item, where = np.unique(np.concatenate([inv * m + data.a, inv * m + data.b]), return_inverse=True)
-    half = rng.random(len(user_item)) < 0.5  # (user, item) -> half 1 or 0
-    ha, hb = half[where[:n]], half[where[n:]]
     test = data.split == "unseen_test"
     fit_rows, fit_users, scored, scored_fold = [], [], [], []
-    for f, side in ((0, False), (1, True)):
-        score_f = test & (ha == side) & (hb == side)
-        shown = np.zeros(len(user_item), dtype=bool)  # the items this fold scores, per user
-        shown[where[:n][score_f]] = True
-        shown[where[n:][score_f]] = True
-        fit_f = ~shown[where[:n]] & ~shown[where[n:]]
+    for f, (score_f, fit_f) in enumerate(folds):
         fit_rows.append(np.nonzero(fit_f)[0])
         fit_users.append(np.char.add(data.user[fit_f].astype(str), f"\x1f{f}"))
         scored.append(np.nonzero(score_f)[0])
