@@ -108,7 +108,7 @@ def main():
     ap.add_argument(
         "--md-pairs-per-user",
         type=int,
-        default=250,
+        default=100,
         help="MD-Agreement pairs drawn per annotator, ties included (about 60%% of them are ties)",
     )
     ap.add_argument(
