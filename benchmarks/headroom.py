@@ -116,7 +116,13 @@ def main():
         action="store_true",
         help="Take a set's report from the work folder when a run with the same --K and pairs per user saved one",
     )
+    ap.add_argument(
+        "--saved-only",
+        action="store_true",
+        help="With --reuse: publish the sets that have a saved report and name the others as not run",
+    )
     args = ap.parse_args()
+    missing = []
     cache = args.work / "cache"
     cfg = HeadroomConfig(K=args.K, responses="alone")
     results, prep = {}, {}
@@ -130,6 +136,9 @@ def main():
         if args.reuse and saved.is_file():  # a report this run's settings made before (see --reuse)
             results[name], prep[name] = json.loads(saved.read_text()).values()
             print(f"{name}: reusing {saved}: {results[name]['conclusion']}", flush=True)
+            continue
+        if args.saved_only:
+            missing.append(name)
             continue
         pairs, prep[name] = convert(name, spec, args.data, args.work, per_user)
         extract_files([pairs], cache, "minilm", {"device": "cpu"}, responses="alone", progress=False)
@@ -172,6 +181,7 @@ def main():
                     else ""
                 )
             )
+    notes += [f"{name}: not run to the end (no saved report for these settings)" for name in missing]
     notes.append(
         "Cells: new users' test accuracy; few-shot cells over the users with that many few-shot pairs, the gain over the "
         "population point on the same users' pairs in brackets (points); the oracle fits each new user's weights on all "
