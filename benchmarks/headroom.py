@@ -116,6 +116,7 @@ def main():
         action="store_true",
         help="Take a set's report from the work folder when a run with the same --K and pairs per user saved one",
     )
+    ap.add_argument("--splits", default="per-user,item-disjoint", help="per-user, item-disjoint or both")
     ap.add_argument(
         "--saved-only",
         action="store_true",
@@ -124,7 +125,7 @@ def main():
     args = ap.parse_args()
     missing = []
     cache = args.work / "cache"
-    cfg = HeadroomConfig(K=args.K, responses="alone")
+    cfg = HeadroomConfig(K=args.K, responses="alone", splits=tuple(args.splits.split(",")))
     results, prep = {}, {}
     t_all = time.perf_counter()
     for name, spec in DATASETS.items():
@@ -132,7 +133,7 @@ def main():
             continue
         t0 = time.perf_counter()
         per_user = args.md_pairs_per_user if name == "md-agreement" else 0
-        saved = args.work / f"{name}-report-K{args.K}-{per_user}.json"
+        saved = args.work / f"{name}-report-K{args.K}-{per_user}-{'+'.join(cfg.splits)}.json"
         if args.reuse and saved.is_file():  # a report this run's settings made before (see --reuse)
             results[name], prep[name] = json.loads(saved.read_text()).values()
             print(f"{name}: reusing {saved}: {results[name]['conclusion']}", flush=True)

@@ -43,6 +43,9 @@ from embedkit.options import csv_tuple, joined, opt
 log = logging.getLogger(__name__)
 
 
+SPLIT_NAMES = ("per-user", "item-disjoint")
+
+
 def _int_tuple(value: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in csv_tuple(value))
@@ -103,6 +106,12 @@ class HeadroomConfig:
         choices=("in-context", "alone", "images"),
     )
     seed: int = opt(0, "Seed of the splits, the heads and the oracle's folds.")
+    splits: tuple[str, ...] = opt(
+        SPLIT_NAMES,
+        "Which splits to report on: per-user, item-disjoint or both.",
+        parse=csv_tuple,
+        show=joined,
+    )
 
     def validate(self) -> None:
         if not self.shots or min(self.shots) < 1:
@@ -112,12 +121,17 @@ class HeadroomConfig:
         for kv in self.head_options:
             if "=" not in kv:
                 raise ValueError(f"--head-options: expected KEY=VALUE, got {kv!r}")
-        for split in self.splits().values():
+        unknown = sorted(set(self.splits) - set(SPLIT_NAMES))
+        if unknown or not self.splits:
+            raise ValueError(
+                f"--splits must name per-user and/or item-disjoint, got {joined(self.splits) or 'none'}"
+            )
+        for split in self.split_configs().values():
             split.validate()
 
-    def splits(self) -> dict[str, SplitConfig]:
-        """The two splits the report is made on."""
-        return {
+    def split_configs(self) -> dict[str, SplitConfig]:
+        """The splits the report is made on, by name."""
+        every = {
             "per-user": SplitConfig(
                 self.val_frac, self.test_frac, self.unseen_user_frac, self.fewshot_frac, self.seed, by="user"
             ),
@@ -130,6 +144,7 @@ class HeadroomConfig:
                 by="item",
             ),
         }
+        return {name: every[name] for name in SPLIT_NAMES if name in self.splits}
 
     def head_config(self) -> dict:
         """The head's settings: K, the seed and ``head_options`` (values parsed as JSON where they parse)."""
@@ -149,6 +164,20 @@ def is_tie(counts: np.ndarray) -> np.ndarray:
     """Rows (n, 5 LABEL_BINS counts) all of whose labels are ties. (n,) bool."""
     total = counts.sum(axis=1)
     return (total > 0) & (counts[:, 2] == total)
+
+
+def drop_ties(data):
+    """The pairs without tie rows. A seen user whose training pairs were all ties becomes a new user, as the
+    splits treat a user with no training pair: their val pairs are few-shot pairs, their test pairs test."""
+    data = data.subset(~is_tie(data.counts))
+    users = data.user.astype(str)
+    orphan = ~np.isin(users, users[data.split == "train"]) & np.isin(data.split, ["val", "test"])
+    if orphan.any():
+        split = data.split.copy()
+        split[orphan & (data.split == "val")] = "fewshot"
+        split[orphan & (data.split == "test")] = "unseen_test"
+        data.split = split
+    return data
 
 
 def headroom_report(
@@ -187,7 +216,10 @@ def headroom_report(
     notify = notify or (lambda line: log.info("%s", line))
     pairs = [str(p) for p in pairs]
     report: dict = {"pairs": pairs, "config": dataclasses.asdict(config), "splits": {}}
-    for name, split in config.splits().items():
+    every_row = SplitConfig(seed=config.seed)  # a per-user split keeps every row of the file
+    for name, split in {"labels": every_row, **config.split_configs()}.items():
+        if name == "labels" and "per-user" in config.splits:
+            continue  # the per-user split's own rows serve
         data = load_pair_data(pairs, cache, encoder=config.encoder, split=split, responses=config.responses)
         if not data.has_users:
             raise InputError(
@@ -196,12 +228,14 @@ def headroom_report(
                 file=pairs[0],
                 field="user",
             )
-        if name == "per-user":  # every row of the file (the item-disjoint split drops pairs across its items)
+        if split.by == "user":  # every row of the file (the item-disjoint split drops pairs across its items)
             report["ties"] = tie_share(data.counts)
             report["agreement"] = agreement(data.prompt, data.a, data.b, data.counts)
             report["users"] = len(set(data.user.tolist()))
+        if name == "labels":
+            continue
         if not config.train_on_ties:
-            data = data.subset(~is_tie(data.counts))
+            data = drop_ties(data)
         notify(f"{name} split: fitting {config.model} K={config.K} on {data!r}")
         head = create_head(config.model, **config.head_config()).fit(data, progress=progress)
         section = split_headroom(head, data, config.shots, config.oracle_prior_var, config.seed)

@@ -13,6 +13,7 @@ from embedkit.heads import create_head
 from embedkit.score.headroom import (
     HeadroomConfig,
     conclusion_of,
+    drop_ties,
     oracle_folds,
     split_headroom,
     weak_prior_head,
@@ -106,6 +107,21 @@ def test_oracle_folds_never_fit_on_a_scored_item():
     assert (folds[0][0] | folds[1][0]).sum() < scorable.sum()
 
 
+def test_ties_are_dropped_and_a_user_left_without_training_pairs_is_new():
+    X = np.zeros((4, 16))
+    counts = np.zeros((6, 5))
+    counts[[0, 1], 2] = 1  # ann's only train pair is a tie; bo's first train pair too
+    counts[[2, 3, 4, 5], 3] = 1
+    data = make_data(
+        X, [0] * 6, [1] * 6, [2] * 6, [0.5, 0.5, 1, 1, 1, 1],
+        ["ann", "bo", "bo", "ann", "ann", "bo"], ["train", "train", "train", "val", "test", "test"], counts,
+    )  # fmt: skip
+    out = drop_ties(data)
+    assert len(out) == 4 and not (out.counts[:, 2] > 0).any()
+    assert dict(zip(out.user, out.split, strict=True)) == {"ann": "unseen_test", "bo": "test"}
+    assert list(out.split) == ["train", "fewshot", "unseen_test", "test"]
+
+
 def test_config_checks_its_values():
     for bad in (
         dict(shots=()),
@@ -115,6 +131,7 @@ def test_config_checks_its_values():
     ):
         with pytest.raises(ValueError):
             HeadroomConfig(**bad).validate()
+    assert list(HeadroomConfig(splits=("item-disjoint",)).split_configs()) == ["item-disjoint"]
     assert HeadroomConfig(head_options=("epochs=3", "arch=linear")).head_config() == {
         "K": 3, "seed": 0, "epochs": 3, "arch": "linear"
     }  # fmt: skip
@@ -197,6 +214,7 @@ def test_headroom_command_writes_the_report(run, pairs_file, tmp_path):
         (("--shots", "a,b"), "comma-separated integers"),
         (("--head-options", "epochs"), "KEY=VALUE"),
         (("--head-options", "no_such_option=1"), "no_such_option"),
+        (("--splits", "per-user,by-magic"), "--splits"),
     ],
 )
 def test_headroom_command_bad_options(run, pairs_file, tmp_path, extra, message):
