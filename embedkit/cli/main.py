@@ -15,6 +15,7 @@ COMMANDS = {  # imported when used: `embedkit fit-head` imports neither the data
     "convert": "embedkit.cli.convert:convert_group",
     "fit-head": "embedkit.cli.heads:fit_head_command",
     "eval": "embedkit.cli.heads:eval_command",
+    "headroom": "embedkit.cli.headroom:headroom_command",
     "score": "embedkit.cli.score:score_command",
     "rewardbench": "embedkit.cli.rewardbench:rewardbench_command",
     "index": "embedkit.cli.index:index_group",

@@ -1,0 +1,405 @@
+"""How much can personalisation gain on a pair file at all? The headroom report (issue #30).
+
+For one pair file with a ``user`` column, on two splits (``per-user``: a new user's test pairs may
+compare items their few-shot pairs showed; ``item-disjoint``: test items appear in no training or
+few-shot pair), a head with per-user weights (PAL-B by default) is fitted on the seen users, and the
+held-out (new) users' test pairs are scored by:
+
+- the **population point** (zero-shot): the seen users' mean weights, the same for everyone;
+- **few-shot** weights from 1, 2, 5, 10, 20 of each new user's pairs: the head's own new-user fit
+  (``head.evaluate(..., shots=...)``, MAP under its calibrated prior), each next to the population
+  point's accuracy on the same users' pairs;
+- an **oracle per-user fit**: each new user's weights fitted on all their *other* items (two folds by
+  items within each user: a test pair is scored with weights fitted on every pair of that user that
+  touches none of the items scored in its fold), under a weak prior (isotropic logit variance
+  ``oracle_prior_var`` around the population point) rather than the calibrated one. With the encoder,
+  f, g and the prototypes frozen, this is about the best any per-user weighting can do: the ceiling of
+  personalisation with this head, next to the population point on the same pairs.
+
+Beside them, from the file's labels alone: the share of tie labels and Krippendorff's alpha on the item
+pairs several users labelled (:mod:`embedkit.data.agreement`). Ties are counted, then left out of
+fitting and scoring (accuracy leaves them out anyway) unless ``train_on_ties``.
+
+The attribute prior (issue #30 parts 1-2) has a slot, ``attribute_prior``, in each split's section; it
+says ``no users file`` until a users file is given to a head that has one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedkit.data.agreement import agreement, tie_share
+from embedkit.data.splits import SplitConfig
+from embedkit.errors import InputError
+from embedkit.options import csv_tuple, joined, opt
+
+log = logging.getLogger(__name__)
+
+
+SPLIT_NAMES = ("per-user", "item-disjoint")
+
+
+def _int_tuple(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in csv_tuple(value))
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers like 1,2,5,10,20, got {value!r}") from None
+
+
+def _key_values(value: str) -> tuple[str, ...]:
+    return csv_tuple(value)
+
+
+@dataclass(frozen=True)
+class HeadroomConfig:
+    """Options of the headroom report (``embedkit headroom``; the Python API takes the same)."""
+
+    model: str = opt("pal-b", "The head fitted on each split: one with per-user weights (pal-b, pal-a).")
+    K: int = opt(3, "Prototypes of the head (at most the number of seen users).", min=1)
+    shots: tuple[int, ...] = opt(
+        (1, 2, 5, 10, 20),
+        "Few-shot sizes of new users, each over the new users with that many few-shot pairs.",
+        parse=_int_tuple,
+        show=joined,
+        metavar="N,N,...",
+    )
+    head_options: tuple[str, ...] = opt(
+        (),
+        "Other settings of the head, as its config names them: KEY=VALUE,... (e.g. hidden_dim=64,epochs=5; "
+        "see `embedkit fit-head --help`).",
+        parse=_key_values,
+        show=joined,
+        metavar="KEY=VALUE,...",
+    )
+    unseen_user_frac: float = opt(
+        0.2, "Users held out of training as new users (both splits).", min=0, max=0.95
+    )
+    fewshot_frac: float = opt(
+        0.5,
+        "per-user split: share of a new user's pairs that are few-shot pairs (the rest test).",
+        min=0,
+        max=0.95,
+    )
+    val_frac: float = opt(0.1, "Seen users' pairs (item-disjoint: items) for validation.", min=0, max=0.95)
+    test_frac: float = opt(0.2, "per-user split: seen users' pairs held out as test.", min=0, max=0.95)
+    item_test_frac: float = opt(
+        0.35,
+        "item-disjoint split: items held out as test items (a new user's test pairs compare only them).",
+        min=0,
+        max=0.95,
+    )
+    oracle_prior_var: float = opt(
+        10.0, "Logit variance of the weak prior of the oracle per-user fit.", min=0, min_open=True
+    )
+    train_on_ties: bool = opt(False, "Fit the heads on tie labels too (they are always counted).")
+    encoder: str = opt("minilm", "The cached namespace (the --encoder given to `embedkit extract`).")
+    responses: str = opt(
+        "in-context",
+        "How the pairs' responses were extracted (must match `embedkit extract --responses`).",
+        choices=("in-context", "alone", "images"),
+    )
+    seed: int = opt(0, "Seed of the splits, the heads and the oracle's folds.")
+    splits: tuple[str, ...] = opt(
+        SPLIT_NAMES,
+        "Which splits to report on: per-user, item-disjoint or both.",
+        parse=csv_tuple,
+        show=joined,
+    )
+
+    def validate(self) -> None:
+        if not self.shots or min(self.shots) < 1:
+            raise ValueError(f"--shots must be integers >= 1, got {joined(self.shots) or 'none'}")
+        if self.K < 1:
+            raise ValueError(f"--K must be >= 1, got {self.K}")
+        for kv in self.head_options:
+            if "=" not in kv:
+                raise ValueError(f"--head-options: expected KEY=VALUE, got {kv!r}")
+        unknown = sorted(set(self.splits) - set(SPLIT_NAMES))
+        if unknown or not self.splits:
+            raise ValueError(
+                f"--splits must name per-user and/or item-disjoint, got {joined(self.splits) or 'none'}"
+            )
+        for split in self.split_configs().values():
+            split.validate()
+
+    def split_configs(self) -> dict[str, SplitConfig]:
+        """The splits the report is made on, by name."""
+        every = {
+            "per-user": SplitConfig(
+                self.val_frac, self.test_frac, self.unseen_user_frac, self.fewshot_frac, self.seed, by="user"
+            ),
+            "item-disjoint": SplitConfig(
+                self.val_frac,
+                self.item_test_frac,
+                self.unseen_user_frac,
+                self.fewshot_frac,
+                self.seed,
+                by="item",
+            ),
+        }
+        return {name: every[name] for name in SPLIT_NAMES if name in self.splits}
+
+    def head_config(self) -> dict:
+        """The head's settings: K, the seed and ``head_options`` (values parsed as JSON where they parse)."""
+        import json
+
+        out: dict = {"K": self.K, "seed": self.seed}
+        for kv in self.head_options:
+            key, value = kv.split("=", 1)
+            try:
+                out[key.strip()] = json.loads(value)
+            except ValueError:
+                out[key.strip()] = value.strip()
+        return out
+
+
+def is_tie(counts: np.ndarray) -> np.ndarray:
+    """Rows (n, 5 LABEL_BINS counts) all of whose labels are ties. (n,) bool."""
+    total = counts.sum(axis=1)
+    return (total > 0) & (counts[:, 2] == total)
+
+
+def drop_ties(data):
+    """The pairs without tie rows. A seen user whose training pairs were all ties becomes a new user, as the
+    splits treat a user with no training pair: their val pairs are few-shot pairs, their test pairs test."""
+    data = data.subset(~is_tie(data.counts))
+    users = data.user.astype(str)
+    orphan = ~np.isin(users, users[data.split == "train"]) & np.isin(data.split, ["val", "test"])
+    if orphan.any():
+        split = data.split.copy()
+        split[orphan & (data.split == "val")] = "fewshot"
+        split[orphan & (data.split == "test")] = "unseen_test"
+        data.split = split
+    return data
+
+
+def headroom_report(
+    pairs: list[str | os.PathLike],
+    cache,
+    config: HeadroomConfig = HeadroomConfig(),
+    progress: bool = False,
+    notify: Callable[[str], None] | None = None,
+    users: str | os.PathLike | None = None,
+) -> dict:
+    """The headroom report of pair file(s): ties, agreement, and per split the accuracy of new users at the
+    population point, by shots, and under the oracle per-user fit (see the module docstring).
+
+    ``cache``: the embedding cache (a folder or an ``EmbeddingCache``); ``progress``: the heads' progress
+    bars; ``notify``: called with one line as each split starts and ends; ``users``: a users file of
+    annotator attributes, for the attribute prior's slot. Returns a JSON-ready dict (NaN where undefined).
+    """
+    from embedkit.heads import create_head, head_class, load_pair_data
+    from embedkit.heads.pair_data import item_overlap
+
+    config.validate()
+    if not getattr(head_class(config.model), "uses_user_weights", False):  # an ability, not a name
+        raise InputError(
+            f"the headroom report needs a head with per-user weights (pal-b, pal-a), not {config.model}",
+            field="model",
+        )
+    head_cls = head_class(config.model)
+    settings = {f.name for f in dataclasses.fields(head_cls.Config)}
+    unknown = sorted(set(config.head_config()) - settings)
+    if unknown:
+        raise InputError(
+            f"{config.model} has no setting {', '.join(unknown)} (its settings: {', '.join(sorted(settings))})",
+            field="head_options",
+        )
+    head_cls.Config(**config.head_config()).validate()  # a bad value stops the run before any data is read
+    notify = notify or (lambda line: log.info("%s", line))
+    pairs = [str(p) for p in pairs]
+    report: dict = {"pairs": pairs, "config": dataclasses.asdict(config), "splits": {}}
+    every_row = SplitConfig(seed=config.seed)  # a per-user split keeps every row of the file
+    for name, split in {"labels": every_row, **config.split_configs()}.items():
+        if name == "labels" and "per-user" in config.splits:
+            continue  # the per-user split's own rows serve
+        data = load_pair_data(pairs, cache, encoder=config.encoder, split=split, responses=config.responses)
+        if not data.has_users:
+            raise InputError(
+                "the pairs have no user column: the headroom report compares people, so each pair needs "
+                "the `user` who labelled it",
+                file=pairs[0],
+                field="user",
+            )
+        if split.by == "user":  # every row of the file (the item-disjoint split drops pairs across its items)
+            report["ties"] = tie_share(data.counts)
+            report["agreement"] = agreement(data.prompt, data.a, data.b, data.counts)
+            report["users"] = len(set(data.user.tolist()))
+        if name == "labels":
+            continue
+        if not config.train_on_ties:
+            data = drop_ties(data)
+        notify(f"{name} split: fitting {config.model} K={config.K} on {data!r}")
+        head = create_head(config.model, **config.head_config()).fit(data, progress=progress)
+        section = split_headroom(head, data, config.shots, config.oracle_prior_var, config.seed)
+        section["item_overlap"] = item_overlap(data)
+        section["attribute_prior"] = attribute_prior_slot(head, data, users)
+        report["splits"][name] = section
+        notify(f"{name} split: {conclusion_of(section)}")
+    report["conclusion"] = conclusion(report)
+    return report
+
+
+def split_headroom(head, data, shots, oracle_prior_var: float = 10.0, seed: int = 0) -> dict:
+    """One split's section: the fitted ``head``'s new users (the ``fewshot`` / ``unseen_test`` rows of
+    ``data``) at the population point, by ``shots`` and under the oracle; and its seen users' test
+    accuracy, for reference."""
+    new = data.in_split("fewshot", "unseen_test")
+    if not len(new.in_split("unseen_test")):
+        raise InputError(
+            "no new user has test pairs on this split: raise --unseen-user-frac, or give more pairs per user"
+        )
+    unseen = head.evaluate(new, shots=sorted(set(shots)))["unseen"]
+    seen_test = head.metrics_.get("seen", {}).get("test", {}).get("accuracy") if head.metrics_ else None
+    by_shots = {s: v for s, v in unseen.get("shots", {}).items() if v.get("users")}
+    for v in by_shots.values():
+        v["gain"] = v["accuracy"] - v["zero_shot"]
+    return {
+        "data": repr(data),
+        "seen_test": seen_test,
+        "new_users": unseen["users"],
+        "test_pairs": unseen["pairs"],
+        "population": unseen["zero_shot"],
+        "few_shot": by_shots,
+        "few_shot_missing": [str(s) for s in shots if str(s) not in by_shots],
+        "few_shot_fallback": bool(getattr(head.prior_, "fallback", False)) if head.prior_ else None,
+        "oracle": oracle_fit(head, new, oracle_prior_var, seed),
+    }
+
+
+def weak_prior_head(head, prior_var: float):
+    """A shallow copy of a fitted PAL ``head`` (the same networks) whose new-user prior is weak: N(the
+    population point, ``prior_var`` I) on centred logits, strength 1. The head itself is not changed."""
+    from embedkit.heads.fewshot import LogitPrior
+
+    zero = np.asarray(head.zero_shot_weights(), dtype=np.float64)
+    mu = np.log(np.clip(zero, 1e-6, None))
+    weak = copy.copy(head)
+    weak.prior_ = LogitPrior(
+        mean=mu - mu.mean(), cov=prior_var * np.eye(len(zero)), strength=1.0, zero_shot=zero
+    )
+    return weak
+
+
+def oracle_folds(
+    users: np.ndarray, a: np.ndarray, b: np.ndarray, scorable: np.ndarray, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The oracle's two folds by items within each user: for f = 0, 1, (rows scored, rows fitted), (n,)
+    bool each. Each (user, item) falls in half 0 or 1 at random; fold f scores the ``scorable`` rows whose
+    two items both lie in half f, and fits on every row of the same user that touches none of the items
+    those scored rows show. ``users``, ``a``, ``b``: each row's user and item ids (n,)."""
+    n = len(a)
+    _, inv = np.unique(np.asarray(users).astype(str), return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    _, items = np.unique(np.concatenate([a, b]), return_inverse=True)
+    m = int(items.max()) + 1 if n else 1
+    user_item, where = np.unique(
+        np.concatenate([inv * m + items[:n], inv * m + items[n:]]), return_inverse=True
+    )
+    half = np.random.default_rng(seed).random(len(user_item)) < 0.5  # (user, item) -> half 1 or 0
+    ha, hb = half[where[:n]], half[where[n:]]
+    out = []
+    for side in (False, True):
+        score = scorable & (ha == side) & (hb == side)
+        shown = np.zeros(len(user_item), dtype=bool)  # the (user, item)s this fold scores
+        shown[where[:n][score]] = True
+        shown[where[n:][score]] = True
+        out.append((score, ~shown[where[:n]] & ~shown[where[n:]]))
+    return out
+
+
+def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
+    """Each new user's accuracy on their test pairs with weights fitted on all their other items.
+
+    Two folds by items within each user: a user's items are split in two halves at random, and fold f
+    scores the user's ``unseen_test`` pairs whose two items both lie in half f, with weights fitted (under
+    a weak prior, :func:`weak_prior_head`) on every pair of that user, few-shot or test, that touches no
+    item scored in fold f. Test pairs across the halves are not scored. Returns the oracle's accuracy,
+    the population point's on the same pairs, the gain with its standard error (clustered by user), and
+    how many users and pairs took part."""
+    from embedkit.heads.fewshot import mean_gain_error, paired_gain
+    from embedkit.heads.metrics import preference_accuracy, preference_hits
+
+    folds = oracle_folds(data.user, data.a, data.b, data.split == "unseen_test", seed)
+    users, inv = np.unique(data.user.astype(str), return_inverse=True)
+    inv = inv.reshape(-1)
+    test = data.split == "unseen_test"
+    fit_rows, fit_users, scored, scored_fold = [], [], [], []
+    for f, (score_f, fit_f) in enumerate(folds):
+        fit_rows.append(np.nonzero(fit_f)[0])
+        fit_users.append(np.char.add(data.user[fit_f].astype(str), f"\x1f{f}"))
+        scored.append(np.nonzero(score_f)[0])
+        scored_fold.append(np.full(int(score_f.sum()), f))
+    rows, scored = np.concatenate(fit_rows), np.concatenate(scored)
+    fold = np.concatenate(scored_fold)
+    if not len(scored):
+        return {"users": 0, "pairs": 0, "note": "no new user has a test pair within one half of their items"}
+    fit_data = data.subset(rows)
+    fit_data.user = np.concatenate(fit_users).astype(object)
+    names, W = weak_prior_head(head, prior_var).fit_new_users(fit_data, method="map", strength=1.0)
+    zero = np.asarray(head.zero_shot_weights(), dtype=np.float32)
+    index = {u: i for i, u in enumerate(names)}
+    keys = np.char.add(data.user[scored].astype(str), np.char.add("\x1f", fold.astype(str)))
+    pos = np.array([index.get(k, -1) for k in keys.tolist()])
+    weights = np.where(pos[:, None] >= 0, W[np.maximum(pos, 0)], zero[None])  # no other items: zero-shot
+    sub = data.subset(scored)
+    d_oracle = head.delta_with_weights(sub, weights)
+    d_zero = head.delta_with_weights(sub, zero)
+    hits, labels = preference_hits(d_oracle, sub.counts, sub.y)
+    zero_hits, _ = preference_hits(d_zero, sub.counts, sub.y)
+    gain, influence = paired_gain(hits, zero_hits, labels, inv[scored], len(users))
+    return {
+        "users": len(set(sub.user.tolist())),
+        "pairs": len(sub),
+        "pairs_not_scored": int(test.sum() - len(sub)),
+        "fit_pairs_per_user": float(len(rows) / max(len(names), 1)),
+        "users_without_other_items": len(set(keys[pos < 0].tolist())),
+        "accuracy": preference_accuracy(d_oracle, sub.counts, sub.y),
+        "population": preference_accuracy(d_zero, sub.counts, sub.y),
+        "gain": gain,
+        "gain_se": mean_gain_error([influence]),
+        "prior_var": prior_var,
+    }
+
+
+def attribute_prior_slot(head, data, users) -> dict:
+    """The attribute prior's accuracy on new users, once heads have one (issue #30 parts 1-2): filled when
+    a users file is given and the head takes ``user_attributes``; otherwise says why it is empty."""
+    if users is None:
+        return {"status": "no users file"}
+    return {
+        "status": f"not computed: {head.name} has no attribute prior in this embedkit (users file {users})"
+    }
+
+
+def _points(x: float) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:+.1f}"
+
+
+def conclusion_of(section: dict) -> str:
+    """One split's conclusion: "personalisation can add at most X points here; 20 shots add Z"."""
+    oracle = section["oracle"]
+    text = f"personalisation can add at most {_points(oracle.get('gain'))} points here"
+    gain, se = oracle.get("gain"), oracle.get("gain_se")
+    if se is not None and np.isfinite(se):
+        noise = ", within noise" if gain is not None and gain <= 2 * se else ""
+        text += f" (± {100 * se:.1f}{noise})"
+    if section["few_shot"]:
+        s = max(section["few_shot"], key=int)
+        text += f"; {s} shots add {_points(section['few_shot'][s]['gain'])}"
+    slot = section.get("attribute_prior", {})
+    if "gain" in slot:
+        text += f"; the attribute prior adds {_points(slot['gain'])}"
+    return text
+
+
+def conclusion(report: dict) -> str:
+    """The report's one line: each split's conclusion."""
+    return "; ".join(f"{name}: {conclusion_of(s)}" for name, s in report["splits"].items())
