@@ -35,8 +35,17 @@ MiniLM (all-MiniLM-L6-v2), each item embedded alone.
 
     .venv/bin/python benchmarks/real_annotators.py            # ~40 minutes on 2 CPU cores
     .venv/bin/python benchmarks/real_annotators.py --quick    # ~8 minutes: fewer pairs, K up to 3
+    .venv/bin/python benchmarks/real_annotators.py --only attributes   # section 4 alone
 
 Writes benchmarks/results/real_annotators[-quick].{json,md,png}.
+
+4. **Annotator attributes** (``--only attributes``, issue 30): CSC with its ``CSC_annotators_meta.json``
+   (gender, age) as the users file, on both splits. PAL-B K = 2, 3 fitted with ``user_attributes``: the
+   attribute prior's choice on the held-out calibration users (used or fallen back, with its numbers), then
+   the new (held-out) annotators' zero-shot accuracy with the population point vs their attribute point, and
+   few-shot (MAP) with the attribute point vs the population point as the prior mean at every shot count,
+   each with the item overlap of its split; per gender and age bin, the seen annotators' mean weights.
+   Writes benchmarks/results/real_annotators-attributes[-quick].{json,md}.
 """
 
 from __future__ import annotations
@@ -56,9 +65,11 @@ from benchmarks.common import REPO, machine, publish, pyplot  # noqa: E402
 from embedkit.data.convert import write_pairs  # noqa: E402
 from embedkit.data.ratings import PairingConfig  # noqa: E402
 from embedkit.data.splits import SplitConfig, rank_within_group  # noqa: E402
+from embedkit.data.users import read_user_attributes  # noqa: E402
 from embedkit.datasets.lewidi import LeWiDiConfig, lewidi_to_pairs  # noqa: E402
 from embedkit.extract import extract_files  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
+from embedkit.heads.attributes import evaluate_attributes  # noqa: E402
 from embedkit.heads.metrics import diverging_pairs, pearson, preference_accuracy  # noqa: E402
 from embedkit.heads.pair_data import group_identical_pairs, item_overlap  # noqa: E402
 from embedkit.heads.select_k import select_k  # noqa: E402
@@ -96,7 +107,9 @@ user's test pairs compare items their few-shot pairs showed; item-disjoint: test
 training or few-shot pair at all."""
 
 
-def convert(name: str, spec: dict, data_dir: Path, work: Path, quick: bool) -> tuple[dict[str, Path], Path]:
+def convert(
+    name: str, spec: dict, data_dir: Path, work: Path, quick: bool, likert_pairs: bool = True
+) -> tuple[dict[str, Path], Path | None]:
     files = [data_dir / f for f in spec["files"]]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -109,6 +122,8 @@ def convert(name: str, spec: dict, data_dir: Path, work: Path, quick: bool) -> t
         rows, _ = lewidi_to_pairs(files, LeWiDiConfig(), pairing, split=split)
         pairs[protocol] = work / name / f"pairs-{split.by}.jsonl"
         write_pairs(iter(rows), pairs[protocol])
+    if not likert_pairs:
+        return pairs, None
     likert_rows, _ = lewidi_to_pairs(
         files, LeWiDiConfig(),
         PairingConfig(prefer="lower", prompt=spec["prompt"], likert=True, likert_range=spec["likert_range"],
@@ -416,11 +431,16 @@ def main():
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "real")
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "real_annotators")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=sorted(DATASETS), default=None)
+    ap.add_argument(
+        "--only", choices=[*sorted(DATASETS), "attributes"], default=None,
+        help="One data set's sections 1-3, or section 4 (annotator attributes, CSC) alone.",
+    )  # fmt: skip
     args = ap.parse_args()
     q = args.quick
     work = args.work / ("quick" if q else "full")
     cache = args.work / "cache"
+    if args.only == "attributes":
+        return attributes_main(args.data, work, cache, q)
     results, checks = {}, []
     t_all = time.perf_counter()
     for name, spec in DATASETS.items():
@@ -518,6 +538,96 @@ def main():
     publish(name, out, rows, header, notes, lambda path: plot(results, path))
     if not all(c["pass"] for c in checks):
         print("some checks FAIL (see above)")
+
+
+ATTRIBUTE_KS = (2, 3)
+META = "csc/CSC_annotators_meta.json"
+
+
+def attributes_run(name: str, pairs: Path, cache: Path, meta: Path) -> dict:
+    """PAL-B K = 2, 3 with CSC's annotator metadata as the users file, on one split's pairs."""
+    data = load_pair_data([pairs], cache, encoder="minilm", responses="alone")
+    attrs = read_user_attributes(meta)
+    users = set(data.user.astype(str).tolist())
+    res = {"data": repr(data), "item_overlap": item_overlap(data), "models": {}}
+    res["annotators"] = {"in_pairs": len(users), "with_metadata": len(users & set(attrs.users))}
+    for K in ATTRIBUTE_KS:
+        t0 = time.perf_counter()
+        head = create_head("pal-b", K=K).fit(data, progress=False, user_attributes=attrs)
+        m = evaluate_attributes(head, data, attrs, list(SHOTS))
+        m["selection"] = head.attribute_prior_.selection
+        m["seconds"] = round(time.perf_counter() - t0, 1)
+        res["models"][f"PAL-B K={K}"] = m
+        print(f"{name} PAL-B K={K}: {m['prior']['reason']} ({m['seconds']:.0f} s)", flush=True)
+    return res
+
+
+def attributes_main(data_dir: Path, work: Path, cache: Path, quick: bool) -> None:
+    """Section 4 alone: CSC's gender / age as a prior over new annotators' weights, on both splits."""
+    t_all = time.perf_counter()
+    meta = data_dir / META
+    if not meta.is_file():
+        raise SystemExit(f"{meta} is missing: give --data, the folder with csc/")
+    pairs, _ = convert("csc", DATASETS["csc"], data_dir, work, quick, likert_pairs=False)
+    extract_files(list(pairs.values()), cache, "minilm", {"device": "cpu"}, responses="alone", progress=False)
+    results = {protocol: attributes_run(protocol, path, cache, meta) for protocol, path in pairs.items()}
+    header = ("split", "model", "attribute prior", "0 shots: population / attributes (gain ± SE)",
+              *[f"{s} shots: population mean / attribute mean" for s in SHOTS])  # fmt: skip
+    rows, checks, notes = [], [], []
+    for protocol, res in results.items():
+        for model, m in res["models"].items():
+            z = m["zero_shot"]
+            used = f"used, ridge {m['prior']['ridge']:g}" if m["prior"]["used"] else "fell back"
+            cells = []
+            for s in map(str, SHOTS):
+                sh = m["shots"].get(s, {})
+                cells.append(
+                    f"{sh['population_mean']:.4f} / {sh['attribute_mean']:.4f} ({sh['users']} users)"
+                    if "population_mean" in sh
+                    else "-"
+                )
+            rows.append((f"csc ({protocol})", model, used,
+                         f"{z['population']:.4f} / {z['attributes']:.4f} ({z['gain']:+.4f} ± {z['gain_se']:.4f})", *cells))  # fmt: skip
+            ok0 = z["attributes"] >= z["population"] - TOLERANCE
+            checks.append({"check": f"csc ({protocol}), {model}: zero-shot with attributes {z['attributes']:.4f} >= "
+                           f"population {z['population']:.4f} - {TOLERANCE}", "pass": ok0})  # fmt: skip
+            gaps = {
+                s: sh["attribute_mean"] - sh["population_mean"]
+                for s, sh in m["shots"].items()
+                if "attribute_mean" in sh
+            }
+            checks.append({"check": f"csc ({protocol}), {model}: few-shot with the attribute mean - with the population "
+                           "mean, by shots: " + ", ".join(f"{s}: {g:+.4f}" for s, g in gaps.items()) + f" (>= -{TOLERANCE})",
+                           "pass": all(g >= -TOLERANCE for g in gaps.values())})  # fmt: skip
+            notes.append(f"csc ({protocol}), {model}: {m['prior']['reason']}")
+            for column, groups in m["groups"].items():
+                notes.append(
+                    f"csc ({protocol}), {model}, seen annotators' mean weights by {column}: "
+                    + "; ".join(
+                        f"{g} ({v['seen_users']}): {v.get('seen_weights')}" for g, v in groups.items()
+                    )
+                )
+        notes.append(f"csc ({protocol}): {res['data']}; item overlap {fmt_overlap(res['item_overlap'])}; "
+                     f"{res['annotators']['with_metadata']} of {res['annotators']['in_pairs']} annotators have metadata")  # fmt: skip
+    notes = [c["check"] + (" — pass" if c["pass"] else " — FAIL") for c in checks] + notes
+    notes.append(
+        "Cells: new (held-out) annotators' test accuracy. 0 shots: the population point vs each annotator's "
+        "attribute point (gain and its standard error clustered by annotator); N shots: MAP few-shot weights "
+        "with the population point vs the attribute point as the prior's mean, over the annotators with N "
+        "few-shot pairs. The +1 point target applies only where the headroom report (another module) finds "
+        ">= 3 points of headroom: not judged here."
+    )
+    if quick:
+        notes.append("QUICK run: not the benchmark's numbers.")
+    out = {
+        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "quick": quick,
+        "seconds": round(time.perf_counter() - t_all, 1),
+        "checks": checks,
+        "results": results,
+    }
+    publish("real_annotators-attributes" + ("-quick" if quick else ""), out, rows, header, notes)
 
 
 if __name__ == "__main__":

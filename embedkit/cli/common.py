@@ -67,6 +67,39 @@ class EmbedkitGroup(click.Group):
             sys.exit(1)
 
 
+def users_options(what: str):
+    """--users FILE and --users-id-field: a users file of attributes (embedkit.data.users), ``what`` says
+    what the command does with it."""
+
+    def deco(f):
+        f = click.option(
+            "--users-id-field",
+            "users_id_field",
+            default="user",
+            show_default=True,
+            help="The column of --users that holds the user id (the pairs' user field).",
+        )(f)
+        return click.option(
+            "--users",
+            "attributes_file",
+            default=None,
+            type=click.Path(),
+            help="A users file: one row of attributes per user id (JSONL, CSV, Parquet, a Hugging Face dataset "
+            "folder, or a JSON object keyed by user id; docs/attributes.md). " + what,
+        )(f)
+
+    return deco
+
+
+def read_users(attributes_file, id_field):
+    """The --users file's attributes (None without one)."""
+    if not attributes_file:
+        return None
+    from embedkit.data.users import read_user_attributes
+
+    return read_user_attributes(attributes_file, id_field)
+
+
 def head_argument():
     """HEAD: a saved head's folder, or a Hugging Face Hub id ``org/name[@revision]`` (resolved by
     ``embedkit.heads.load_head``: the local Hugging Face cache, or a download when online)."""

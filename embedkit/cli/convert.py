@@ -8,6 +8,7 @@ work (#30) changes what it writes.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -51,7 +52,7 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
           --text-fields prev_user,user
     """
     from embedkit.data.splits import SplitConfig
-    from embedkit.datasets.lewidi import lewidi_to_pairs
+    from embedkit.datasets.lewidi import find_annotator_meta, lewidi_to_pairs, write_annotator_meta
 
     _check_out(out, overwrite)
     cfg = config_from(LeWiDiConfig, options)
@@ -59,5 +60,23 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
     split = None
     if not pairing.likert or split_by == "item" or cfg.source_split:
         split = SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, pairing.seed, by=split_by)
+    meta = find_annotator_meta(inputs, cfg.annotator_meta)
+    if meta is not None:  # a bad metadata file stops the run before any pair is written
+        from embedkit.data.users import read_user_attributes
+
+        read_user_attributes(meta)
     rows, report = lewidi_to_pairs(inputs, cfg, pairing, split=split, skip_bad=skip_bad)
     _pairs_out(rows, report, out, ", ".join(inputs), unit="item")
+    if meta is not None:
+        users = Path(out).with_name(Path(out).stem + ".annotators.jsonl")
+        done = write_annotator_meta(meta, users, {str(r["user"]) for r in rows})
+        without = done["annotators_in_pairs_without_metadata"]
+        click.echo(
+            f"annotator metadata of {done['annotators']} annotators ({', '.join(done['columns'])}) from {meta} -> "
+            f"{users} (fit-head / eval / score --users)"
+            + (
+                f"; {without} annotators of the pairs have none (e.g. {', '.join(done['examples_without'])})"
+                if without
+                else ""
+            )
+        )

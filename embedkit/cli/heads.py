@@ -14,7 +14,9 @@ from embedkit.cli.common import (
     head_argument,
     head_device_option,
     progress_lines,
+    read_users,
     split_fraction_options,
+    users_options,
 )
 from embedkit.cli.options import dataset_split_option
 from embedkit.data.splits import SplitConfig
@@ -156,6 +158,10 @@ class FitHeadCommand(click.Command):
     help="Pair file(s) in the documented format (docs/pairs-format.md): JSONL, CSV, Parquet, or a Hugging Face "
     "dataset folder (save_to_disk) or .arrow file; repeat for several.",
 )
+@users_options(
+    "PAL heads: a prior over new users' weights from their attributes, used where it beats the population "
+    "point on the held-out calibration users."
+)
 @cache_option()
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Head directory to write."
@@ -199,6 +205,8 @@ class FitHeadCommand(click.Command):
 def fit_head_command(
     model,
     pairs,
+    attributes_file,
+    users_id_field,
     cache_dir,
     out_dir,
     encoder,
@@ -239,6 +247,18 @@ def fit_head_command(
             raise click.UsageError(f"--K auto chooses the prototypes of {able} heads, not {model}")
         config["K"] = None
     cfg = build_config(model, config)
+    if attributes_file:
+        from embedkit.heads import head_class
+
+        if not head_class(model).supports_user_attributes:
+            raise click.UsageError(
+                f"--users is a prior over per-user weights (pal-a, pal-b); {model} has none"
+            )
+        if k_auto:
+            raise click.UsageError(
+                "--users takes a fixed --K (choose K with --K auto first, then refit with --users)"
+            )
+    attrs = read_users(attributes_file, users_id_field)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise click.ClickException(f"{out} exists and is not empty; pass --overwrite or choose another --out")
@@ -257,7 +277,9 @@ def fit_head_command(
             model, data, k_max, k_repeats, cfg, progress, out, overwrite, quiet=as_json
         )
     else:
-        head = create_head(model, **dataclasses.asdict(cfg)).fit(data, progress=progress)
+        head = create_head(model, **dataclasses.asdict(cfg)).fit(
+            data, progress=progress, user_attributes=attrs
+        )
         timings.update(head.timings_)
         t_save = time.perf_counter()
         head.save(out, overwrite=overwrite)
@@ -340,6 +362,10 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
     help="Pair file(s) (or Hugging Face dataset folders) to evaluate on: the training file(s), or new ones (users the head has not seen are "
     "evaluated as new users); repeat for several.",
 )
+@users_options(
+    "New users' zero-shot and few-shot accuracy with the head's attribute prior vs the population point, "
+    "side by side, and per attribute value (attributes.*)."
+)
 @cache_option()
 @click.option(
     "--shots", default=None, help="PAL: comma-separated few-shot sizes for unseen users (e.g. 1,5,10)."
@@ -351,6 +377,8 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
 def eval_command(
     head_dir,
     pairs,
+    attributes_file,
+    users_id_field,
     cache_dir,
     shots,
     as_json,
@@ -414,8 +442,15 @@ def eval_command(
             ) from None
         if min(kwargs["shots"]) < 1:
             raise click.BadParameter("shots must be >= 1", param_hint="--shots")
+    attrs = read_users(attributes_file, users_id_field)
+    if attrs is not None and not head.uses_user_weights:
+        raise click.UsageError(f"--users applies to heads with per-user weights (PAL), not {head.name}")
     metrics = head.evaluate(data, **kwargs)
     metrics["item_overlap"] = item_overlap(data)
+    if attrs is not None:
+        from embedkit.heads.attributes import evaluate_attributes
+
+        metrics["attributes"] = evaluate_attributes(head, data, attrs, kwargs.get("shots"))
     if data.tags:  # e.g. Pick-a-Filter's group and filtered columns (PAL Figure 15)
         from embedkit.heads.api import evaluate_by_tags
 
@@ -453,6 +488,11 @@ LEGEND = {
     "item_overlap": "item_overlap.<split>: share of that split's pairs whose items (both, or any) are in training "
     "pairs: high shares mean the split measures memory of items as much as generalisation (--split-by item "
     "holds items out)",
+    "attributes": "attributes.* (--users): new users' accuracy with the head's attribute prior vs the population "
+    "point: zero_shot (each user's attribute point, gain ± gain_se clustered by user), shots.N (few-shot MAP with "
+    "the attribute point vs the population point as the prior's mean), groups.<column>.<value> (seen users' mean "
+    "weights and the prototype they lean to; new users' accuracy: population, attributes, fewshot on all their "
+    "few-shot pairs); prior: whether the attribute prior is used or fell back, and why",
     "by": "by.<column>.<value>: test metrics on the test pairs with that value of the file's group / filtered "
     "column (Pick-a-Filter: colour group; filter on the winner, the loser, or none)",
 }

@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from embedkit.atomic import committing, finish_commit
-from embedkit.cli.common import cache_option, extract_missing_option, head_argument, head_device_option
+from embedkit.cli.common import (
+    cache_option,
+    extract_missing_option,
+    head_argument,
+    head_device_option,
+    read_users,
+    users_options,
+)
 from embedkit.cli.options import dataset_split_option
 
 
@@ -42,6 +49,10 @@ from embedkit.cli.options import dataset_split_option
     help="Labelled pairs with a user field: each of their users' weights is fitted from them (PAL heads). "
     "Users without few-shot pairs get zero-shot weights; seen users keep their trained weights.",
 )
+@users_options(
+    "PAL heads: a user in it with no few-shot pairs (and not a seen user) is scored from attributes alone "
+    "(the head's attribute prior); with few-shot pairs, their attribute point is the prior's mean."
+)
 @click.option(
     "--user-weights",
     type=click.Path(dir_okay=False, exists=True),
@@ -74,6 +85,8 @@ def score_command(
     candidates,
     out,
     fewshot,
+    attributes_file,
+    users_id_field,
     user_weights,
     fewshot_method,
     extract_missing,
@@ -122,10 +135,11 @@ def score_command(
             raise click.ClickException(f"{p} exists; pass --overwrite or choose another --out")
     model = load_reward_model(head_dir, cache=cache_dir, device=device, allow_encode=False)
     head = model.head
-    if (fewshot or user_weights) and not head.uses_user_weights:
+    if (fewshot or user_weights or attributes_file) and not head.uses_user_weights:
         raise click.UsageError(
-            f"--fewshot / --user-weights apply to PAL heads; {head.name} is a population model"
+            f"--fewshot / --users / --user-weights apply to PAL heads; {head.name} is a population model"
         )
+    attrs = read_users(attributes_file, users_id_field)
     inputs = list(pairs or candidates)
     kind = "pairs" if pairs else "candidates"
     if extract_missing:
@@ -138,7 +152,7 @@ def score_command(
         if head.uses_user_weights:
             given = UserWeights.load(user_weights, head.config.K) if user_weights else None
             fs = read_fewshot(model, list(fewshot)) if fewshot else None
-            weights = fit_users(head, fs, given=given, method=fewshot_method)
+            weights = fit_users(head, fs, given=given, method=fewshot_method, attributes=attrs)
         scorer = score_pairs_file if pairs else score_candidates_file
         # The scored rows and the users' weights change together: both are written under hidden names,
         # then renamed, the users file first and the scored file last (embedkit.atomic.committing).
@@ -177,7 +191,10 @@ def score_command(
             f"{result['rows']}{why}"
         )
         for k, v in result["accuracy_by_shots"].items():
-            label = {"seen": "seen users", "population": "population", "file": "--user-weights"}.get(
-                k, f"{k} shots"
-            )
+            label = {
+                "seen": "seen users",
+                "population": "population",
+                "file": "--user-weights",
+                "attributes": "--users only",
+            }.get(k, f"{k} shots")
             click.echo(f"  {label:>12}: {v:.4f} ({result['pairs_by_shots'][k]} rows)")

@@ -144,12 +144,16 @@ class RewardHead:
         progress: bool = True,
         desc: str | None = None,
         on_epoch: Callable[[int, dict], None] | None = None,
+        user_attributes=None,
     ) -> RewardHead:
         """Train on the ``train`` rows of ``data``, early-stopping on ``val``; returns self.
 
         ``desc`` names the fit in progress lines (default ``fit <name>``); ``on_epoch(epoch, history)`` is
         called after every epoch of every training run. ``timings_`` says where the seconds went (training,
-        the after-training step such as the few-shot prior, evaluation)."""
+        the after-training step such as the few-shot prior, evaluation). ``user_attributes``: a
+        :class:`~embedkit.data.users.UserAttributes` (``read_user_attributes``), for heads with
+        ``supports_user_attributes``: a prior over new users' weights from who they are
+        (``embedkit.heads.attributes``)."""
         if not np.all(np.isfinite(data.X)):
             bad = int(np.nonzero(~np.isfinite(data.X).all(axis=1))[0][0])
             raise InputError(f"embedding row {bad} contains NaN or inf; re-extract or verify the cache")
@@ -163,6 +167,11 @@ class RewardHead:
         for split, d in (("train", train_d), ("val", val_d)):
             if len(d) == 0:
                 raise InputError(f"no {split} pairs are left for {self.name} (e.g. every pair is a tie)")
+        if user_attributes is not None and not self.supports_user_attributes:
+            raise InputError(
+                f"user attributes are a prior over per-user weights; {self.name} has none (use pal-a or pal-b)"
+            )
+        self._user_attributes = user_attributes
         torch.manual_seed(self.config.seed)
         self.fingerprint_ = data.fingerprint
         self.input_dim_ = int(data.X.shape[1])
@@ -175,6 +184,7 @@ class RewardHead:
         self._after_training(data)
         t2 = time.perf_counter()
         self.metrics_ = self.evaluate(data)
+        self.metrics_.update(self._extra_metrics(data))
         t3 = time.perf_counter()
         trained = sum(self.history_.get("epoch_seconds", [])) + sum(
             self.history_.get("with_prior_users", {}).get("epoch_seconds", [])
@@ -230,6 +240,10 @@ class RewardHead:
                 self.history_.get("epochs_run", 0),
                 self.history_.get("best_epoch", 0),
             )
+
+    def _extra_metrics(self, data: PairData) -> dict:
+        """Hook: metrics beyond ``evaluate`` that only a fit knows (PAL: the attribute prior's). Default: none."""
+        return {}
 
     def _after_training(self, data: PairData) -> None:
         """Hook: post-hoc calibration on the validation split (e.g. mean-var's lambda). Default: nothing."""
@@ -310,6 +324,8 @@ class RewardHead:
     uses_user_weights: ClassVar[bool] = False
     """PAL heads: a reward depends on the user's weights over the prototypes (new users' weights come from
     their few-shot pairs: ``fit_new_users``, ``evaluate(shots=...)``)."""
+    supports_user_attributes: ClassVar[bool] = False
+    """``fit(user_attributes=...)`` fits a prior over new users' weights from their attributes (PAL)."""
     supports_auto_k: ClassVar[bool] = False
     """The head has K prototypes that ``embedkit.heads.select_k`` (``--K auto``) can choose."""
 

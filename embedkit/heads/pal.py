@@ -20,6 +20,7 @@ from torch import nn
 from embedkit.data.splits import rank_within_group
 from embedkit.device import available_memory
 from embedkit.errors import InputError
+from embedkit.heads.attributes import AttributePrior, attach, refit_attribute_prior, select_attribute_prior
 from embedkit.heads.base import NotFittedError, RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
 from embedkit.heads.fewshot import (
@@ -44,6 +45,7 @@ class _PALHead(RewardHead):
     Module: type[nn.Module]
     uses_user_weights = True
     supports_auto_k = True
+    supports_user_attributes = True
     search_metric: str
     """How :mod:`embedkit.index.users` searches responses for a user's query: ``l2`` or ``ip``."""
 
@@ -52,6 +54,7 @@ class _PALHead(RewardHead):
         self.users_: list[str] = []
         self.prior_: LogitPrior | None = None
         self.prior_users_: list[str] = []
+        self.attribute_prior_: AttributePrior | None = None  # see embedkit.heads.attributes
 
     def _build(self, input_dim: int, data: PairData | None) -> nn.Module:
         if data is not None:
@@ -73,7 +76,10 @@ class _PALHead(RewardHead):
                     f"{', '.join(repr(str(u)) for u in orphans[:3])}); put their pairs in fewshot/unseen_test"
                 )
             self._check_k(input_dim, data)
-        return self.Module(input_dim, self.config, len(self.users_))
+            self.attribute_prior_ = None  # a new fit chooses its own
+        module = self.Module(input_dim, self.config, len(self.users_))
+        attach(self, module)  # a saved attribute prior's B, for load_state_dict to fill
+        return module
 
     def _check_k(self, input_dim: int, data: PairData) -> None:
         """Refuse a K the data or the machine cannot hold, before any tensor is allocated: more prototypes
@@ -273,12 +279,15 @@ class _PALHead(RewardHead):
         """The few-shot prior: calibrated on the held-out seen users (whose weights are then fitted like a
         new user's), or, without them, fitted to the trained users' weights with an in-sample strength."""
         if self.config.K == 1:
+            select_attribute_prior(self, data, [], None, getattr(self, "_user_attributes", None))  # warns
             return
         held = self._held_out(data)
         trained = ~np.isin(np.asarray(self.users_, dtype=str), held)
         zero_shot = self.user_weights()[trained].mean(axis=0)
+        attrs = getattr(self, "_user_attributes", None)
         if held:
             self.prior_, W = calibrate_prior(self, data, held, zero_shot)
+            select_attribute_prior(self, data, held, zero_shot, attrs)  # on the same held-out users
             rows = torch.as_tensor([self.users_.index(u) for u in held], device=self.device)
             with torch.no_grad():  # they start from their new-user weights, and now train with everyone
                 self.module_.user_logits[rows] = torch.log(
@@ -295,7 +304,9 @@ class _PALHead(RewardHead):
             self.prior_.zero_shot = self.user_weights().mean(axis=0)
             mu = np.log(np.clip(self.prior_.zero_shot, 1e-6, None))
             self.prior_.mean = mu - mu.mean()
+            refit_attribute_prior(self, attrs)
             return
+        select_attribute_prior(self, data, [], zero_shot, attrs)  # no held-out users: it falls back
         self.prior_ = LogitPrior.fit(self.user_weights(), zero_shot)
         if self.config.fewshot_prior >= 0:
             self.prior_.strength = float(self.config.fewshot_prior)
@@ -394,11 +405,24 @@ class _PALHead(RewardHead):
             "users": self.users_,
             "fewshot_prior": self.prior_.to_dict() if self.prior_ else None,
             "prior_users": self.prior_users_,
+            **({"attribute_prior": self.attribute_prior_.to_dict()} if self.attribute_prior_ else {}),
         }
+
+    def _extra_metrics(self, data: PairData) -> dict:
+        if self.attribute_prior_ is None:
+            return {}
+        from embedkit.heads.attributes import evaluate_attributes
+
+        return {"attributes": evaluate_attributes(self, data, self._user_attributes)}
 
     def _restore_extra(self, cfg: dict) -> None:
         self.users_ = string_list(cfg.get("users", []), "", "users")
         self.prior_users_ = string_list(cfg.get("prior_users", []), "", "prior_users")
+        attr = cfg.get("attribute_prior")
+        try:
+            self.attribute_prior_ = None if attr is None else AttributePrior.from_dict(attr)
+        except ValueError as e:
+            raise HeadConfigError("", "attribute_prior", str(e)) from None
         prior = cfg.get("fewshot_prior")
         if prior is None:
             self.prior_ = None

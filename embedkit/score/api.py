@@ -29,16 +29,23 @@ class RewardModel:
         return f"RewardModel({self.head.name}, {self.head.fingerprint_.describe()})"
 
     # users
-    def weights_for(self, user, n: int | None = None) -> np.ndarray:
-        """(U, K) weights and, with per-row users, (n,) rows: see the module docstring for ``user``."""
-        W, _ = self._user_rows(user, n or 1)
+    def weights_for(self, user, n: int | None = None, user_attributes=None) -> np.ndarray:
+        """(U, K) weights and, with per-row users, (n,) rows: see ``reward`` for ``user`` and
+        ``user_attributes``."""
+        W, _ = self._user_rows(user, n or 1, user_attributes)
         return W
 
-    def _user_rows(self, user, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _user_rows(self, user, n: int, attributes=None) -> tuple[np.ndarray, np.ndarray]:
         head = self.head
         if not head.uses_user_weights:
+            if attributes is not None:
+                raise ValueError(
+                    f"user_attributes apply to heads with per-user weights (PAL), not {head.name}"
+                )
             return np.zeros((1, 1), np.float32), np.zeros(n, np.int64)
         K = head.config.K
+        if attributes is not None:
+            return self._attribute_rows(user, n, attributes)
         if user is None:
             return head.zero_shot_weights()[None].astype(np.float32), np.zeros(n, np.int64)
         if isinstance(user, str):
@@ -64,6 +71,28 @@ class RewardModel:
             )
         return (w / w.sum()).astype(np.float32)[None], np.zeros(n, np.int64)
 
+    def _attribute_rows(self, user, n: int, attributes) -> tuple[np.ndarray, np.ndarray]:
+        """Weights from attributes: one dict for every row, or one dict (or None) per row; with few-shot
+        pairs as ``user``, the attribute point is the prior mean of their fit."""
+        from embedkit.heads.attributes import attribute_weights_from_records
+
+        if isinstance(attributes, dict):
+            if isinstance(user, list | tuple) and user and all(isinstance(u, dict) for u in user):
+                return self._fit_pairs(list(user), attributes)[None], np.zeros(n, np.int64)
+            if user is not None:
+                raise ValueError(
+                    "give user=None (or few-shot pairs) with user_attributes: a seen user has weights"
+                )
+            return attribute_weights_from_records(self.head, [attributes]), np.zeros(n, np.int64)
+        if isinstance(attributes, list | tuple) and len(attributes) == n and user is None:
+            if not all(a is None or isinstance(a, dict) for a in attributes):
+                raise ValueError("user_attributes: one dict of attributes (or None) per row")
+            return attribute_weights_from_records(self.head, list(attributes)), np.arange(n, dtype=np.int64)
+        raise ValueError(
+            f"user_attributes must be one dict of attributes, or one dict (or None) per row with user=None; "
+            f"got {attributes!r:.80}"
+        )
+
     def _named_user(self, user: str) -> np.ndarray:
         head = self.head
         if user.startswith("prototype:"):
@@ -79,7 +108,7 @@ class RewardModel:
             raise UnknownUserError(user, list(head.users_))
         return head.user_weights()[index[user]]
 
-    def _fit_pairs(self, rows: list[dict]) -> np.ndarray:
+    def _fit_pairs(self, rows: list[dict], attributes: dict | None = None) -> np.ndarray:
         parsed = []
         for i, rec in enumerate(rows):
             layout = pair_layout(rec)
@@ -91,6 +120,11 @@ class RewardModel:
                 )
             parsed.append(parse_pair_row({**rec, "user": "new"}, layout, self.responses, "user", i + 1, True))
         data = table_to_data(pair_table(parsed), self.embedder, split="fewshot")
+        if attributes is not None:
+            from embedkit.heads.attributes import fit_new_users_with_attributes, in_memory_attributes
+
+            attrs = in_memory_attributes(self.head, "new", attributes)
+            return fit_new_users_with_attributes(self.head, data, attrs)[1][0]
         return self.head.fit_new_users(data)[1][0]
 
     # rewards
@@ -99,8 +133,14 @@ class RewardModel:
             return [join_in_context(p, r) for p, r in zip(prompts, responses, strict=True)]
         return list(responses)
 
-    def reward(self, prompts, responses, user=None) -> np.ndarray:
-        """Reward of each (prompt, response) for ``user``. ``prompts`` may be one string for all. (n,)"""
+    def reward(self, prompts, responses, user=None, user_attributes=None) -> np.ndarray:
+        """Reward of each (prompt, response) for ``user``. ``prompts`` may be one string for all. (n,)
+
+        ``user``: None (the population's zero-shot weights), a seen user id, ``"prototype:k"``, K weights,
+        a list of few-shot pairs, or one user id per row. ``user_attributes`` (PAL heads fitted with
+        attributes): who the user is, ``{"gender": "Female", "age": 60}``, scored from the head's attribute
+        prior (the population point where it fell back, or for columns it has no feature of); with
+        few-shot pairs as ``user``, the prior mean of their fit; or one dict (or None) per row."""
         responses = [responses] if isinstance(responses, str) else list(responses)
         prompts = [prompts] * len(responses) if isinstance(prompts, str) else list(prompts)
         if len(prompts) != len(responses):
@@ -111,29 +151,35 @@ class RewardModel:
         R, ri = self.embedder.rows(
             self._response_texts(prompts, responses), images=self.responses == "images"
         )
-        return self._rewards(np.vstack([P, R]), pi, len(P) + ri, user)
+        return self._rewards(np.vstack([P, R]), pi, len(P) + ri, user, user_attributes)
 
-    def reward_from_embeddings(self, prompt_emb, response_emb, user=None) -> np.ndarray:
+    def reward_from_embeddings(self, prompt_emb, response_emb, user=None, user_attributes=None) -> np.ndarray:
         """Reward of each response embedding (n, D) with its prompt embedding (n, D) (or one (D,))."""
         R = np.asarray(response_emb, dtype=np.float32).reshape(-1, self.head.input_dim_)
         P = np.asarray(prompt_emb, dtype=np.float32).reshape(-1, self.head.input_dim_)
         if len(P) == 1:
-            return self._rewards(np.vstack([P, R]), np.zeros(len(R), np.int64), 1 + np.arange(len(R)), user)
+            return self._rewards(
+                np.vstack([P, R]), np.zeros(len(R), np.int64), 1 + np.arange(len(R)), user, user_attributes
+            )
         if len(P) != len(R):
             raise ValueError(f"{len(P)} prompt embeddings for {len(R)} responses")
         n = len(R)
-        return self._rewards(np.vstack([P, R]), np.arange(n), n + np.arange(n), user)
+        return self._rewards(np.vstack([P, R]), np.arange(n), n + np.arange(n), user, user_attributes)
 
-    def _rewards(self, X: np.ndarray, prompt: np.ndarray, resp: np.ndarray, user) -> np.ndarray:
-        W, rows = self._user_rows(user, len(resp))
+    def _rewards(
+        self, X: np.ndarray, prompt: np.ndarray, resp: np.ndarray, user, attributes=None
+    ) -> np.ndarray:
+        W, rows = self._user_rows(user, len(resp), attributes)
         pal = self.head.uses_user_weights
         return self.head.response_rewards(X, prompt, resp, W if pal else None, rows if pal else None)[
             "reward"
         ]
 
-    def reward_function(self, user=None) -> RewardFunction:
-        """A reward function for TRL's GRPO / RLOO trainers (``reward_funcs=[...]``)."""
-        return RewardFunction(self, user)
+    def reward_function(self, user=None, user_attributes=None, attribute_columns=()) -> RewardFunction:
+        """A reward function for TRL's GRPO / RLOO trainers (``reward_funcs=[...]``). ``user_attributes``:
+        one user's attributes for every row; ``attribute_columns``: dataset columns (which TRL passes as
+        keywords) that make each row's attributes, e.g. ``("gender", "age")``."""
+        return RewardFunction(self, user, user_attributes, attribute_columns)
 
 
 class RewardFunction:
@@ -144,13 +190,18 @@ class RewardFunction:
     content`` blocks where they were conversations rendered so (``embedkit convert trl``), as the
     messages' contents alone where they were plain text, so that the same completion gets the same reward
     as a string or as messages. (A head saved before embedkit 0.3 does not record it: blocks are used, with
-    a warning.) Without a fixed user, a ``user`` column of the dataset (passed by TRL as a keyword argument,
-    one id per row) picks each row's user; otherwise zero-shot weights are used.
+    weights). Without a fixed user, a ``user`` column of the dataset (passed by TRL as a keyword argument,
+    one id per row) picks each row's user; otherwise zero-shot weights are used. Attributes (PAL heads fitted
+    with ``--users``): fixed ``user_attributes`` for every row, a ``user_attributes`` column (one dict per
+    row), or ``attribute_columns`` (columns whose values make each row's attributes); a row's attributes
+    are used where it names no user.
     """
 
-    def __init__(self, model: RewardModel, user=None):
+    def __init__(self, model: RewardModel, user=None, user_attributes=None, attribute_columns=()):
         self.model = model
         self.user = user
+        self.user_attributes = user_attributes
+        self.attribute_columns = tuple(attribute_columns)
         self.__name__ = f"embedkit_{model.head.name.replace('-', '_')}"
         setup = model.head.data_setup_
         self.rendering = {
@@ -166,7 +217,25 @@ class RewardFunction:
         p = [self._text(x, "prompt") for x in prompts]
         c = [self._text(x, "completion") for x in completions]
         user = self.user if self.user is not None else kwargs.get("user")
+        attributes = (
+            self._attributes(kwargs, len(c)) if user is None or self.user_attributes is not None else None
+        )
+        if attributes is not None:
+            return [float(r) for r in self.model.reward(p, c, user=user, user_attributes=attributes)]
         return [float(r) for r in self.model.reward(p, c, user=self._users(user, len(c)))]
+
+    def _attributes(self, kwargs: dict, n: int):
+        """Each row's attributes (or one dict for all), from the fixed ones or the dataset's columns."""
+        if self.user_attributes is not None:
+            return self.user_attributes
+        if kwargs.get("user_attributes") is not None:
+            return list(kwargs["user_attributes"])
+        if self.attribute_columns:
+            missing = [c for c in self.attribute_columns if c not in kwargs]
+            if missing:
+                raise KeyError(f"the dataset has no column(s) {', '.join(missing)} (attribute_columns)")
+            return [{c: kwargs[c][i] for c in self.attribute_columns} for i in range(n)]
+        return None
 
     def _users(self, user, n: int):
         """Ids as strings (a dataset column may hold integers); a user the head does not know gets the

@@ -126,7 +126,9 @@ class _UserTable:
         of_value = np.array([self.index[u] for u in users.values], dtype=np.int64)
         src = np.asarray(self.uw.source, dtype=object)[of_value]
         shots = self.uw.shots[of_value].astype(str)
-        labels = np.where(src == "trained", "seen", np.where(src == "file", "file", shots)).astype(object)
+        labels = np.where(
+            src == "trained", "seen", np.where(np.isin(src, ["file", "attributes"]), src, shots)
+        ).astype(object)
         return self.uw.weights, of_value[users.index], labels[users.index]
 
 

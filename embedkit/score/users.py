@@ -12,7 +12,9 @@ import numpy as np
 
 from embedkit.atomic import finish_commits_naming
 from embedkit.data.readers import iter_records, write_records
+from embedkit.data.users import UserAttributes
 from embedkit.errors import InputError
+from embedkit.heads.attributes import attribute_weights, fit_new_users_with_attributes
 from embedkit.heads.base import RewardHead
 from embedkit.heads.pair_data import PairData
 
@@ -24,7 +26,7 @@ class UserWeights:
     users: list[str] = field(default_factory=list)
     weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (U, K)
     shots: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # few-shot pairs used
-    source: list[str] = field(default_factory=list)  # trained | fewshot | zero-shot | file
+    source: list[str] = field(default_factory=list)  # trained | fewshot | attributes | zero-shot | file
     nearest_prototype: np.ndarray | None = None
     similar_users: list[list[str]] | None = None
 
@@ -97,21 +99,27 @@ def fit_users(
     given: UserWeights | None = None,
     method: str | None = None,
     lookup: bool = True,
+    attributes: UserAttributes | None = None,
 ) -> UserWeights:
-    """Weights for ``users`` and every user of ``fewshot``: a ``given`` table first, then weights fitted
-    from the few-shot pairs (all users at once), then the head's trained weights for seen users, then
-    zero-shot. With ``lookup``, also each user's nearest prototype and most similar seen users (FAISS)."""
+    """Weights for ``users``, every user of ``fewshot`` and of ``attributes``: a ``given`` table first, then
+    weights fitted from the few-shot pairs (all users at once; with ``attributes``, under the head's
+    attribute prior as the prior mean), then the head's trained weights for seen users, then the attribute
+    point of users with attributes (``embedkit.heads.attributes``), then zero-shot. With ``lookup``, also
+    each user's nearest prototype and most similar seen users (FAISS)."""
     K = head.config.K
     seen = {u: i for i, u in enumerate(head.users_)}
     trained = head.user_weights()
     fitted: dict[str, tuple[np.ndarray, int]] = {}
     if fewshot is not None and len(fewshot):
-        names, W = head.fit_new_users(fewshot, method=method)
+        names, W = fit_new_users_with_attributes(head, fewshot, attributes, method=method)
         counts = dict(zip(*np.unique(fewshot.user.astype(str), return_counts=True), strict=True))
         fitted = {u: (W[i], int(counts[u])) for i, u in enumerate(names)}
     given_index = given.index() if given is not None else {}
-    every = list(dict.fromkeys([*map(str, users), *fitted, *given_index]))
+    from_attrs = attributes.users if attributes is not None else []
+    every = list(dict.fromkeys([*map(str, users), *fitted, *given_index, *from_attrs]))
     zero = head.zero_shot_weights()
+    attr_index = attributes.index() if attributes is not None else {}
+    attr_w = attribute_weights(head, every, attributes) if attr_index else None
     out = UserWeights(weights=np.zeros((len(every), K), np.float32))
     out.users = every
     out.shots = np.zeros(len(every), np.int64)
@@ -123,6 +131,8 @@ def fit_users(
             (out.weights[i], out.shots[i]), src = fitted[u], "fewshot"
         elif u in seen:
             out.weights[i], src = trained[seen[u]], "trained"
+        elif u in attr_index:
+            out.weights[i], src = attr_w[i], "attributes"
         else:
             out.weights[i], src = zero, "zero-shot"
         out.source.append(src)

@@ -320,3 +320,28 @@ def test_a_file_read_twice_under_another_name_is_warned_about(tmp_path):
     assert "Is a file given twice under another name?" in r.output
     r = run("convert", "lewidi", src, src, "--out", out, "--overwrite")
     assert r.exit_code == 1 and "this file is given twice (arguments 1 and 2)" in r.output
+
+
+def test_the_annotator_metadata_beside_the_inputs_is_written_as_a_users_file(tmp_path):
+    from embedkit.data.users import read_user_attributes
+
+    src = csc_file(tmp_path / "CSC_test.json")
+    meta = {"B1": {"Gender": "Female", "Age": "56"}, "B9": {"Gender": "DATA_EXPIRED", "Age": "nan"}}
+    (tmp_path / "CSC_annotators_meta.json").write_text(json.dumps(meta, indent=1))
+    out = tmp_path / "out" / "pairs.jsonl"
+    r = run("convert", "lewidi", src, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert (
+        "annotator metadata of 2 annotators (Gender, Age)" in r.output
+        and "1 annotators of the pairs have none (e.g. B2)" in r.output
+    )
+    users = read_user_attributes(tmp_path / "out" / "pairs.annotators.jsonl")
+    assert users.users == ["B1", "B9"] and users.get("B1") == {"Gender": "Female", "Age": 56.0}
+    assert users.get("B9") == {"Gender": None, "Age": None}
+    r = run("convert", "lewidi", src, "--out", tmp_path / "o2.jsonl", "--annotator-meta", "none")
+    assert r.exit_code == 0 and not (tmp_path / "o2.annotators.jsonl").exists()
+    bad = tmp_path / "bad_meta.json"
+    bad.write_text(json.dumps({"B1": {"Age": "3"}, "B2": {"Age": ["x"]}}, indent=1))
+    r = run("convert", "lewidi", src, "--out", tmp_path / "o3.jsonl", "--annotator-meta", bad)
+    assert r.exit_code != 0 and "bad_meta.json:5" in r.output and "'Age'" in r.output, r.output
+    assert not (tmp_path / "o3.jsonl").exists()  # checked before any pair is written
