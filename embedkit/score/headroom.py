@@ -274,7 +274,11 @@ def conclusion_of(section: dict) -> str:
     text = f"personalisation can add at most {_points(oracle.get('gain'))} points here"
     gain, se = oracle.get("gain"), oracle.get("gain_se")
     if se is not None and np.isfinite(se):
-        noise = ", within noise" if gain is not None and gain <= 2 * se else ""
+        noise = ""
+        if gain is not None and abs(gain) <= 2 * se:
+            noise = ", within noise"
+        elif gain is not None and gain < 0:
+            noise = ", below the population point"
         text += f" (± {100 * se:.1f}{noise})"
     if section["few_shot"]:
         s = max(section["few_shot"], key=int)
