@@ -32,7 +32,7 @@ from embedkit.data.ratings import PairingConfig  # noqa: E402
 from embedkit.datasets.lewidi import LeWiDiConfig, lewidi_to_pairs  # noqa: E402
 from embedkit.extract import extract_files  # noqa: E402
 from embedkit.heads.metrics import json_ready  # noqa: E402
-from embedkit.score.headroom import HeadroomConfig, conclusion_of, headroom_report  # noqa: E402
+from embedkit.score.headroom import HeadroomConfig, conclusion, conclusion_of, headroom_report  # noqa: E402
 from embedkit.score.headroom_output import plot_headroom  # noqa: E402
 
 DATASETS = {
@@ -136,6 +136,7 @@ def main():
         saved = args.work / f"{name}-report-K{args.K}-{per_user}-{'+'.join(cfg.splits)}.json"
         if args.reuse and saved.is_file():  # a report this run's settings made before (see --reuse)
             results[name], prep[name] = json.loads(saved.read_text()).values()
+            results[name]["conclusion"] = conclusion(results[name])  # in this embedkit's words
             print(f"{name}: reusing {saved}: {results[name]['conclusion']}", flush=True)
             continue
         if args.saved_only:

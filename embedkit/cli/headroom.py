@@ -11,7 +11,7 @@ from embedkit.cli.options import config_from, config_options, dataset_split_opti
 
 
 def _config():
-    from embedkit.score.headroom import HeadroomConfig
+    from embedkit.score.headroom_config import HeadroomConfig
 
     return HeadroomConfig
 

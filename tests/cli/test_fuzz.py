@@ -116,6 +116,7 @@ def _commands(w, bad, out):
             out,
         ],
         "eval": ["eval", head, "--pairs", bad, "--cache", c],
+        "headroom": ["headroom", "--pairs", bad, "--cache", c, "--encoder", "fake", "--out", out],
         "score --pairs": ["score", head, "--cache", c, "--pairs", bad, "--out", out + ".jsonl"],
         "score --fewshot": [
             "score",
@@ -153,6 +154,7 @@ COMMANDS = [
     "extract",
     "fit-head",
     "eval",
+    "headroom",
     "score --pairs",
     "score --fewshot",
     "split",

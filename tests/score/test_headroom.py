@@ -122,6 +122,22 @@ def test_ties_are_dropped_and_a_user_left_without_training_pairs_is_new():
     assert list(out.split) == ["train", "fewshot", "unseen_test", "test"]
 
 
+def test_conclusion_says_whether_the_ceiling_is_noise():
+    def section(gain, se):
+        return {
+            "oracle": {"gain": gain, "gain_se": se},
+            "few_shot": {"20": {"gain": 0.01}},
+            "attribute_prior": {},
+        }
+
+    assert (
+        conclusion_of(section(0.05, 0.01))
+        == "personalisation can add at most +5.0 points here (± 1.0); 20 shots add +1.0"
+    )
+    assert "within noise" in conclusion_of(section(0.01, 0.01))
+    assert "below the population point" in conclusion_of(section(-0.044, 0.018))
+
+
 def test_config_checks_its_values():
     for bad in (
         dict(shots=()),
