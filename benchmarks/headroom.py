@@ -133,7 +133,14 @@ def main():
             continue
         t0 = time.perf_counter()
         per_user = args.md_pairs_per_user if name == "md-agreement" else 0
-        saved = args.work / f"{name}-report-K{args.K}-{per_user}-{'+'.join(cfg.splits)}.json"
+        meta = (
+            args.data / "csc" / "CSC_annotators_meta.json" if name == "csc" else None
+        )  # annotators' attributes
+        users = meta if meta is not None and meta.is_file() else None
+        saved = (
+            args.work
+            / f"{name}-report-K{args.K}-{per_user}-{'+'.join(cfg.splits)}{'-users' if users else ''}.json"
+        )
         if args.reuse and saved.is_file():  # a report this run's settings made before (see --reuse)
             results[name], prep[name] = json.loads(saved.read_text()).values()
             results[name]["conclusion"] = conclusion(results[name])  # in this embedkit's words
@@ -145,7 +152,7 @@ def main():
         pairs, prep[name] = convert(name, spec, args.data, args.work, per_user)
         extract_files([pairs], cache, "minilm", {"device": "cpu"}, responses="alone", progress=False)
         results[name] = headroom_report(
-            [pairs], cache, cfg, notify=lambda line, n=name: print(f"{n}: {line}", flush=True)
+            [pairs], cache, cfg, notify=lambda line, n=name: print(f"{n}: {line}", flush=True), users=users
         )
         results[name]["seconds"] = round(time.perf_counter() - t0, 1)
         results[name] = json_ready(results[name])

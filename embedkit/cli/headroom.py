@@ -6,7 +6,7 @@ import json
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, users_options
 from embedkit.cli.options import config_from, config_options, dataset_split_option
 
 
@@ -50,8 +50,14 @@ class HeadroomCommand(click.Command):
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show the heads' progress bars."
 )
+@users_options(
+    "Fills the report's attribute-prior row: the head is fitted with the attributes, and new users are scored "
+    "at their attribute point against the population point."
+)
 @dataset_split_option
-def headroom_command(pairs, cache_dir, out_dir, overwrite, as_json, progress, **options):
+def headroom_command(
+    pairs, cache_dir, out_dir, overwrite, as_json, progress, attributes_file, users_id_field, **options
+):
     """The headroom report: how much can personalisation gain on these pairs at all?
 
     Fits a head with per-user weights (PAL-B, K=3 by default) on two splits of the pairs, per-user and
@@ -79,8 +85,15 @@ def headroom_command(pairs, cache_dir, out_dir, overwrite, as_json, progress, **
         raise click.ClickException(
             f"{Path(out_dir) / existing[0]} exists; pass --overwrite or choose another --out"
         )
+    from embedkit.cli.common import read_users
+
     report = headroom_report(
-        list(pairs), cache_dir, cfg, progress=progress, notify=lambda line: click.echo(line, err=True)
+        list(pairs),
+        cache_dir,
+        cfg,
+        progress=progress,
+        notify=lambda line: click.echo(line, err=True),
+        users=read_users(attributes_file, users_id_field),
     )
     paths = write_headroom(report, out_dir, overwrite=overwrite)
     if as_json:

@@ -84,6 +84,11 @@ def headroom_report(
 
     config = config or HeadroomConfig()
     config.validate()
+    attrs = None
+    if users is not None:  # a bad users file stops the run before any head is fitted
+        from embedkit.data.users import UserAttributes, read_user_attributes
+
+        attrs = users if isinstance(users, UserAttributes) else read_user_attributes(users)
     if not getattr(head_class(config.model), "uses_user_weights", False):  # an ability, not a name
         raise InputError(
             f"the headroom report needs a head with per-user weights (pal-b, pal-a), not {config.model}",
@@ -122,10 +127,12 @@ def headroom_report(
         if not config.train_on_ties:
             data = drop_ties(data)
         notify(f"{name} split: fitting {config.model} K={config.K} on {data!r}")
-        head = create_head(config.model, **config.head_config()).fit(data, progress=progress)
+        head = create_head(config.model, **config.head_config())
+        fit_kw = {"user_attributes": attrs} if attrs is not None and head.supports_user_attributes else {}
+        head.fit(data, progress=progress, **fit_kw)
         section = split_headroom(head, data, config.shots, config.oracle_prior_var, config.seed)
         section["item_overlap"] = item_overlap(data)
-        section["attribute_prior"] = attribute_prior_slot(head, data, users)
+        section["attribute_prior"] = attribute_prior_slot(head, data, attrs)
         report["splits"][name] = section
         notify(f"{name} split: {conclusion_of(section)}")
     report["conclusion"] = conclusion(report)
@@ -254,13 +261,32 @@ def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
     }
 
 
-def attribute_prior_slot(head, data, users) -> dict:
-    """The attribute prior's accuracy on new users, once heads have one (issue #30 parts 1-2): filled when
-    a users file is given and the head takes ``user_attributes``; otherwise says why it is empty."""
-    if users is None:
+def attribute_prior_slot(head, data, attrs) -> dict:
+    """New users' zero-shot accuracy at their attribute point against the population point on the same
+    pairs (:func:`embedkit.heads.attributes.evaluate_attributes`), when a users file was given; otherwise
+    says why the slot is empty. Where the prior fell back, the attribute point is the population point and
+    the gain is 0 by construction."""
+    if attrs is None:
         return {"status": "no users file"}
+    if getattr(head, "attribute_prior_", None) is None:
+        return {"status": f"not computed: {head.name} takes no user attributes"}
+    from embedkit.heads.attributes import evaluate_attributes
+
+    m = evaluate_attributes(head, data, attrs, [])
+    z = m.get("zero_shot")
+    if not z:
+        return {"status": m.get("note", "no new users' test pairs"), "prior": m["prior"]}
+    prior = m["prior"]
     return {
-        "status": f"not computed: {head.name} has no attribute prior in this embedkit (users file {users})"
+        "status": "used" if prior.get("used") else "fell back to the population point",
+        "prior": prior,
+        "users": m["users"]["new"],
+        "with_attributes": m["users"]["with_attributes"],
+        "pairs": m["users"]["pairs"],
+        "accuracy": z["attributes"],
+        "population": z["population"],
+        "gain": z["gain"],
+        "gain_se": z["gain_se"],
     }
 
 

@@ -73,7 +73,12 @@ def headroom_markdown(report: dict, title: str | None = None) -> str:
         lines.append(
             f"| attribute prior | {slot.get('users', '-')} | {slot.get('pairs', '-')} | "
             f"{_acc(slot.get('accuracy'))} | {_acc(slot.get('population'))} | "
-            f"{_pts(slot['gain']) if 'gain' in slot else slot.get('status', '-')} |"
+            + (
+                f"{_pts(slot['gain'], slot.get('gain_se'))} ({slot['status']})"
+                if "gain" in slot
+                else slot.get("status", "-")
+            )
+            + " |"
         )
         notes = []
         if s["few_shot_missing"]:

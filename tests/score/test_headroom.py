@@ -265,3 +265,45 @@ def test_headroom_command_needs_users(run, tmp_path):
         "headroom", "--pairs", tmp_path / "gone.jsonl", "--cache", tmp_path / "c", "--out", tmp_path / "o"
     )
     assert missing.exit_code == 1 and "gone.jsonl" in missing.output
+
+
+def test_headroom_command_fills_the_attribute_row_from_a_users_file(run, pairs_file, tmp_path):
+    """--users: the head is fitted with the attributes and new users are scored at their attribute point
+    against the population point on the same pairs (used or fallen back, the row says which)."""
+    path, cache, rows = pairs_file
+    users = tmp_path / "users.jsonl"
+    names = sorted({r["user"] for r in rows})
+    users.write_text(
+        "".join(
+            json.dumps({"user": u, "taste": "even" if int(u[1:]) % 2 == 0 else "odd"}) + "\n" for u in names
+        )
+    )
+    out = tmp_path / "report"
+    r = run(
+        "headroom", "--pairs", path, "--cache", cache, "--encoder", "fake", "--out", out, *HEAD,
+        "--splits", "per-user", "--users", users, "--no-progress",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    slot = json.loads((out / "headroom.json").read_text())["splits"]["per-user"]["attribute_prior"]
+    assert slot["status"] in ("used", "fell back to the population point"), slot
+    assert slot["users"] > 0 and slot["pairs"] > 0 and 0 <= slot["accuracy"] <= 1
+    if slot["status"] != "used":  # a fallen-back prior is the population point itself
+        assert slot["accuracy"] == slot["population"] and slot["gain"] == 0
+    assert "attribute prior" in (out / "headroom.md").read_text()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user": "u00", "taste": "even"}\n{"user": "u00", "taste": "odd"}\n')
+    r = run(
+        "headroom",
+        "--pairs",
+        path,
+        "--cache",
+        cache,
+        "--encoder",
+        "fake",
+        "--out",
+        tmp_path / "r2",
+        *HEAD,
+        "--users",
+        bad,
+    )
+    assert r.exit_code == 1 and "bad.jsonl" in r.output and not (tmp_path / "r2").exists()
