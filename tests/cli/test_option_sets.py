@@ -63,7 +63,11 @@ def option_sets() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
 
     def walk(cmd: click.Command, path: str, ctx: click.Context) -> None:
-        out[path] = sorted((_param(p) for p in cmd.params), key=lambda r: (r["kind"], r["dest"] or ""))
+        # get_params, not .params: fit-head and headroom add their config options on first use, so .params
+        # would depend on whether an earlier test ran them (the --help option itself is left out)
+        help_option = cmd.get_help_option(ctx)
+        params = [p for p in cmd.get_params(ctx) if p is not help_option]
+        out[path] = sorted((_param(p) for p in params), key=lambda r: (r["kind"], r["dest"] or ""))
         if isinstance(cmd, click.Group):
             for name in cmd.list_commands(ctx):
                 sub = cmd.get_command(ctx, name)
