@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import REPO, machine, publish  # noqa: E402
+from benchmarks.real_annotators import DATASETS as REAL_SETS  # noqa: E402
 from embedkit.data.convert import write_pairs  # noqa: E402
 from embedkit.data.ratings import PairingConfig  # noqa: E402
 from embedkit.datasets.lewidi import LeWiDiConfig, lewidi_to_pairs  # noqa: E402
@@ -35,19 +36,8 @@ from embedkit.heads.metrics import json_ready  # noqa: E402
 from embedkit.score.headroom import HeadroomConfig, conclusion, conclusion_of, headroom_report  # noqa: E402
 from embedkit.score.headroom_output import plot_headroom  # noqa: E402
 
-DATASETS = {
-    "md-agreement": {
-        "files": [
-            "md-agreement/MD-Agreement_train.json",
-            "md-agreement/MD-Agreement_dev.json",
-            "md-agreement/MD-Agreement_test.json",
-        ],
-        "prompt": "Which tweet is less offensive?",
-    },
-    "csc": {
-        "files": ["csc/CSC_dev.json", "csc/CSC_test.json"],
-        "prompt": "Which response is less sarcastic?",
-    },
+DATASETS = {  # the LeWiDi files and prompts of the real-annotator benchmark (its other settings unused)
+    name: {"files": spec["files"], "prompt": spec["prompt"]} for name, spec in REAL_SETS.items()
 }
 
 

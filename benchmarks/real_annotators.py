@@ -435,12 +435,17 @@ def main():
         "--only", choices=[*sorted(DATASETS), "attributes"], default=None,
         help="One data set's sections 1-3, or section 4 (annotator attributes, CSC) alone.",
     )  # fmt: skip
+    ap.add_argument(
+        "--attribute-ks", default=",".join(map(str, ATTRIBUTE_KS)),
+        help="Section 4: the Ks of PAL-B fitted with the attributes (each ~5-15 minutes on 2 CPU cores).",
+    )  # fmt: skip
     args = ap.parse_args()
     q = args.quick
     work = args.work / ("quick" if q else "full")
     cache = args.work / "cache"
     if args.only == "attributes":
-        return attributes_main(args.data, work, cache, q)
+        ks = tuple(int(k) for k in args.attribute_ks.split(","))
+        return attributes_main(args.data, work, cache, q, ks)
     results, checks = {}, []
     t_all = time.perf_counter()
     for name, spec in DATASETS.items():
@@ -544,14 +549,14 @@ ATTRIBUTE_KS = (2, 3)
 META = "csc/CSC_annotators_meta.json"
 
 
-def attributes_run(name: str, pairs: Path, cache: Path, meta: Path) -> dict:
+def attributes_run(name: str, pairs: Path, cache: Path, meta: Path, ks=ATTRIBUTE_KS) -> dict:
     """PAL-B K = 2, 3 with CSC's annotator metadata as the users file, on one split's pairs."""
     data = load_pair_data([pairs], cache, encoder="minilm", responses="alone")
     attrs = read_user_attributes(meta)
     users = set(data.user.astype(str).tolist())
     res = {"data": repr(data), "item_overlap": item_overlap(data), "models": {}}
     res["annotators"] = {"in_pairs": len(users), "with_metadata": len(users & set(attrs.users))}
-    for K in ATTRIBUTE_KS:
+    for K in ks:
         t0 = time.perf_counter()
         head = create_head("pal-b", K=K).fit(data, progress=False, user_attributes=attrs)
         m = evaluate_attributes(head, data, attrs, list(SHOTS))
@@ -562,7 +567,7 @@ def attributes_run(name: str, pairs: Path, cache: Path, meta: Path) -> dict:
     return res
 
 
-def attributes_main(data_dir: Path, work: Path, cache: Path, quick: bool) -> None:
+def attributes_main(data_dir: Path, work: Path, cache: Path, quick: bool, ks=ATTRIBUTE_KS) -> None:
     """Section 4 alone: CSC's gender / age as a prior over new annotators' weights, on both splits."""
     t_all = time.perf_counter()
     meta = data_dir / META
@@ -570,7 +575,7 @@ def attributes_main(data_dir: Path, work: Path, cache: Path, quick: bool) -> Non
         raise SystemExit(f"{meta} is missing: give --data, the folder with csc/")
     pairs, _ = convert("csc", DATASETS["csc"], data_dir, work, quick, likert_pairs=False)
     extract_files(list(pairs.values()), cache, "minilm", {"device": "cpu"}, responses="alone", progress=False)
-    results = {protocol: attributes_run(protocol, path, cache, meta) for protocol, path in pairs.items()}
+    results = {protocol: attributes_run(protocol, path, cache, meta, ks) for protocol, path in pairs.items()}
     header = ("split", "model", "attribute prior", "0 shots: population / attributes (gain ± SE)",
               *[f"{s} shots: population mean / attribute mean" for s in SHOTS])  # fmt: skip
     rows, checks, notes = [], [], []
