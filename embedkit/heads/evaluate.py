@@ -68,7 +68,7 @@ def evaluate_head(
     metrics = head.evaluate(data, **kwargs)
     metrics["item_overlap"] = item_overlap(data)
     if user_attributes is not None:
-        from embedkit.heads.attributes import evaluate_attributes
+        from embedkit.heads.attribute_groups import evaluate_attributes
 
         metrics["attributes"] = evaluate_attributes(head, data, user_attributes, kwargs.get("shots"))
     if data.tags:  # e.g. Pick-a-Filter's group and filtered columns (PAL Figure 15)

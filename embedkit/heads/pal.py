@@ -411,7 +411,7 @@ class _PALHead(RewardHead):
     def _extra_metrics(self, data: PairData) -> dict:
         if self.attribute_prior_ is None:
             return {}
-        from embedkit.heads.attributes import evaluate_attributes
+        from embedkit.heads.attribute_groups import evaluate_attributes
 
         return {"attributes": evaluate_attributes(self, data, self._user_attributes)}
 
