@@ -30,7 +30,7 @@ def evaluate_attributes(head, data, attrs: UserAttributes, shots: list[int] | No
     mean at each shot count, and per attribute value (``groups``). {"prior", "users", "zero_shot",
     "shots", "groups"}."""
     from embedkit.data.splits import rank_within_group
-    from embedkit.heads.pal import DEFAULT_SHOTS
+    from embedkit.heads.pal_users import DEFAULT_SHOTS
 
     prior = getattr(head, "attribute_prior_", None)
     out: dict = {
