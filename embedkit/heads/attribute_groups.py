@@ -4,7 +4,7 @@
 For the new (unseen) users of a pair file it compares, on their test pairs, the population point with
 each user's attribute point (zero-shot), and few-shot MAP fits whose prior mean is the population point
 with those whose mean is the attribute point (at each shot count); each gain comes with a standard error
-clustered by user (``paired_gain``, ``mean_gain_error`` of :mod:`embedkit.heads.fewshot`). Per attribute
+clustered by user (``paired_gain``, ``mean_gain_error`` of :mod:`embedkit.heads.fewshot_calibration`). Per attribute
 value (categorical values, list items, numeric quantile bins) it reports the seen users' mean trained
 weights and the prototype they lean to, the new users' mean attribute weights, and the new users'
 accuracy under the population point, the attribute point and few-shot. The prior itself:
@@ -17,7 +17,7 @@ import numpy as np
 
 from embedkit.data.users import UserAttributes
 from embedkit.heads.attributes import attribute_weights, fit_new_users_with_attributes, warn_missing
-from embedkit.heads.fewshot import mean_gain_error, paired_gain
+from embedkit.heads.fewshot_calibration import mean_gain_error, paired_gain
 from embedkit.heads.metrics import preference_accuracy, preference_hits
 
 QUANTILE_BINS = 4

@@ -13,7 +13,7 @@ over the seen users' trained weights w_u (X (U, F), Z_c (U, K)). B = 0 is the po
 user without attributes (x = 0) gets it whatever B is.
 
 **Choice** (:func:`select_attribute_prior`): the strength lambda is chosen on the same held-out
-calibration users as the few-shot prior (``calibration_users`` in :mod:`embedkit.heads.fewshot`: seen users
+calibration users as the few-shot prior (``calibration_users`` in :mod:`embedkit.heads.fewshot_calibration`: seen users
 held out of training). With B fitted on the trained users only, each held-out user is scored as a new
 user with no pairs: their pairs' accuracy under w(x_u) against the population weights, a paired gain with a
 standard error clustered by user (``paired_gain``, ``mean_gain_error``). The lambda with the best lower
@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from embedkit.data.users import AttributeEncoder, UserAttributes, coerce, missing_users
-from embedkit.heads.fewshot import BOUND_Z, LogitPrior, mean_gain_error, paired_gain
+from embedkit.heads.fewshot import LogitPrior
+from embedkit.heads.fewshot_calibration import BOUND_Z, mean_gain_error, paired_gain
 from embedkit.heads.metrics import preference_hits
 
 log = logging.getLogger(__name__)

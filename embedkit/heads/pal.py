@@ -23,12 +23,8 @@ from embedkit.errors import InputError
 from embedkit.heads.attributes import AttributePrior, attach, refit_attribute_prior, select_attribute_prior
 from embedkit.heads.base import RewardHead
 from embedkit.heads.config import PALAConfig, PALBConfig, PALConfig
-from embedkit.heads.fewshot import (
-    LogitPrior,
-    calibrate_prior,
-    calibration_users,
-    choose_strength,
-)
+from embedkit.heads.fewshot import LogitPrior
+from embedkit.heads.fewshot_calibration import calibrate_prior, calibration_users, choose_strength
 from embedkit.heads.pair_data import PairData
 from embedkit.heads.pal_modules import CHUNK, PALAModule, PALBModule
 from embedkit.heads.pal_users import DEFAULT_SHOTS, PALUsers  # noqa: F401 - DEFAULT_SHOTS: its old home

@@ -324,7 +324,7 @@ def oracle_fit(head, data, prior_var: float = 10.0, seed: int = 0) -> dict:
     item scored in fold f. Test pairs across the halves are not scored. Returns the oracle's accuracy,
     the population point's on the same pairs, the gain with its standard error (clustered by user), and
     how many users and pairs took part."""
-    from embedkit.heads.fewshot import mean_gain_error, paired_gain
+    from embedkit.heads.fewshot_calibration import mean_gain_error, paired_gain
     from embedkit.heads.metrics import preference_accuracy, preference_hits
 
     folds = oracle_folds(data.user, data.a, data.b, data.split == "unseen_test", seed)
