@@ -69,7 +69,7 @@ from embedkit.data.users import read_user_attributes  # noqa: E402
 from embedkit.datasets.lewidi import LeWiDiConfig, lewidi_to_pairs  # noqa: E402
 from embedkit.extract import extract_files  # noqa: E402
 from embedkit.heads import create_head, load_pair_data  # noqa: E402
-from embedkit.heads.attributes import evaluate_attributes  # noqa: E402
+from embedkit.heads.attribute_groups import evaluate_attributes  # noqa: E402
 from embedkit.heads.metrics import diverging_pairs, pearson, preference_accuracy  # noqa: E402
 from embedkit.heads.pair_data import group_identical_pairs, item_overlap  # noqa: E402
 from embedkit.heads.select_k import select_k  # noqa: E402

@@ -52,7 +52,8 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
           --text-fields prev_user,user
     """
     from embedkit.data.splits import SplitConfig
-    from embedkit.datasets.lewidi import find_annotator_meta, lewidi_to_pairs, write_annotator_meta
+    from embedkit.datasets.lewidi import lewidi_to_pairs
+    from embedkit.datasets.lewidi_annotators import find_annotator_meta, write_annotator_meta
 
     _check_out(out, overwrite)
     cfg = config_from(LeWiDiConfig, options)

@@ -16,6 +16,9 @@ become pairs exactly as ``convert ratings`` makes them (:mod:`embedkit.data.rati
 an earlier item's text and labels exactly (a file given twice under two names) are listed: each annotator's
 copies would make tie pairs.
 
+The annotators' metadata that some sets ship (CSC's ``*_annotators_meta.json``), found beside the inputs
+and written as a users file: :mod:`embedkit.datasets.lewidi_annotators`.
+
 Source: the LeWiDi shared tasks' public repository (Le-Wi-Di/le-wi-di.github.io); the data sets are
 research data under their own terms (MD-Agreement's tweets under Twitter's).
 """
@@ -354,56 +357,6 @@ def read_lewidi(
                     raise
                 out.bad.append(e)
     return out
-
-
-def find_annotator_meta(paths: Sequence[str | os.PathLike], given: str = "") -> Path | None:
-    """The annotator metadata file of a LeWiDi set: ``given`` (``none``: no file), else the one
-    ``*_annotators_meta.json`` beside the inputs (one sharing an input's name prefix, as ``CSC_`` of
-    ``CSC_dev.json``, where several are there)."""
-    if given.lower() == "none":
-        return None
-    if given:
-        if not Path(given).is_file():
-            raise InputError("no such file (--annotator-meta)", file=given)
-        return Path(given)
-    found = sorted({m for p in paths for m in Path(p).resolve().parent.glob("*_annotators_meta.json")})
-    if len(found) > 1:
-        prefixes = {Path(p).name.split("_")[0] for p in paths}
-        found = [m for m in found if m.name.split("_")[0] in prefixes]
-    return found[0] if len(found) == 1 else None
-
-
-def write_annotator_meta(meta: str | os.PathLike, out: str | os.PathLike, annotators: set[str]) -> dict:
-    """Write the metadata ``meta`` as a users file (JSONL, one ``{"user": id, ...attributes}`` per
-    annotator, values as the set gives them) to ``out``, checked by ``read_user_attributes`` first.
-    Returns what the report says: file, annotators with metadata, and the pairs' annotators without."""
-    from embedkit.data.readers import write_jsonl
-    from embedkit.data.users import read_user_attributes
-
-    attrs = read_user_attributes(meta)  # every row checked: ids, kinds (file, line, field on error)
-    try:
-        raw = json.loads(Path(meta).read_text(encoding="utf-8"))
-    except ValueError:
-        raw = None  # JSON Lines: already one row per user
-    if isinstance(raw, dict) and all(isinstance(v, dict) for v in raw.values()):
-        write_jsonl(out, ({"user": str(u), **rec} for u, rec in raw.items()))
-    else:
-        write_jsonl(
-            out,
-            (
-                {"user": u, **{k: v for k, v in zip(attrs.kinds, row.values(), strict=True)}}
-                for u, row in zip(attrs.users, attrs.values, strict=True)
-            ),
-        )
-    missing = sorted(annotators - set(attrs.users))
-    return {
-        "source": str(meta),
-        "file": str(out),
-        "annotators": len(attrs),
-        "columns": attrs.kinds,
-        "annotators_in_pairs_without_metadata": len(missing),
-        "examples_without": missing[:5],
-    }
 
 
 def lewidi_to_pairs(

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -316,3 +317,23 @@ def plot_selection(sel: KSelection, path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def save_with_selection(head, sel: KSelection, out, overwrite: bool = False) -> bool:
+    """Save the head ``select_k`` chose to the folder ``out`` with the selection beside it:
+    ``k_selection.json`` (``sel.to_dict()``) and ``k_selection.png`` (``plot_selection``), written into the
+    folder before it appears. Returns whether the plot was written (False without matplotlib)."""
+    import json
+
+    from embedkit.heads.metrics import json_ready
+
+    plotted = []
+
+    def selection_files(folder: Path) -> None:
+        (folder / "k_selection.json").write_text(
+            json.dumps(json_ready(sel.to_dict()), indent=1, allow_nan=False) + "\n"
+        )
+        plotted.append(plot_selection(sel, folder / "k_selection.png"))
+
+    head.save(out, overwrite=overwrite, extra=selection_files)
+    return plotted[0]

@@ -82,3 +82,27 @@ def test_k_max_above_the_users_is_capped_with_a_warning(caplog):
         head, sel = select_k("pal-b", data, 4, repeats=0, hidden_dim=16, epochs=1, device="cpu")
     assert [r["K"] for r in sel.rows] == [1, 2]
     assert "only 2 users have training pairs" in caplog.text
+
+
+def test_save_with_selection_writes_the_selection_beside_the_chosen_head(tmp_path):
+    """--K auto's files as a library call: the chosen head loads back and k_selection.json is the selection."""
+    import json
+
+    import numpy as np
+
+    from embedkit.heads import load_head
+    from embedkit.heads.metrics import json_ready
+    from tests.heads.conftest import planted
+
+    data = planted("b", users_per_group=3, pairs_per_user=20, unseen_per_group=1)[0]
+    head, sel = sk.select_k("pal-b", data, 2, repeats=0, hidden_dim=8, epochs=2, device="cpu")
+    plotted = sk.save_with_selection(head, sel, tmp_path / "head")
+    saved = json.loads((tmp_path / "head/k_selection.json").read_text())
+    assert saved == json.loads(json.dumps(json_ready(sel.to_dict())))
+    assert saved["chosen"] == head.config.K == sel.chosen
+    assert plotted == (tmp_path / "head/k_selection.png").exists()
+    back = load_head(tmp_path / "head")
+    test = data.in_split("test")
+    np.testing.assert_allclose(back.predict_delta(test), head.predict_delta(test), atol=1e-6)
+    with pytest.raises(Exception, match="overwrite"):  # an existing head is never replaced silently
+        sk.save_with_selection(head, sel, tmp_path / "head")

@@ -1,0 +1,136 @@
+"""The options of ``embedkit fit-head`` and ``embedkit eval`` that come from the heads' config dataclasses
+(one option per field of any registered head's config, added on first use) and the split options the two
+commands share (fit-head shows their defaults; eval defaults to the head's stored set-up)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from embedkit.cli.common import split_fraction_options
+from embedkit.heads.registry import HEADS, config_class
+
+
+def _configs() -> dict:
+    """Head name -> config class: the options of fit-head, from the registry. Read when fit-head itself
+    is used (``FitHeadCommand``), so other commands never import a head's module."""
+    return {name: entry.load_config() for name, entry in HEADS.items()}
+
+
+class KParam(click.ParamType):
+    """An integer K >= 1, or auto (fit K = 1..--K-max and keep the smallest within noise of the best)."""
+
+    name = "K|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto":
+            return value
+        try:
+            k = int(value)
+        except ValueError:
+            self.fail(f"expected an integer K >= 1 or auto, got {value!r}", param, ctx)
+        if k < 1:
+            self.fail(f"expected an integer K >= 1 or auto, got {k}", param, ctx)
+        return k
+
+
+def head_config_options(f):
+    """One click option per config field of any head; help says which heads use it and the default."""
+    configs = _configs()
+    fields: dict[str, list] = {}
+    for head, cls in configs.items():
+        for fld in dataclasses.fields(cls):
+            fields.setdefault(fld.name, []).append((head, fld))
+    for name in reversed(list(fields)):
+        uses = fields[name]
+        fld = uses[0][1]
+        heads = [h for h, _ in uses]
+        applies = "all heads" if len(heads) == len(configs) else ", ".join(heads)
+        helps = {fl.metadata["help"] for _, fl in uses}
+        text = (
+            " / ".join(f"{h}: {fl.metadata['help']}" for h, fl in uses)
+            if len(helps) > 1
+            else fld.metadata["help"]
+        )
+        if len({repr(fl.default) for _, fl in uses}) == 1:
+            text += f" [{applies}; default {fld.default!r}]"
+        else:
+            text += " [default " + ", ".join(f"{h}: {fl.default!r}" for h, fl in uses) + "]"
+        choices = sorted({c for _, fl in uses for c in (fl.metadata.get("choices") or ())})
+        opt_name = "--" + name.replace("_", "-")
+        if isinstance(fld.default, bool):
+            f = click.option(f"{opt_name}/--no-{name.replace('_', '-')}", name, default=None, help=text)(f)
+        else:
+            typ = KParam() if name == "K" else click.Choice(choices) if choices else type(fld.default)
+            f = click.option(opt_name, name, type=typ, default=None, help=text)(f)
+    return f
+
+
+def build_config(model: str, given: dict):
+    """The head's Config from the options the user set; an option of another head is an error."""
+    cls = config_class(model)
+    names = {fl.name for fl in dataclasses.fields(cls)}
+    set_opts = {k: v for k, v in given.items() if v is not None}
+    foreign = sorted(set(set_opts) - names)
+    if foreign:
+        raise click.UsageError(
+            f"--model {model} has no option(s) {', '.join('--' + k.replace('_', '-') for k in foreign)}"
+        )
+    cfg = cls(**set_opts)
+    cfg.validate()
+    return cfg
+
+
+_SPLIT_HELP = {
+    "val_frac": "seen users' pairs for validation (early stopping)",
+    "test_frac": "seen users' pairs for test",
+    "unseen_user_frac": "users held out of training as unseen (new) users",
+    "fewshot_frac": "share of each unseen user's pairs used to fit their weights (few-shot); the rest test",
+}
+
+
+def split_options(for_eval: bool):
+    """The split options. fit-head shows the defaults; eval defaults to the head's stored set-up."""
+
+    def deco(f):
+        helps = {name: f"Without a split column: {text}." for name, text in _SPLIT_HELP.items()}
+        if for_eval:
+            helps = {
+                k: v + " Default: the head's own (fit-head's) value; the seed is always the head's."
+                for k, v in helps.items()
+            }
+        f = split_fraction_options(helps, for_eval)(f)
+        f = click.option(
+            "--split-by",
+            type=click.Choice(["user", "item"]),
+            default=None if for_eval else "user",
+            show_default=not for_eval,
+            help="Without a split column: val/test pairs drawn within each seen user (user; their items may be "
+            "in training pairs too), or item-disjoint (item: val/test items held out, a pair in a split only "
+            "when both its items are; pairs across splits are left out)."
+            + (" Default: the head's." if for_eval else ""),
+        )(f)
+        return click.option(
+            "--responses",
+            type=click.Choice(["in-context", "alone", "images"]),
+            default=None if for_eval else "in-context",
+            show_default=not for_eval,
+            help=(
+                "How the pairs' responses were extracted (must match `embedkit extract --responses`)."
+                + (" Default: the head's." if for_eval else "")
+            ),
+        )(f)
+
+    return deco
+
+
+class FitHeadCommand(click.Command):
+    """fit-head with one option per field of the registered heads' configs, added on first use (help,
+    parsing), so that importing the CLI imports no head module."""
+
+    def get_params(self, ctx):
+        if not getattr(self, "_config_options_added", False):
+            self._config_options_added = True
+            self.params.extend(reversed(head_config_options(lambda: None).__click_params__))
+        return super().get_params(ctx)
