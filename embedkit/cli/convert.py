@@ -62,14 +62,16 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
     if not pairing.likert or split_by == "item" or cfg.source_split:
         split = SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, pairing.seed, by=split_by)
     meta = find_annotator_meta(inputs, cfg.annotator_meta)
-    if meta is not None:  # a bad metadata file stops the run before any pair is written
+    users = Path(out).with_name(Path(out).stem + ".annotators.jsonl")
+    if meta is not None:  # a bad metadata file, or one already written, stops the run before any pair
         from embedkit.data.users import read_user_attributes
 
         read_user_attributes(meta)
+        if users.exists() and not overwrite:
+            raise click.ClickException(f"{users} exists; pass --overwrite or choose another --out")
     rows, report = lewidi_to_pairs(inputs, cfg, pairing, split=split, skip_bad=skip_bad)
     _pairs_out(rows, report, out, ", ".join(inputs), unit="item")
     if meta is not None:
-        users = Path(out).with_name(Path(out).stem + ".annotators.jsonl")
         done = write_annotator_meta(meta, users, {str(r["user"]) for r in rows})
         without = done["annotators_in_pairs_without_metadata"]
         click.echo(

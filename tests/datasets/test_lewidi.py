@@ -338,6 +338,11 @@ def test_the_annotator_metadata_beside_the_inputs_is_written_as_a_users_file(tmp
     users = read_user_attributes(tmp_path / "out" / "pairs.annotators.jsonl")
     assert users.users == ["B1", "B9"] and users.get("B1") == {"Gender": "Female", "Age": 56.0}
     assert users.get("B9") == {"Gender": None, "Age": None}
+    (tmp_path / "out" / "pairs.jsonl").unlink()  # a users file left beside --out is not overwritten silently
+    r = run("convert", "lewidi", src, "--out", out)
+    assert r.exit_code == 1 and "pairs.annotators.jsonl exists; pass --overwrite" in r.output
+    assert not out.exists()
+    assert run("convert", "lewidi", src, "--out", out, "--overwrite").exit_code == 0
     r = run("convert", "lewidi", src, "--out", tmp_path / "o2.jsonl", "--annotator-meta", "none")
     assert r.exit_code == 0 and not (tmp_path / "o2.annotators.jsonl").exists()
     bad = tmp_path / "bad_meta.json"
