@@ -106,6 +106,12 @@ def head_argument():
     return click.argument("head_dir", metavar="HEAD")
 
 
+def pairs_option(help: str):  # noqa: A002 - mirrors click's name
+    """--pairs FILE (required, repeatable): the pair files a command reads; ``help`` says what it does with
+    them (fit-head, eval, headroom)."""
+    return click.option("--pairs", "pairs", required=True, multiple=True, type=click.Path(), help=help)
+
+
 def cache_option(**kw):
     return click.option(
         "--cache",

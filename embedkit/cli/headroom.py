@@ -6,7 +6,7 @@ import json
 
 import click
 
-from embedkit.cli.common import cache_option, users_options
+from embedkit.cli.common import cache_option, pairs_option, users_options
 from embedkit.cli.options import config_from, config_options, dataset_split_option
 
 
@@ -29,13 +29,8 @@ class HeadroomCommand(click.Command):
 
 
 @click.command("headroom", cls=HeadroomCommand)
-@click.option(
-    "--pairs",
-    "pairs",
-    required=True,
-    multiple=True,
-    type=click.Path(),
-    help="Pair file(s) with a user column (docs/pairs-format.md), ties included if it has them; repeat for several.",
+@pairs_option(
+    "Pair file(s) with a user column (docs/pairs-format.md), ties included if it has them; repeat for several."
 )
 @cache_option()
 @click.option(

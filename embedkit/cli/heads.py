@@ -15,6 +15,7 @@ from embedkit.cli.common import (
     cache_option,
     head_argument,
     head_device_option,
+    pairs_option,
     progress_lines,
     read_users,
     users_options,
@@ -28,14 +29,9 @@ from embedkit.heads.registry import HEADS
 
 @click.command("fit-head", cls=FitHeadCommand)
 @click.option("--model", "model", required=True, type=click.Choice(list(HEADS)), help="Which head to train.")
-@click.option(
-    "--pairs",
-    "pairs",
-    required=True,
-    multiple=True,
-    type=click.Path(),
-    help="Pair file(s) in the documented format (docs/pairs-format.md): JSONL, CSV, Parquet, or a Hugging Face "
-    "dataset folder (save_to_disk) or .arrow file; repeat for several.",
+@pairs_option(
+    "Pair file(s) in the documented format (docs/pairs-format.md): JSONL, CSV, Parquet, or a Hugging Face "
+    "dataset folder (save_to_disk) or .arrow file; repeat for several."
 )
 @users_options(
     "PAL heads: a prior over new users' weights from their attributes, used where it beats the population "
@@ -222,14 +218,9 @@ def _choose_k(model, data, k_max, repeats, cfg, progress, out, overwrite, quiet=
 
 @click.command("eval")
 @head_argument()
-@click.option(
-    "--pairs",
-    "pairs",
-    required=True,
-    multiple=True,
-    type=click.Path(),
-    help="Pair file(s) (or Hugging Face dataset folders) to evaluate on: the training file(s), or new ones (users the head has not seen are "
-    "evaluated as new users); repeat for several.",
+@pairs_option(
+    "Pair file(s) (or Hugging Face dataset folders) to evaluate on: the training file(s), or new ones (users the head has not seen are "
+    "evaluated as new users); repeat for several."
 )
 @users_options(
     "New users' zero-shot and few-shot accuracy with the head's attribute prior vs the population point, "
