@@ -24,11 +24,13 @@ QUANTILE_BINS = 4
 """Numeric attributes are reported per group in this many quantile bins."""
 
 
-def evaluate_attributes(head, data, attrs: UserAttributes, shots: list[int] | None = None) -> dict:
+def evaluate_attributes(
+    head, data, attrs: UserAttributes, shots: list[int] | None = None, *, zero_shot_only: bool = False
+) -> dict:
     """New (unseen) users of ``data`` (splits fewshot / unseen_test): zero-shot accuracy with the
     population point vs the attribute point, few-shot accuracy with the population mean vs the attribute
     mean at each shot count, and per attribute value (``groups``). {"prior", "users", "zero_shot",
-    "shots", "groups"}."""
+    "shots", "groups"}; ``zero_shot_only``: stop after "zero_shot" (no few-shot fits, no groups)."""
     from embedkit.data.splits import rank_within_group
     from embedkit.heads.pal_users import DEFAULT_SHOTS
 
@@ -53,6 +55,8 @@ def evaluate_attributes(head, data, attrs: UserAttributes, shots: list[int] | No
     row_user = np.array([index[u] for u in test_users], dtype=np.int64)
     d_attr = head.delta_with_weights(test, W_attr[row_user])
     out["zero_shot"] = _compare(d_pop, d_attr, test, row_user, len(names), "population", "attributes")
+    if zero_shot_only:
+        return out
     fs_users = fewshot.user.astype(str)
     per_user = dict(zip(*np.unique(fs_users, return_counts=True), strict=True)) if len(fewshot) else {}
     if shots is None and per_user:

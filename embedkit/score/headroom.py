@@ -178,7 +178,7 @@ def attribute_prior_slot(head, data, attrs) -> dict:
         return {"status": f"not computed: {head.name} takes no user attributes"}
     from embedkit.heads.attribute_groups import evaluate_attributes
 
-    m = evaluate_attributes(head, data, attrs, [])
+    m = evaluate_attributes(head, data, attrs, zero_shot_only=True)  # the row needs no few-shot fits
     z = m.get("zero_shot")
     if not z:
         return {"status": m.get("note", "no new users' test pairs"), "prior": m["prior"]}
