@@ -28,6 +28,11 @@ class InputError(EmbedkitError):
         super().__init__((", ".join(where) + ": " if where else "") + message)
 
 
+class OptionError(EmbedkitError, ValueError):
+    """Settings that do not go together (``--K auto`` for a head without prototypes, attributes for a
+    population head): the CLI's usage error, exit code 2."""
+
+
 class OutputError(EmbedkitError):
     """An output could not be written: the disk is full, a file-size limit or quota was hit, or the
     filesystem is read-only. Names the file; nothing half-written is left under its name."""

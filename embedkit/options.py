@@ -14,6 +14,9 @@ from typing import Any
 REQUIRED = dataclasses.MISSING
 """``opt(REQUIRED, ...)``: a field without a default (a required option)."""
 
+RESPONSES = ("in-context", "alone", "images")
+"""How pairs' responses are embedded (``embedkit.data.pairs.RESPONSE_MODES``)."""
+
 
 def opt(
     default: Any,
@@ -30,6 +33,9 @@ def opt(
     kind: type | None = None,
     flag_value: Any = None,
     path: str | None = None,
+    exists: bool = False,
+    max_open: bool = False,
+    multiple: bool = False,
 ):
     """A dataclass field with what its command-line option needs.
 
@@ -38,7 +44,9 @@ def opt(
     option's string into the field's value (tuples such as ``LO,HI``), with ``show`` the reverse for the
     default shown in ``--help``; ``kind``: the value's type where the default (None) does not say it;
     ``flag_value``: the option may be given without a value, meaning this one (``--ray`` alone = ``local``);
-    ``path``: the value names a ``"file"`` or a ``"dir"`` (the CLI refuses the other kind).
+    ``path``: the value names a ``"file"``, a ``"dir"`` or ``"any"`` of the two (the CLI refuses the other
+    kind; ``exists``: and one that is not there); ``max_open``: max excluded; ``multiple``: the option may be
+    repeated, the field holds a tuple of the values (default ``()``).
     """
     meta = {
         "help": help,
@@ -53,6 +61,9 @@ def opt(
         "kind": kind,
         "flag_value": flag_value,
         "path": path,
+        "exists": exists,
+        "max_open": max_open,
+        "multiple": multiple,
     }
     if isinstance(default, list | dict | set):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -80,3 +91,55 @@ def float_range(value: str) -> tuple[float, float]:
 def joined(value) -> str:
     """The inverse of :func:`csv_tuple` / :func:`float_range`, for defaults shown in ``--help``."""
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+
+
+# -- fields several commands' configs share, declared once (each command says what it does with them) --
+
+
+def cache_field(help: str = "Embedding cache directory (created by `embedkit extract`).") -> Any:  # noqa: A002
+    """``--cache DIR`` (required): the embedding cache a command reads or writes."""
+    return opt(REQUIRED, help, cli="--cache", path="dir")
+
+
+def pairs_field(help: str, *, required: bool = True) -> Any:  # noqa: A002
+    """``--pairs FILE`` (repeatable): pair files (docs/pairs-format.md); ``help`` says what the command
+    does with them."""
+    return opt(REQUIRED if required else (), help, path="any", multiple=True)
+
+
+def users_field(what: str) -> Any:
+    """``--users FILE``: a users file of attributes (``embedkit.data.users``); ``what``: what the command
+    does with it."""
+    return opt(
+        None,
+        "A users file: one row of attributes per user id (JSONL, CSV, Parquet, a Hugging Face dataset folder, "
+        "or a JSON object keyed by user id; docs/attributes.md). " + what,
+        cli="--users",
+        path="any",
+    )
+
+
+def users_id_field() -> Any:
+    """``--users-id-field``: the column of ``--users`` that holds the user id."""
+    return opt("user", "The column of --users that holds the user id (the pairs' user field).")
+
+
+def responses_field(
+    help: str = "How the pairs' responses were extracted (must match `embedkit extract --responses`).",
+) -> Any:  # noqa: A002, E501
+    """``--responses``: how pairs' responses were embedded (in-context, alone, images)."""
+    return opt("in-context", help, RESPONSES)
+
+
+def device_field(help: str = "Run the head on this device (default: the one it was trained with).") -> Any:  # noqa: A002, E501
+    """``--device``: where a trained head runs."""
+    return opt(None, help, kind=str)
+
+
+def extract_missing_field(what: str = "inputs") -> Any:
+    """``--extract-missing``: embed what the cache lacks with the head's encoder before scoring."""
+    return opt(
+        False,
+        f"Embed {what} the cache lacks with the head's encoder (same fingerprint) and add them to the cache "
+        f"first. Without it, missing {what} are named with the command to run.",
+    )

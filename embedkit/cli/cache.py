@@ -7,7 +7,9 @@ import sys
 
 import click
 
-from embedkit.cli.common import cache_option, human_bytes
+from embedkit.cli.common import cache_option, human_bytes, json_option
+from embedkit.cli.options import field_options
+from embedkit.options import opt
 
 
 @click.group("cache")
@@ -17,7 +19,7 @@ def cache_group():
 
 @cache_group.command("ls")
 @cache_option()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def ls_command(cache_dir, as_json):
     """List the namespaces (one per encoder fingerprint): rows, dim, dtype, shards, size on disk."""
     from embedkit.cache.store import EmbeddingCache
@@ -66,12 +68,12 @@ def ls_command(cache_dir, as_json):
 
 @cache_group.command("verify")
 @cache_option()
-@click.option("--quick", is_flag=True, help="Skip the checksums (structure and sizes only).")
-@click.option(
-    "--quarantine",
-    is_flag=True,
-    help="Move corrupt shards out of the cache into CACHE/quarantine/; the next extract re-encodes "
-    "their rows.",
+@field_options(
+    quick=opt(False, "Skip the checksums (structure and sizes only)."),
+    quarantine=opt(
+        False,
+        "Move corrupt shards out of the cache into CACHE/quarantine/; the next extract re-encodes their rows.",
+    ),
 )
 def verify_command(cache_dir, quick, quarantine):
     """Check every shard: readable, attributes present, shapes and checksums as recorded.

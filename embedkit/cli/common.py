@@ -9,7 +9,17 @@ import sys
 
 import click
 
-from embedkit.errors import EmbedkitError
+from embedkit.cli.options import field_options
+from embedkit.errors import EmbedkitError, OptionError
+from embedkit.options import (
+    cache_field,
+    device_field,
+    extract_missing_field,
+    opt,
+    pairs_field,
+    users_field,
+    users_id_field,
+)
 
 GLOBAL_FLAGS = ("--debug", "--verbose", "-v", "-vv", "-vvv")
 
@@ -53,6 +63,10 @@ class EmbedkitGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except OptionError as e:  # options that do not go together, found by the library
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.UsageError(str(e)) from None
         except (EmbedkitError, FileNotFoundError, ModuleNotFoundError, RuntimeError, ValueError) as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -70,25 +84,7 @@ class EmbedkitGroup(click.Group):
 def users_options(what: str):
     """--users FILE and --users-id-field: a users file of attributes (embedkit.data.users), ``what`` says
     what the command does with it."""
-
-    def deco(f):
-        f = click.option(
-            "--users-id-field",
-            "users_id_field",
-            default="user",
-            show_default=True,
-            help="The column of --users that holds the user id (the pairs' user field).",
-        )(f)
-        return click.option(
-            "--users",
-            "attributes_file",
-            default=None,
-            type=click.Path(),
-            help="A users file: one row of attributes per user id (JSONL, CSV, Parquet, a Hugging Face dataset "
-            "folder, or a JSON object keyed by user id; docs/attributes.md). " + what,
-        )(f)
-
-    return deco
+    return field_options(attributes_file=users_field(what), users_id_field=users_id_field())
 
 
 def read_users(attributes_file, id_field):
@@ -108,34 +104,28 @@ def head_argument():
 
 def pairs_option(help: str):  # noqa: A002 - mirrors click's name
     """--pairs FILE (required, repeatable): the pair files a command reads; ``help`` says what it does with
-    them (fit-head, eval, headroom)."""
-    return click.option("--pairs", "pairs", required=True, multiple=True, type=click.Path(), help=help)
+    them."""
+    return field_options(pairs=pairs_field(help))
 
 
-def cache_option(**kw):
-    return click.option(
-        "--cache",
-        "cache_dir",
-        required=True,
-        type=click.Path(file_okay=False),
-        help="Embedding cache directory (created by `embedkit extract`).",
-        **kw,
-    )
+def cache_option(help: str | None = None):  # noqa: A002
+    """--cache DIR (required): the embedding cache (``help``: what this command does with it)."""
+    return field_options(cache_dir=cache_field(help) if help else cache_field())
 
 
 def head_device_option():
-    return click.option(
-        "--device", default=None, help="Run the head on this device (default: the one it was trained with)."
-    )
+    """--device: where the head runs (default: where it was trained)."""
+    return field_options(device=device_field())
+
+
+def json_option(help: str):  # noqa: A002
+    """--json: print the result as JSON (``help``: what is printed)."""
+    return field_options(as_json=opt(False, help, cli="--json"))
 
 
 def extract_missing_option(what: str = "inputs"):
-    return click.option(
-        "--extract-missing",
-        is_flag=True,
-        help=f"Embed {what} the cache lacks with the head's encoder (same fingerprint) and add them to the cache "
-        f"first. Without it, missing {what} are named with the command to run.",
-    )
+    """--extract-missing: embed what the cache lacks with the head's encoder first."""
+    return field_options(extract_missing=extract_missing_field(what))
 
 
 def setup_logging(verbose: int) -> None:
@@ -166,28 +156,3 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
-
-
-SPLIT_FIELDS = ("val_frac", "test_frac", "unseen_user_frac", "fewshot_frac")
-
-
-def split_fraction_options(helps: dict[str, str], for_eval: bool = False):
-    """--val-frac, --test-frac, --unseen-user-frac, --fewshot-frac (in [0, 1)), one help text each from
-    ``helps``; defaults from :class:`SplitConfig`, or None for eval (the head's stored values)."""
-    from embedkit.data.splits import SplitConfig
-
-    defaults = SplitConfig()
-
-    def deco(f):
-        for name in reversed(SPLIT_FIELDS):
-            f = click.option(
-                "--" + name.replace("_", "-"),
-                name,
-                type=click.FloatRange(0, 1, max_open=True),
-                default=None if for_eval else getattr(defaults, name),
-                show_default=not for_eval,
-                help=helps[name],
-            )(f)
-        return f
-
-    return deco

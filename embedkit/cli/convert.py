@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.datasets import DatasetGroup, _check_out, _out_option, _pairs_out, _ratings_options
+from embedkit.cli.datasets import (
+    DatasetGroup,
+    _check_out,
+    _out_option,
+    _pairs_out,
+    _ratings_options,
+    rating_split,
+    split_options_given,
+)
 from embedkit.cli.options import config_from, config_options
 from embedkit.data.ratings import PairingConfig
 from embedkit.datasets.lewidi import LeWiDiConfig
@@ -28,8 +36,7 @@ def convert_group():
 @_out_option
 @config_options(LeWiDiConfig)
 @functools.partial(_ratings_options, prefer="lower")
-def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_frac, unseen_user_frac,
-                   fewshot_frac, **options):  # fmt: skip
+def lewidi_command(inputs, out, overwrite, skip_bad, **options):
     """LeWiDi JSON files (per-annotator labels: MD-Agreement, CSC, ...) -> preference pairs.
 
     Reads both LeWiDi layouts (2023: comma-separated annotators / annotations, text a string, or for
@@ -51,16 +58,14 @@ def lewidi_command(inputs, out, overwrite, skip_bad, split_by, val_frac, test_fr
       embedkit convert lewidi ConvAbuse_train.json --out abuse/pairs.jsonl --scale -3,1 --prefer higher \\
           --text-fields prev_user,user
     """
-    from embedkit.data.splits import SplitConfig
     from embedkit.datasets.lewidi import lewidi_to_pairs
     from embedkit.datasets.lewidi_annotators import find_annotator_meta, write_annotator_meta
 
     _check_out(out, overwrite)
+    split_given = split_options_given(options)
     cfg = config_from(LeWiDiConfig, options)
     pairing = config_from(PairingConfig, options)
-    split = None
-    if not pairing.likert or split_by == "item" or cfg.source_split:
-        split = SplitConfig(val_frac, test_frac, unseen_user_frac, fewshot_frac, pairing.seed, by=split_by)
+    split = rating_split(split_given, pairing, item_split=cfg.source_split)
     meta = find_annotator_meta(inputs, cfg.annotator_meta)
     users = Path(out).with_name(Path(out).stem + ".annotators.jsonl")
     if meta is not None:  # a bad metadata file, or one already written, stops the run before any pair

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import split_fraction_options
-from embedkit.cli.options import config_from, config_options
+from embedkit.cli.options import config_from, config_options, field_options, split_options
 from embedkit.data.pairs import SPLITS
 from embedkit.datasets.registry import DatasetEntry, _resolve, datasets_of
+from embedkit.options import REQUIRED, cache_field, opt
 
 
 class DatasetGroup(click.Group):
@@ -41,11 +41,10 @@ class DatasetGroup(click.Group):
 # -- options shared by the generated commands --------------------------------------------------------
 
 
-def _out_option(f):
-    f = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")(f)
-    return click.option(
-        "--out", "out", required=True, type=click.Path(dir_okay=False), help="Pair file to write (JSONL)."
-    )(f)
+_out_option = field_options(
+    out=opt(REQUIRED, "Pair file to write (JSONL).", path="file"),
+    overwrite=opt(False, "Replace an existing output file."),
+)
 
 
 _SPLIT_HELP = {
@@ -53,30 +52,38 @@ _SPLIT_HELP = {
     "test_frac": "Split column: seen annotators' pairs (--split-by item: items) for test.",
     "unseen_user_frac": "Split column: annotators held out as new users.",
     "fewshot_frac": "Split column: share of a new annotator's pairs for few-shot (--split-by user).",
+    "by": "Split column: val/test pairs drawn within each seen annotator (user), or item-disjoint (item: "
+    "val/test items held out; a pair is in a split only when both its items are, so test pairs compare "
+    "items no training pair touched).",
 }
-RATINGS_PARAMS = ("skip_bad", "split_by", "val_frac", "test_frac", "unseen_user_frac", "fewshot_frac")
 
 
 def _ratings_options(f, **defaults):
     """What rating converters share: the pairing, the split column, --skip-bad."""
     from embedkit.data.ratings import PairingConfig
 
-    f = click.option(
-        "--skip-bad",
-        is_flag=True,
-        help="Skip bad rows (listed in the report) instead of stopping at the first.",
+    f = field_options(
+        skip_bad=opt(False, "Skip bad rows (listed in the report) instead of stopping at the first.")
     )(f)
-    f = click.option(
-        "--split-by",
-        type=click.Choice(["user", "item"]),
-        default="user",
-        show_default=True,
-        help="Split column: val/test pairs drawn within each seen annotator (user), or item-disjoint (item: "
-        "val/test items held out; a pair is in a split only when both its items are, so test pairs compare "
-        "items no training pair touched).",
-    )(f)
-    f = split_fraction_options(_SPLIT_HELP)(f)
+    f = split_options(helps=_SPLIT_HELP)(f)
     return config_options(PairingConfig, defaults=defaults)(f)
+
+
+def split_options_given(given: dict) -> dict:
+    """The split options taken out of a command's keyword arguments."""
+    from embedkit.data.splits import SplitConfig
+
+    return {f.name: given.pop(f.name) for f in dataclasses.fields(SplitConfig) if f.name in given}
+
+
+def rating_split(split_given: dict, pairing, item_split: bool = False):
+    """The split column's ``SplitConfig`` of a rating converter (seeded like the pairing), or None where
+    the pairs get none: Likert rows without an item-disjoint split (``item_split``: the source's own)."""
+    from embedkit.data.splits import SplitConfig
+
+    if pairing.likert and split_given["by"] != "item" and not item_split:
+        return None
+    return config_from(SplitConfig, split_given, seed=pairing.seed)
 
 
 def _names(ctx, param, value):
@@ -97,13 +104,7 @@ class ExtraOption:
 
 EXTRA_OPTIONS = {
     "cache": ExtraOption(
-        click.option(
-            "--cache",
-            "cache_dir",
-            required=True,
-            type=click.Path(file_okay=False),
-            help="Cache the item vectors go into.",
-        ),
+        field_options(cache_dir=cache_field("Cache the item vectors go into.")),
         "cache_dir",
         "cache",
         before_config=True,
@@ -119,11 +120,13 @@ EXTRA_OPTIONS = {
         "personas",
     ),
     "persona_dir": ExtraOption(
-        click.option(
-            "--persona-dir",
-            type=click.Path(file_okay=False, exists=True),
-            default=None,
-            help="Folder of persona files (interest-in-<name>.jsonl or <name>.jsonl). Default: data/persona.",
+        field_options(
+            persona_dir=opt(
+                None,
+                "Folder of persona files (interest-in-<name>.jsonl or <name>.jsonl). Default: data/persona.",
+                path="dir",
+                exists=True,
+            )
         ),
         "persona_dir",
         "persona_dir",
@@ -144,22 +147,16 @@ def dataset_command(entry: DatasetEntry) -> click.Command:
     config = [config_options(cfg_cls, skip=entry.skip, defaults=entry.defaults)] if cfg_cls else []
     extras = [EXTRA_OPTIONS[name] for name in entry.extras]
     if entry.kind == "folder":
-        out = click.option(
-            "--out", "out_dir", required=True, type=click.Path(file_okay=False), help=entry.out_help
-        )
+        out = field_options(out_dir=opt(REQUIRED, entry.out_help, cli="--out", path="dir"))
         decorators += [out, *(x.decorator for x in extras if x.before_config), *config]
         decorators += [x.decorator for x in extras if not x.before_config]
-        decorators.append(click.option("--overwrite", is_flag=True, help=entry.overwrite_help))
+        decorators.append(field_options(overwrite=opt(False, entry.overwrite_help)))
     else:
         decorators += [_out_option, *config, *(x.decorator for x in extras)]
         if entry.kind == "ratings":
             decorators.append(lambda f: _ratings_options(f, **entry.defaults))
     if entry.progress_help:
-        decorators.append(
-            click.option(
-                "--progress/--no-progress", default=True, show_default=True, help=entry.progress_help
-            )
-        )
+        decorators.append(field_options(progress=opt(True, entry.progress_help)))
 
     def command(**given):
         _run(entry, cfg_cls, given)
@@ -293,14 +290,12 @@ def _run(entry: DatasetEntry, cfg_cls: type | None, given: dict) -> None:
         click.echo(f"wrote {n} pairs to {out}")
         return
     from embedkit.data.ratings import PairingConfig
-    from embedkit.data.splits import SplitConfig
 
-    skip_bad, split_by, *fracs = (given.pop(name) for name in RATINGS_PARAMS)
+    skip_bad = given.pop("skip_bad")
+    split_given = split_options_given(given)
     cfg = config_from(cfg_cls, given)
     pairing = config_from(PairingConfig, given)
-    split = None
-    if not pairing.likert or split_by == "item":
-        split = SplitConfig(*fracs, pairing.seed, by=split_by)
+    split = rating_split(split_given, pairing)
     rows, report = run(*inputs, cfg, pairing, split=split, skip_bad=skip_bad)
     source = ", ".join(inputs[0]) if entry.inputs == "files" else inputs[0]
     _pairs_out(rows, report, out, source)

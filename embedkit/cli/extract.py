@@ -7,23 +7,17 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option
+from embedkit.cli.common import cache_option, json_option
 from embedkit.cli.options import config_from, config_options, dataset_split_option
-from embedkit.encoders.registry import OPTIONS
+from embedkit.encoders.registry import family_options, option_classes
 from embedkit.extract.config import ExtractConfig
 
 
 def encoder_family_options(f):
-    """One option per family option of the encoder registry (--layer, --pool, ...), default None: an
-    encoder that does not take an option it is given refuses it."""
-    for name, o in reversed(OPTIONS.items()):
-        if o.choices:
-            typ = click.Choice(list(o.choices))
-        elif o.min is not None:
-            typ = click.IntRange(min=o.min) if o.type is int else o.type
-        else:
-            typ = o.type
-        f = click.option(f"--{name.replace('_', '-')}", name, default=None, type=typ, help=o.help)(f)
+    """One option per field of each encoder family's option dataclass (--layer, --pool, --prompt, ...),
+    default None: an encoder that does not take an option it is given refuses it."""
+    for cls in reversed(option_classes()):
+        f = config_options(cls)(f)
     return f
 
 
@@ -53,7 +47,7 @@ def extract_command(inputs, cache_dir, **given):
     """
     from embedkit.extract import write_bad_rows_report
 
-    family = {name: given.pop(name) for name in OPTIONS}
+    family = {name: given.pop(name) for name in family_options()}
     cfg = config_from(ExtractConfig, given, error=click.UsageError)
     if cfg.ray_address is not None and Path(cfg.ray_address).exists():
         raise click.UsageError(
@@ -95,7 +89,7 @@ def _default_report(cache_dir) -> Path:
 
 
 @click.command("encoders")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option("Print JSON instead of a table.")
 def encoders_command(as_json):
     """List the encoders: registered names and general forms, what they embed, and what they need."""
     from embedkit.encoders.registry import encoder_table

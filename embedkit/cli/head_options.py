@@ -1,6 +1,5 @@
-"""The options of ``embedkit fit-head`` and ``embedkit eval`` that come from the heads' config dataclasses
-(one option per field of any registered head's config, added on first use) and the split options the two
-commands share (fit-head shows their defaults; eval defaults to the head's stored set-up)."""
+"""The options of ``embedkit fit-head`` that come from the heads' config dataclasses: one option per field
+of any registered head's config, added on first use."""
 
 from __future__ import annotations
 
@@ -8,8 +7,7 @@ import dataclasses
 
 import click
 
-from embedkit.cli.common import split_fraction_options
-from embedkit.heads.registry import HEADS, config_class
+from embedkit.heads.registry import HEADS
 
 
 def _configs() -> dict:
@@ -65,64 +63,6 @@ def head_config_options(f):
             typ = KParam() if name == "K" else click.Choice(choices) if choices else type(fld.default)
             f = click.option(opt_name, name, type=typ, default=None, help=text)(f)
     return f
-
-
-def build_config(model: str, given: dict):
-    """The head's Config from the options the user set; an option of another head is an error."""
-    cls = config_class(model)
-    names = {fl.name for fl in dataclasses.fields(cls)}
-    set_opts = {k: v for k, v in given.items() if v is not None}
-    foreign = sorted(set(set_opts) - names)
-    if foreign:
-        raise click.UsageError(
-            f"--model {model} has no option(s) {', '.join('--' + k.replace('_', '-') for k in foreign)}"
-        )
-    cfg = cls(**set_opts)
-    cfg.validate()
-    return cfg
-
-
-_SPLIT_HELP = {
-    "val_frac": "seen users' pairs for validation (early stopping)",
-    "test_frac": "seen users' pairs for test",
-    "unseen_user_frac": "users held out of training as unseen (new) users",
-    "fewshot_frac": "share of each unseen user's pairs used to fit their weights (few-shot); the rest test",
-}
-
-
-def split_options(for_eval: bool):
-    """The split options. fit-head shows the defaults; eval defaults to the head's stored set-up."""
-
-    def deco(f):
-        helps = {name: f"Without a split column: {text}." for name, text in _SPLIT_HELP.items()}
-        if for_eval:
-            helps = {
-                k: v + " Default: the head's own (fit-head's) value; the seed is always the head's."
-                for k, v in helps.items()
-            }
-        f = split_fraction_options(helps, for_eval)(f)
-        f = click.option(
-            "--split-by",
-            type=click.Choice(["user", "item"]),
-            default=None if for_eval else "user",
-            show_default=not for_eval,
-            help="Without a split column: val/test pairs drawn within each seen user (user; their items may be "
-            "in training pairs too), or item-disjoint (item: val/test items held out, a pair in a split only "
-            "when both its items are; pairs across splits are left out)."
-            + (" Default: the head's." if for_eval else ""),
-        )(f)
-        return click.option(
-            "--responses",
-            type=click.Choice(["in-context", "alone", "images"]),
-            default=None if for_eval else "in-context",
-            show_default=not for_eval,
-            help=(
-                "How the pairs' responses were extracted (must match `embedkit extract --responses`)."
-                + (" Default: the head's." if for_eval else "")
-            ),
-        )(f)
-
-    return deco
 
 
 class FitHeadCommand(click.Command):

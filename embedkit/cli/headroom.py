@@ -6,8 +6,9 @@ import json
 
 import click
 
-from embedkit.cli.common import cache_option, pairs_option, users_options
-from embedkit.cli.options import config_from, config_options, dataset_split_option
+from embedkit.cli.common import cache_option, json_option, pairs_option, users_options
+from embedkit.cli.options import config_from, config_options, dataset_split_option, field_options
+from embedkit.options import REQUIRED, opt
 
 
 def _config():
@@ -33,18 +34,12 @@ class HeadroomCommand(click.Command):
     "Pair file(s) with a user column (docs/pairs-format.md), ties included if it has them; repeat for several."
 )
 @cache_option()
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for headroom.json, headroom.md and headroom.png.",
+@field_options(
+    out_dir=opt(REQUIRED, "Folder for headroom.json, headroom.md and headroom.png.", cli="--out", path="dir"),
+    overwrite=opt(False, "Replace a report already in --out."),
 )
-@click.option("--overwrite", is_flag=True, help="Replace a report already in --out.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of Markdown.")
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Show the heads' progress bars."
-)
+@json_option("Print the report as JSON instead of Markdown.")
+@field_options(progress=opt(True, "Show the heads' progress bars."))
 @users_options(
     "Fills the report's attribute-prior row: the head is fitted with the attributes, and new users are scored "
     "at their attribute point against the population point."

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from embedkit.cli.common import cache_option
+from embedkit.cli.options import field_options
+from embedkit.options import REQUIRED, opt
 
 
 @click.group("index")
@@ -14,21 +16,21 @@ def index_group():
 
 @index_group.command("build")
 @cache_option()
-@click.option(
-    "--encoder",
-    required=True,
-    help="The namespace to index: the --encoder given to extract, or a namespace id.",
+@field_options(
+    encoder=opt(REQUIRED, "The namespace to index: the --encoder given to extract, or a namespace id."),
+    out=opt(REQUIRED, "Index directory to write.", path="dir"),
+    metric=opt(
+        "cosine",
+        "Similarity: cosine, inner product, or (squared) Euclidean distance.",
+        ("cosine", "ip", "l2"),
+    ),
+    kind=opt(
+        "auto",
+        "flat = exact; ivf / hnsw = approximate for large sets; auto = exact up to 200,000 vectors, IVF beyond.",
+        ("auto", "flat", "ivf", "hnsw"),
+    ),
+    overwrite=opt(False, "Replace an existing index directory."),
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Index directory to write.")
-@click.option(
-    "--metric", type=click.Choice(["cosine", "ip", "l2"]), default="cosine", show_default=True,
-    help="Similarity: cosine, inner product, or (squared) Euclidean distance.",
-)  # fmt: skip
-@click.option(
-    "--kind", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,
-    help="flat = exact; ivf / hnsw = approximate for large sets; auto = exact up to 200,000 vectors, IVF beyond.",
-)  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Replace an existing index directory.")
 def build_command(cache_dir, encoder, out, metric, kind, overwrite):
     """Index every embedding of one cached namespace; saved as FAISS's own file plus a JSON sidecar
     (fingerprint, key order, the namespace's shard checksums: loading refuses an index whose cache changed)."""

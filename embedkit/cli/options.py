@@ -8,37 +8,56 @@ import dataclasses
 
 import click
 
+from embedkit.options import opt
+
 
 def option_name(f: dataclasses.Field) -> str:
     return f.metadata.get("cli") or "--" + f.name.replace("_", "-")
 
 
-def _click_type(f: dataclasses.Field, default):
+def _click_type(f: dataclasses.Field):
     meta = f.metadata
     if meta.get("choices"):
         return click.Choice(list(meta["choices"]))
     if meta.get("parse"):
         return str
     if meta.get("path"):
-        return click.Path(dir_okay=meta["path"] != "file", file_okay=meta["path"] != "dir")
-    kind = meta.get("kind") or (
-        type(default) if default is not None and default is not dataclasses.MISSING else str
-    )
+        kind = meta["path"]
+        return click.Path(dir_okay=kind != "file", file_okay=kind != "dir", exists=bool(meta.get("exists")))
+    declared = _declared_default(f)
+    if meta.get("multiple") or declared in (None, dataclasses.MISSING):
+        declared = ""  # a repeatable option's values, or a value with no default to say its type: text
+    kind = meta.get("kind") or type(declared)
     lo, hi = meta.get("min"), meta.get("max")
     if kind is int and (lo is not None or hi is not None):
         return click.IntRange(lo, hi)
     if kind is float and (lo is not None or hi is not None):
-        return click.FloatRange(lo, hi, min_open=bool(meta.get("min_open")))
+        return click.FloatRange(
+            lo, hi, min_open=bool(meta.get("min_open")), max_open=bool(meta.get("max_open"))
+        )
     return kind
 
 
+def _declared_default(f: dataclasses.Field):
+    if f.default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def config_options(
-    cls, *, skip: tuple[str, ...] = (), defaults: dict | None = None, show_default: bool = True
+    cls,
+    *,
+    skip: tuple[str, ...] = (),
+    defaults: dict | None = None,
+    helps: dict | None = None,
+    show_default: bool = True,
 ):
     """Decorator: one click option per field of ``cls`` (in field order), except ``skip``. ``defaults``
-    overrides a field's default for this command only. A field without a default is a required option;
-    a bool field is a flag (``--x/--no-x`` when it defaults to True)."""
+    overrides a field's default for this command only (None: not given, the caller's default applies),
+    ``helps`` its help text. A field without a default is a required option; a bool field is a flag
+    (``--x/--no-x`` when it defaults to True); a ``multiple`` field a repeatable option."""
     defaults = defaults or {}
+    helps = helps or {}
 
     def deco(func):
         for f in reversed(dataclasses.fields(cls)):
@@ -49,31 +68,41 @@ def config_options(
                 raise TypeError(
                     f"{cls.__name__}.{f.name} has no help text (declare it with embedkit.options.opt)"
                 )
-            default = defaults.get(f.name, f.default)
-            if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
+            text = helps.get(f.name, meta["help"])
+            default = defaults.get(f.name, _declared_default(f))
             name = option_name(f)
             if isinstance(default, bool):
                 decl = name if not default else f"{name}/--no-{name[2:]}"
                 func = click.option(
-                    decl, f.name, is_flag=True, default=default, show_default=default, help=meta["help"]
+                    decl, f.name, is_flag=True, default=default, show_default=default, help=text
+                )(func)
+                continue
+            if meta.get("multiple"):
+                func = click.option(
+                    name,
+                    f.name,
+                    multiple=True,
+                    required=default is dataclasses.MISSING,
+                    type=_click_type(f),
+                    metavar=meta.get("metavar"),
+                    help=text,
                 )(func)
                 continue
             required = default is dataclasses.MISSING
             empty = required or default is None or (isinstance(default, dict | list | tuple) and not default)
             shown = None if empty else meta["show"](default) if meta.get("show") else default
-            extra = {}
+            # a required option gets no default at all: click (>= 8.2) takes an explicit None for a value
+            extra = {} if required else {"default": shown}
             if meta.get("flag_value") is not None:  # --name alone means flag_value; --name VALUE a value
-                extra = {"is_flag": False, "flag_value": meta["flag_value"]}
+                extra.update(is_flag=False, flag_value=meta["flag_value"])
             func = click.option(
                 name,
                 f.name,
-                type=_click_type(f, default),
-                default=shown,
+                type=_click_type(f),
                 required=required,
                 show_default=show_default and not empty,
                 metavar=meta.get("metavar"),
-                help=meta["help"],
+                help=text,
                 **extra,
             )(func)
         return func
@@ -115,13 +144,15 @@ def dataset_split_option(f):
 
     from embedkit.data.hf import use_split
 
-    @click.option(
-        "--split",
-        "dataset_split",
-        default=None,
-        metavar="NAME",
-        help="For inputs that are a Hugging Face DatasetDict folder (save_to_disk): the split to read, e.g. "
-        "train (a dict of one split needs none; FOLDER/NAME names a split's folder directly).",
+    @field_options(
+        dataset_split=opt(
+            None,
+            "For inputs that are a Hugging Face DatasetDict folder (save_to_disk): the split to read, e.g. train "
+            "(a dict of one split needs none; FOLDER/NAME names a split's folder directly).",
+            cli="--split",
+            metavar="NAME",
+            kind=str,
+        )
     )
     @functools.wraps(f)
     def run(*args, dataset_split=None, **kwargs):
@@ -129,3 +160,36 @@ def dataset_split_option(f):
             return f(*args, **kwargs)
 
     return run
+
+
+def split_options(*, helps: dict[str, str] | None = None, stored: bool = False):
+    """The split options: ``SplitConfig``'s fields but the seed (``--val-frac``, ``--test-frac``,
+    ``--unseen-user-frac``, ``--fewshot-frac``, ``--split-by``), with this command's ``helps``. ``stored``:
+    the defaults are a trained head's (eval), so none is shown and an option not given is None."""
+    from embedkit.data.splits import SplitConfig
+
+    names = [f.name for f in dataclasses.fields(SplitConfig) if f.name != "seed"]
+    helps = dict(helps or {})
+    if stored:
+        helps = {
+            n: helps.get(n, _field(SplitConfig, n).metadata["help"])
+            + " Default: the head's own (fit-head's) "
+            "value; the seed is always the head's."
+            for n in names
+        }
+    defaults = dict.fromkeys(names) if stored else None
+    return config_options(SplitConfig, skip=("seed",), defaults=defaults, helps=helps)
+
+
+def _field(cls, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def field_options(**fields):
+    """Options from single fields declared with ``opt`` (the shared ones of ``embedkit.options``, e.g.
+    ``cache_option = field_options(cache_dir=cache_field())``), for commands without a config class of
+    their own: the same generator, so each option is still declared once."""
+    cls = dataclasses.make_dataclass(
+        "Options", [(name, object, f) for name, f in fields.items()], kw_only=True
+    )
+    return config_options(cls)

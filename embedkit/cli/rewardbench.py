@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import cache_option, extract_missing_option, head_argument, head_device_option
+from embedkit.cli.common import (
+    cache_option,
+    extract_missing_option,
+    head_argument,
+    head_device_option,
+    json_option,
+)
+from embedkit.cli.options import field_options
+from embedkit.options import REQUIRED, opt
 
 
 def _markdown_path(out: Path) -> Path:
@@ -16,37 +24,39 @@ def _markdown_path(out: Path) -> Path:
 
 @click.command("rewardbench")
 @head_argument()
-@click.option(
-    "--data",
-    required=True,
-    type=click.Path(),
-    help="A file of `embedkit convert rewardbench` (RewardBench filtered or RewardBench 2).",
+@field_options(
+    data=opt(
+        REQUIRED,
+        "A file of `embedkit convert rewardbench` (RewardBench filtered or RewardBench 2).",
+        path="any",
+    )
 )
 @cache_option()
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Results as JSON (per-subset scores and counts, section scores, overall, the head and point "
-    "scored); the same table in Markdown goes to OUT with the suffix .md.",
-)
-@click.option(
-    "--user",
-    "users",
-    multiple=True,
-    help="PAL heads: score at this seen user's weights (repeat for several; one column each).",
-)
-@click.option(
-    "--prototype",
-    "prototypes",
-    multiple=True,
-    help="PAL heads: score at prototype k (its one-hot weights; repeat, or 'all' for every prototype).",
+@field_options(
+    out=opt(
+        REQUIRED,
+        "Results as JSON (per-subset scores and counts, section scores, overall, the head and point scored); "
+        "the same table in Markdown goes to OUT with the suffix .md.",
+        path="file",
+    ),
+    users=opt(
+        (),
+        "PAL heads: score at this seen user's weights (repeat for several; one column each).",
+        cli="--user",
+        multiple=True,
+    ),
+    prototypes=opt(
+        (),
+        "PAL heads: score at prototype k (its one-hot weights; repeat, or 'all' for every prototype).",
+        cli="--prototype",
+        multiple=True,
+    ),
 )
 @extract_missing_option("texts")
 @head_device_option()
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out (and its .md).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show extraction progress.")
+@field_options(overwrite=opt(False, "Replace an existing --out (and its .md)."))
+@json_option("Print the results as JSON instead of a table.")
+@field_options(progress=opt(True, "Show extraction progress."))
 def rewardbench_command(
     head_dir, data, cache_dir, out, users, prototypes, extract_missing, device, overwrite, as_json, progress
 ):

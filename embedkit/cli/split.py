@@ -7,49 +7,50 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.options import config_from, config_options
+from embedkit.cli.options import config_from, config_options, field_options
 from embedkit.index.leakage import LeakageConfig
+from embedkit.options import REQUIRED, opt
 
 
 @click.command("split")
 @click.argument("pairs", type=click.Path(exists=True))
-@click.option(
-    "--dedup-against",
-    "other",
-    default=None,
-    type=click.Path(dir_okay=False, exists=True),
-    help="The pair file to check against (e.g. the training set another model saw).",
-)
-@click.option(
-    "--by",
-    "by_field",
-    default=None,
-    metavar="FIELD",
-    help="Instead: write one file per value of FIELD, e.g. --by split gives OUT/fewshot.jsonl and "
-    "OUT/unseen_test.jsonl for `embedkit score --fewshot ... --pairs ...`.",
-)
-@click.option(
-    "--cache",
-    "cache_dir",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="With --dedup-against: the embedding cache (created by `embedkit extract`).",
-)
-@click.option(
-    "--encoder",
-    default="minilm",
-    show_default=True,
-    help="Cached namespace whose embeddings decide near-duplicates: the --encoder given to `embedkit extract`.",
+@field_options(
+    other=opt(
+        None,
+        "The pair file to check against (e.g. the training set another model saw).",
+        cli="--dedup-against",
+        path="file",
+        exists=True,
+    ),
+    by_field=opt(
+        None,
+        "Instead: write one file per value of FIELD, e.g. --by split gives OUT/fewshot.jsonl and "
+        "OUT/unseen_test.jsonl for `embedkit score --fewshot ... --pairs ...`.",
+        cli="--by",
+        metavar="FIELD",
+        kind=str,
+    ),
+    cache_dir=opt(
+        None,
+        "With --dedup-against: the embedding cache (created by `embedkit extract`).",
+        cli="--cache",
+        path="dir",
+    ),
+    encoder=opt(
+        "minilm",
+        "Cached namespace whose embeddings decide near-duplicates: the --encoder given to `embedkit extract`.",
+    ),
 )
 @config_options(LeakageConfig)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for leakage.jsonl, no_leakage.jsonl and report.json (with --by: a file per value).",
+@field_options(
+    out_dir=opt(
+        REQUIRED,
+        "Folder for leakage.jsonl, no_leakage.jsonl and report.json (with --by: a file per value).",
+        cli="--out",
+        path="dir",
+    ),
+    overwrite=opt(False, "Replace existing output files in --out."),
 )
-@click.option("--overwrite", is_flag=True, help="Replace existing output files in --out.")
 def split_command(pairs, other, by_field, cache_dir, encoder, out_dir, overwrite, **options):
     """Split PAIRS into pairs that share items with --dedup-against (leakage) and pairs that do not; or,
     with --by FIELD, into one file per value of FIELD.

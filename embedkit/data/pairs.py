@@ -23,6 +23,7 @@ import numpy as np
 from embedkit.data.images import is_image_path, resolve_image_path
 from embedkit.data.readers import iter_records, require_text
 from embedkit.errors import InputError
+from embedkit.options import RESPONSES
 
 SPLITS = ("train", "val", "test", "fewshot", "unseen_test")
 SEEN_SPLITS = ("train", "val", "test")
@@ -36,7 +37,7 @@ TAG_FIELDS = ("group", "filtered")
 and whether the pair got a filter)."""
 
 PAIR_LAYOUTS = (("chosen", "rejected"), ("left", "right"))
-RESPONSE_MODES = ("in-context", "alone", "images")
+RESPONSE_MODES = RESPONSES  # declared with the options (embedkit.options), where the CLI reads it
 
 
 def join_in_context(prompt: str, response: str) -> str:

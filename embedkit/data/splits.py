@@ -20,18 +20,35 @@ import numpy as np
 
 from embedkit.data.pairs import SPLITS, PairTable
 from embedkit.errors import InputError
+from embedkit.options import opt
 
 SPLIT_BY = ("user", "item")
+_FRACTION = {"min": 0, "max": 1, "max_open": True}  # a share in [0, 1)
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    val_frac: float = 0.1
-    test_frac: float = 0.2
-    unseen_user_frac: float = 0.2
-    fewshot_frac: float = 0.5
-    seed: int = 0
-    by: str = "user"
+    """How pairs without a ``split`` column are split; its fields are the split options of ``fit-head``,
+    ``eval`` and the rating converters (``embedkit.cli.options.split_options``, each command with its own
+    help), declared once here."""
+
+    val_frac: float = opt(0.1, "Seen users' pairs for validation (early stopping).", **_FRACTION)
+    test_frac: float = opt(0.2, "Seen users' pairs for test.", **_FRACTION)
+    unseen_user_frac: float = opt(0.2, "Users held out of training as unseen (new) users.", **_FRACTION)
+    fewshot_frac: float = opt(
+        0.5,
+        "Share of each unseen user's pairs used to fit their weights (few-shot); the rest test.",
+        **_FRACTION,
+    )
+    seed: int = opt(0, "Seed of the draws (users, pairs, items).")
+    by: str = opt(
+        "user",
+        "val/test pairs drawn within each seen user (user; their items may be in training pairs too), or "
+        "item-disjoint (item: val/test items held out, a pair in a split only when both its items are; pairs "
+        "across splits are left out).",
+        SPLIT_BY,
+        cli="--split-by",
+    )
     """``user``: val/test pairs drawn within each seen user (their items may appear in training pairs);
     ``item``: item-disjoint, val_frac / test_frac of the *items* are held out and a pair is in a split
     only when both its items are (see :func:`split_by_items`)."""

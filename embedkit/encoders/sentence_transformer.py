@@ -20,7 +20,9 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from embedkit.encoders.base import (
     resolve_hub_model,
 )
 from embedkit.fingerprint import Fingerprint, format_options
+from embedkit.options import opt
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,35 @@ _POOLING_FLAGS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
+
+
+@dataclass(frozen=True)
+class STOptions:
+    """The options only sentence-transformers encoders take (``minilm``, ``mpnet``, a model directory or
+    Hub id): ``embedkit extract --prompt`` and the rest, generated from these fields; None: none."""
+
+    applies: ClassVar[str] = "sentence-transformers encoders"
+    prompt: str | None = opt(
+        None,
+        "sentence-transformers encoders: text put before every input (e.g. 'query: '), as "
+        "SentenceTransformer.encode(prompt=...) does. Part of the namespace: vectors made with another prompt, "
+        "or none, are never mixed.",
+        kind=str,
+    )
+    prompt_name: str | None = opt(
+        None,
+        "sentence-transformers encoders: one of the model's own prompts (config_sentence_transformers.json, "
+        "e.g. query), as encode(prompt_name=...) does; recorded in the namespace as the text it names. An "
+        "unknown name lists the model's prompts.",
+        kind=str,
+    )
+    truncate_dim: int | None = opt(
+        None,
+        "sentence-transformers encoders: keep the first N dimensions (Matryoshka models), as "
+        "SentenceTransformer(truncate_dim=N); truncated before --normalize. Part of the namespace.",
+        kind=int,
+        min=1,
+    )
 
 
 class SentenceTransformerEncoder(Encoder):

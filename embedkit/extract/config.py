@@ -3,8 +3,9 @@
 help, and of what :func:`embedkit.extract.extract_files` is called with.
 
 The encoder families' own options (``--layer``, ``--pool``, ``--template``, ...) are not fields here: each
-family declares them in the encoder registry (:data:`embedkit.encoders.registry.OPTIONS`), and they reach
-the encoder as ``family`` keyword arguments of :meth:`ExtractConfig.run`.
+family declares them in a dataclass of its own module (``LLMOptions`` in ``embedkit.encoders.llm``,
+``STOptions`` in ``embedkit.encoders.sentence_transformer``; :func:`embedkit.encoders.registry.family_options`
+lists them), and they reach the encoder as ``family`` keyword arguments of :meth:`ExtractConfig.run`.
 """
 
 from __future__ import annotations

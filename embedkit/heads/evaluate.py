@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 
 from embedkit.data.users import UserAttributes
+from embedkit.errors import OptionError
 from embedkit.heads.base import RewardHead
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,9 @@ def evaluate_head(
     from embedkit.heads.provenance import reuse_setup
 
     if shots is not None and not head.uses_user_weights:
-        raise ValueError(f"shots apply to heads with per-user weights (PAL), not {head.name}")
+        raise OptionError(f"--shots applies to heads with per-user weights (PAL), not {head.name}")
     if user_attributes is not None and not head.uses_user_weights:
-        raise ValueError(f"user attributes apply to heads with per-user weights (PAL), not {head.name}")
+        raise OptionError(f"user attributes apply to heads with per-user weights (PAL), not {head.name}")
     split, responses, notes = reuse_setup(
         head.data_setup_, list(pairs), head.config.seed, split_options, responses
     )

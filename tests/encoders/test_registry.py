@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 from embedkit.encoders.registry import (
-    OPTIONS,
     _resolve,
     create_encoder,
     entries,
     entry_for,
     entry_of,
+    entry_options,
+    family_options,
     list_encoders,
 )
 from embedkit.errors import UnknownNameError
@@ -84,7 +85,7 @@ def test_every_entry_points_at_code_that_exists(name):
     for path in (*paths, entry.check):
         if path is not None:
             assert callable(_resolve(path)), path
-    assert set(entry.options) <= set(OPTIONS)
+    assert set(entry_options(entry)) <= set(family_options())
     assert entry.help
     for name in entry.produces:
         fp = Fingerprint(name, "m", "none", "hidden:3", "last", False, 8, "float16")
