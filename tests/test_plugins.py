@@ -86,6 +86,13 @@ def test_the_toys_work_through_the_public_api(toy_plugins, tmp_path):
     assert v.shape == (2, 8) and enc.fingerprint.encoder == "toy" and enc.spec == "toy:8"
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert "toy:DIM" not in list_encoders()  # a general form (prefix), not a registered name
+    # its own options (ToyOptions, named by the entry): taken by toy encoders, refused by the others
+    shifted = create_encoder("toy:8", normalize=True, offset=1.0).encode(["a", "b"])
+    np.testing.assert_allclose(shifted, v + 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="--offset applies to toy encoders"):
+        create_encoder("fake", offset=1.0)
+    with pytest.raises(ValueError, match="--layer applies to LLM encoders"):
+        create_encoder("toy:8", layer=2)
     head = create_head(TOY_HEAD, hidden_dim=8, epochs=1, device="cpu")
     assert type(head) is head_class(TOY_HEAD) and TOY_HEAD in HEADS
     data = planted("a", users_per_group=2, pairs_per_user=10, unseen_per_group=1)[0]

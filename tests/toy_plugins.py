@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from importlib.metadata import EntryPoint
+from typing import ClassVar
 
 from embedkit.datasets.registry import DatasetEntry
 from embedkit.encoders.fake import FakeEncoder
 from embedkit.encoders.registry import EncoderEntry
 from embedkit.errors import InputError
-from embedkit.fingerprint import Fingerprint
+from embedkit.fingerprint import Fingerprint, format_options
 from embedkit.heads.config import BTConfig
 from embedkit.heads.registry import HeadEntry
 from embedkit.options import opt
@@ -27,6 +28,10 @@ TOY_DATASET = "toy-tsv"
 
 class ToyEncoder(FakeEncoder):
     modalities = ("text",)
+    offset = 0.0
+
+    def encode(self, texts, **kw):
+        return super().encode(texts, **kw) + self.offset
 
     def __init__(self, dim: int, **opts):
         super().__init__(dim=dim, **opts)
@@ -41,7 +46,19 @@ def create_toy(spec: str, **opts) -> ToyEncoder:
         dim = int(spec.removeprefix("toy:"))
     except ValueError:
         raise ValueError(f"--encoder {spec}: expected toy:DIM with DIM a number") from None
-    return ToyEncoder(dim, **{k: v for k, v in opts.items() if k == "normalize"})
+    enc = ToyEncoder(dim, **{k: v for k, v in opts.items() if k == "normalize"})
+    if opts.get("offset"):  # other vectors: another namespace (the option is in the fingerprint)
+        enc.offset = float(opts["offset"])
+        enc.fingerprint = dataclasses.replace(enc.fingerprint, options=format_options(offset=enc.offset))
+    return enc
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyOptions:
+    """The options only toy encoders take (``--offset``), as a family declares its own."""
+
+    applies: ClassVar[str] = "toy encoders"
+    offset: float | None = opt(None, "toy encoders: a number added to every vector (tests).", kind=float)
 
 
 ENCODER_ENTRY = EncoderEntry(
@@ -50,6 +67,7 @@ ENCODER_ENTRY = EncoderEntry(
     f"{__name__}:create_toy",
     prefix="toy:",
     fingerprints=("toy",),
+    options=f"{__name__}:ToyOptions",
 )
 
 

@@ -15,7 +15,7 @@ import click
 from embedkit.cli.options import config_from, config_options, field_options, split_options
 from embedkit.data.pairs import SPLITS
 from embedkit.datasets.registry import DatasetEntry, _resolve, datasets_of
-from embedkit.options import REQUIRED, cache_field, opt
+from embedkit.options import REQUIRED, cache_field, csv_tuple, opt
 
 
 class DatasetGroup(click.Group):
@@ -86,47 +86,46 @@ def rating_split(split_given: dict, pairing, item_split: bool = False):
     return config_from(SplitConfig, split_given, seed=pairing.seed)
 
 
-def _names(ctx, param, value):
-    """``--personas a,b`` -> ``["a", "b"]``; not given or blank: None."""
-    names = [p.strip() for p in value.split(",") if p.strip()] if value else []
-    return names or None
-
-
 @dataclasses.dataclass(frozen=True)
 class ExtraOption:
-    """An option with no config home (``DatasetEntry.extras``), passed to the function as ``param``."""
+    """An option with no config home (``DatasetEntry.extras``): the field ``dest`` declared with ``opt``,
+    passed to the function as ``param``."""
 
-    decorator: Callable
+    field: dataclasses.Field
     dest: str
     param: str
     before_config: bool = False
 
+    @property
+    def decorator(self) -> Callable:
+        return field_options(**{self.dest: self.field})
+
+    def value(self, given: dict):
+        """This option's value, taken out of the command's keyword arguments (parsed as its field says)."""
+        v = given.pop(self.dest)
+        parse = self.field.metadata.get("parse")
+        return parse(v) if parse is not None and isinstance(v, str) else v
+
 
 EXTRA_OPTIONS = {
     "cache": ExtraOption(
-        field_options(cache_dir=cache_field("Cache the item vectors go into.")),
-        "cache_dir",
-        "cache",
-        before_config=True,
+        cache_field("Cache the item vectors go into."), "cache_dir", "cache", before_config=True
     ),
     "personas": ExtraOption(
-        click.option(
-            "--personas",
-            default=None,
-            callback=_names,
-            help="Comma-separated persona names instead of --K-star (e.g. math,music).",
+        opt(
+            None,
+            "Comma-separated persona names instead of --K-star (e.g. math,music).",
+            parse=lambda text: list(csv_tuple(text)) or None,  # blank: None, as not given
         ),
         "personas",
         "personas",
     ),
     "persona_dir": ExtraOption(
-        field_options(
-            persona_dir=opt(
-                None,
-                "Folder of persona files (interest-in-<name>.jsonl or <name>.jsonl). Default: data/persona.",
-                path="dir",
-                exists=True,
-            )
+        opt(
+            None,
+            "Folder of persona files (interest-in-<name>.jsonl or <name>.jsonl). Default: data/persona.",
+            path="dir",
+            exists=True,
         ),
         "persona_dir",
         "persona_dir",
@@ -262,7 +261,7 @@ def _check_folder(out_dir: str, overwrite: bool) -> None:
 
 def _run(entry: DatasetEntry, cfg_cls: type | None, given: dict) -> None:
     inputs = [given.pop(name) for name in ("input_path", "inputs", "pairs") if name in given]
-    extras = {EXTRA_OPTIONS[name].param: given.pop(EXTRA_OPTIONS[name].dest) for name in entry.extras}
+    extras = {EXTRA_OPTIONS[name].param: EXTRA_OPTIONS[name].value(given) for name in entry.extras}
     overwrite = given.pop("overwrite")
     run = entry.load()
     if entry.kind == "folder":

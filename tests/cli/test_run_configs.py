@@ -194,3 +194,16 @@ def test_a_required_generated_option_is_required(args, missing):
     explicit default of None would have let the command run without it)."""
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 2 and f"Missing option '{missing}'" in r.output
+
+
+def test_build_persona_takes_named_personas(tmp_path):
+    """--personas a,b (an option of its own, parsed from its field's declaration) picks those personas."""
+    out = tmp_path / "p"
+    r = CliRunner().invoke(
+        cli,
+        ["build", "persona", "--personas", "math, art", "--out", str(out), "--users-per-persona", "2",
+         "--queries-per-user", "4", "--queries-per-unseen-user", "4", "--fewshot-per-unseen-user", "2"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
+    assert {r["persona"] for r in rows} == {"math", "art"}
