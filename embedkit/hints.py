@@ -13,25 +13,12 @@ from collections.abc import Iterable
 from embedkit.fingerprint import Fingerprint
 
 
-def encoder_spec(fingerprint: Fingerprint, spec: str | None = None) -> str:
-    """The ``--encoder`` value that recreates ``fingerprint``: the recorded spec when there is one, else
-    what its registry entry derives from the fingerprint."""
-    from embedkit.encoders.registry import spec_for
-
-    return spec or spec_for(fingerprint)
-
-
 def encoder_args(fingerprint: Fingerprint, spec: str | None = None) -> list[str]:
-    """``extract`` options that produce exactly ``fingerprint``'s namespace."""
-    from embedkit.encoders.registry import hint_args_for
+    """``extract`` options that produce exactly ``fingerprint``'s namespace (``spec``: the ``--encoder``
+    value the cache recorded, if any)."""
+    from embedkit.encoders.spec import EncoderSpec
 
-    fp = fingerprint
-    args = ["--encoder", encoder_spec(fp, spec), *hint_args_for(fp)]
-    if fp.normalized:
-        args.append("--normalize")
-    if fp.dtype != "float16":
-        args += ["--dtype", fp.dtype]
-    return args
+    return EncoderSpec.of(fingerprint, spec).args()
 
 
 def extract_command(

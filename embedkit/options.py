@@ -70,6 +70,11 @@ def opt(
     return dataclasses.field(default=default, metadata=meta)
 
 
+def cli_name(f: dataclasses.Field) -> str:
+    """The option a field declared with :func:`opt` is on the command line: its ``cli``, else ``--field-name``."""
+    return f.metadata.get("cli") or "--" + f.name.replace("_", "-")
+
+
 def csv_tuple(value: str) -> tuple[str, ...]:
     """``a,b,c`` -> ``("a", "b", "c")`` (blank entries dropped)."""
     return tuple(v.strip() for v in str(value).split(",") if v.strip())

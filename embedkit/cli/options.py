@@ -8,11 +8,7 @@ import dataclasses
 
 import click
 
-from embedkit.options import opt
-
-
-def option_name(f: dataclasses.Field) -> str:
-    return f.metadata.get("cli") or "--" + f.name.replace("_", "-")
+from embedkit.options import cli_name, opt
 
 
 def _click_type(f: dataclasses.Field):
@@ -70,7 +66,7 @@ def config_options(
                 )
             text = helps.get(f.name, meta["help"])
             default = defaults.get(f.name, _declared_default(f))
-            name = option_name(f)
+            name = cli_name(f)
             if isinstance(default, bool):
                 decl = name if not default else f"{name}/--no-{name[2:]}"
                 func = click.option(
@@ -126,7 +122,7 @@ def config_from(cls, given: dict, *, error: type[click.ClickException] = click.C
                 try:
                     v = parse(v)
                 except ValueError as e:  # an error in the value, like the library's own (exit code 1)
-                    raise click.ClickException(f"{option_name(f)}: {e}") from None
+                    raise click.ClickException(f"{cli_name(f)}: {e}") from None
             values[f.name] = v
     try:
         cfg = cls(**values)

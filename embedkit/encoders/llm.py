@@ -352,24 +352,13 @@ def spec_of(fp: Fingerprint) -> str:
     return f"<path of the transformers model {fp.model}>"
 
 
-def hint_args(fp: Fingerprint) -> list[str]:
-    """The LLM options that recreate ``fp`` (the layer is stored non-negative)."""
-    args = ["--layer", fp.layer.split(":", 1)[1]]
-    if fp.pooling != "last":
-        args += ["--pool", fp.pooling]
-    if fp.option("template", "none") != "none":
-        args += ["--template", fp.option("template")]
-    if fp.option("max_length"):
-        args += ["--max-length", fp.option("max_length")]
-    return args
-
-
 def options_of(fp: Fingerprint) -> dict:
     """The LLM options that recreate ``fp`` through ``create_encoder``."""
     max_length = fp.option("max_length")
-    return {
+    template = fp.option("template", "none")
+    return {  # None: the encoder's default (left out of a hint's command line)
         "layer": int(fp.layer.split(":", 1)[1]),
-        "pool": fp.pooling,
-        "template": fp.option("template", "none"),
+        "pool": None if fp.pooling == "last" else fp.pooling,
+        "template": None if template == "none" else template,
         "max_length": int(max_length) if max_length else None,
     }

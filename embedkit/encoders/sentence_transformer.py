@@ -302,16 +302,6 @@ def spec_of(fp: Fingerprint) -> str:
     return f"<path of the sentence-transformers model directory {fp.model}>"
 
 
-def hint_args(fp: Fingerprint) -> list[str]:
-    """The sentence-transformers options that recreate ``fp`` (a prompt name is given as its text)."""
-    args = []
-    if fp.option("prompt") is not None:
-        args += ["--prompt", fp.option("prompt")]
-    if fp.option("truncate_dim"):
-        args += ["--truncate-dim", fp.option("truncate_dim")]
-    return args
-
-
 def options_of(fp: Fingerprint) -> dict:
     """The sentence-transformers options that recreate ``fp`` through ``create_encoder``."""
     dim = fp.option("truncate_dim")

@@ -39,12 +39,11 @@ def extract_files(
     since every worker builds its own encoder); ``ray_workers``: its actors. ``options``: those of
     :func:`extract` (``batch_size``, ``shard_size``, ``progress``, ``workers``, ``wait_lock``).
     """
-    from embedkit.encoders.registry import create_encoder
+    from embedkit.encoders.spec import EncoderSpec
 
-    encoder_options = {k: v for k, v in (encoder_options or {}).items() if v is not None}
     if ray_address is not None and not isinstance(encoder, str):
         raise TypeError("extract_files(..., ray_address=...) needs the encoder as a spec string")
-    enc = create_encoder(encoder, **encoder_options) if isinstance(encoder, str) else encoder
+    enc = EncoderSpec(encoder, encoder_options or {}).create() if isinstance(encoder, str) else encoder
     windows = read_inputs(
         paths, enc, text_field=text_field, image_field=image_field, responses=responses,
         skip_bad=skip_bad, window=window,
@@ -56,6 +55,6 @@ def extract_files(
 
     options.pop("workers", None)  # image decoding processes: each Ray actor decodes its own
     return extract_ray(
-        windows, cache, encoder, encoder_options, address=ray_address, workers=ray_workers,
+        windows, cache, EncoderSpec(encoder, encoder_options or {}), address=ray_address, workers=ray_workers,
         skip_bad=skip_bad, **options,
     )  # fmt: skip

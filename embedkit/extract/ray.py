@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from embedkit.cache.shards import ShardInfo, write_shard
 from embedkit.cache.store import EmbeddingCache
 from embedkit.data.items import Items
+from embedkit.encoders.spec import EncoderSpec
 from embedkit.errors import EmbedkitError, InputError
 from embedkit.extract.inputs import check_modalities
 from embedkit.extract.loop import EncodingLoop
@@ -56,14 +57,12 @@ class ShardWorker:
     """A Ray actor: builds the encoder once, then turns each batch of items into one shard (two when a
     batch mixes texts and images). Returns one row per shard written."""
 
-    def __init__(self, spec, options, root, fingerprint_json, batch_size, skip_bad):
-        from embedkit.encoders.registry import create_encoder
-
+    def __init__(self, spec: EncoderSpec, root, fingerprint_json, batch_size, skip_bad):
         self.fingerprint = Fingerprint.from_json(fingerprint_json)
-        self.encoder = create_encoder(spec, **options)
+        self.encoder = spec.create()
         if self.encoder.fingerprint != self.fingerprint:
             raise EmbedkitError(
-                f"on {socket.gethostname()}, --encoder {spec} is {self.encoder.fingerprint.describe()}, but "
+                f"on {socket.gethostname()}, --encoder {spec.spec} is {self.encoder.fingerprint.describe()}, but "
                 f"the driver's is {self.fingerprint.describe()}: every node needs the same model files"
             )
         self.encoder.load()
@@ -127,7 +126,7 @@ class ShardWorker:
 def extract_ray(
     items: Items | list[str] | Iterable[Items],
     cache: EmbeddingCache | str | os.PathLike,
-    spec: str,
+    spec: EncoderSpec | str,
     options: dict | None = None,
     *,
     address: str | None = None,
@@ -144,8 +143,8 @@ def extract_ray(
     (:func:`embedkit.data.items.iter_item_windows`): the driver then holds one window at a time, and
     what each window adds goes into Ray's object store (which spills to disk) before any encoding
     starts, so every record is read, and a bad one stops the run, before any shard is written.
-    ``spec``/``options``: what :func:`embedkit.encoders.registry.create_encoder` takes; each actor builds
-    its own encoder from them (``device="auto"`` uses the GPU Ray gives the actor). ``address``: an
+    ``spec``: the encoder as an :class:`EncoderSpec` (or its ``--encoder`` value, with ``options`` what
+    :func:`embedkit.encoders.registry.create_encoder` takes); each actor builds its own encoder from it (``device="auto"`` uses the GPU Ray gives the actor). ``address``: an
     existing cluster (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``), or None / ``local`` to start Ray on
     this machine. ``workers``: actors (default: one per GPU in the cluster, else one per 4 CPUs).
     ``shard_size``: items per shard, which is also the unit of work of one actor call (and what a
@@ -153,11 +152,11 @@ def extract_ray(
     """
     import ray
 
-    from embedkit.encoders.registry import create_encoder
-
-    options = dict(options or {})
+    spec = spec if isinstance(spec, EncoderSpec) else EncoderSpec(spec, dict(options or {}))
     cache = cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache)
-    encoder = create_encoder(spec, **options)  # not loaded here: only its fingerprint is needed
+    encoder = spec.create()  # not loaded here: only its fingerprint is needed
+    # the actors get the spec the encoder recorded (paths made absolute, so every node finds them)
+    spec = EncoderSpec(encoder.spec, spec.options)
     windows = window_stream(items, encoder)
     fp = encoder.fingerprint
     start = time.perf_counter()
@@ -185,7 +184,7 @@ def extract_ray(
             recorded: list[ShardInfo] = []
             if n_todo:
                 recorded = _encode_on_pool(
-                    ray, blocks, n_todo, writer, encoder, options, result,
+                    ray, blocks, n_todo, writer, encoder, spec, result,
                     workers=workers, batch_size=batch_size, shard_size=shard_size, skip_bad=skip_bad,
                     progress=progress,
                 )  # fmt: skip
@@ -215,7 +214,7 @@ def _encode_on_pool(
     n_todo,
     writer,
     encoder,
-    options,
+    spec: EncoderSpec,
     result,
     *,
     workers,
@@ -230,14 +229,14 @@ def _encode_on_pool(
     fp = encoder.fingerprint
     infos: list[ShardInfo] = []
     ds = ray.data.from_arrow_refs(blocks)
-    n_workers = workers or default_workers(ray, options.get("device", "auto"))
-    gpus = _gpus_per_worker(ray, options.get("device", "auto"))
+    device = spec.options.get("device", "auto")
+    n_workers = workers or default_workers(ray, device)
+    gpus = _gpus_per_worker(ray, device)
     cpus = min(CPUS_PER_CPU_WORKER, max(1, _cluster(ray, "CPU") // n_workers))
     ds = ds.map_batches(
         ShardWorker,
         fn_constructor_kwargs={
-            "spec": encoder.spec,
-            "options": options,
+            "spec": spec,
             "root": str(writer.cache.root.resolve()),
             "fingerprint_json": fp.to_json(),
             "batch_size": batch_size,

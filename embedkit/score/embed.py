@@ -60,23 +60,20 @@ class Embedder:
     def encoder(self):
         """The head's encoder (same fingerprint), created on first need."""
         if self._encoder is None:
-            from embedkit.encoders.registry import create_encoder, options_for
-            from embedkit.hints import encoder_spec
+            from embedkit.encoders.spec import EncoderSpec
 
-            spec = encoder_spec(self.fingerprint, self.spec)
             fp = self.fingerprint
-            opts = {"normalize": fp.normalized, "dtype": fp.dtype, "device": self.device or "auto"}
-            opts.update(options_for(fp))  # the family options in the fingerprint (LLM layer, ST prompt...)
+            spec = EncoderSpec.of(fp, self.spec, device=self.device or "auto")  # its storage, family options
             try:
-                enc = create_encoder(spec, **opts)
+                enc = spec.create()
             except Exception as e:
                 raise EmbedkitError(
-                    f"some inputs are not in the cache and the head's encoder ({spec}) is not available here "
+                    f"some inputs are not in the cache and the head's encoder ({spec.spec}) is not available here "
                     f"to embed them: {e}"
                 ) from None
             if enc.fingerprint != fp:
                 raise EmbedkitError(
-                    f"the encoder {spec} here gives {enc.fingerprint.describe()}, the head was trained on "
+                    f"the encoder {spec.spec} here gives {enc.fingerprint.describe()}, the head was trained on "
                     f"{fp.describe()}; extract the inputs where that encoder is"
                 )
             self._encoder = enc

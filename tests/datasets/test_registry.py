@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from embedkit.cli.main import cli
-from embedkit.cli.options import option_name
 from embedkit.datasets.registry import DATASETS, dataset_entry, datasets_of
 from embedkit.errors import UnknownNameError
+from embedkit.options import cli_name
 from tests.toy_plugins import TOY_DATASET
 
 NAMES = [*sorted(DATASETS.builtin), TOY_DATASET]  # the built-in data sets and a throw-away plugin's
@@ -38,7 +38,7 @@ def test_every_entry_meets_the_contract(name):  # the toy's plugin: tests/confte
         for f in dataclasses.fields(cfg):
             assert f.metadata.get("help"), f"{cfg.__name__}.{f.name} has no help text"
             if f.name not in entry.skip:
-                assert option_name(f) in options, f"{name}: no option for {cfg.__name__}.{f.name}"
+                assert cli_name(f) in options, f"{name}: no option for {cfg.__name__}.{f.name}"
     assert "--out" in options and "--overwrite" in options
     r = CliRunner().invoke(cli, [entry.command, name, "--help"])
     assert r.exit_code == 0 and "--out" in r.output

@@ -79,7 +79,6 @@ def test_every_entry_points_at_code_that_exists(name):
         entry.matches,
         entry.absolute_spec,
         entry.spec_of,
-        entry.hint_args,
         entry.options_of,
     )
     for path in (*paths, entry.check):
@@ -124,3 +123,28 @@ def test_hints_recreate_a_fingerprint_from_the_registry():
         "<path of the sentence-transformers model directory my-model>",
     ]
     assert encoder_args(st, spec="/models/my-model") == ["--encoder", "/models/my-model"]
+
+
+def test_an_encoder_spec_recreates_its_fingerprint_and_its_command_line():
+    """EncoderSpec.of(fingerprint): the spec, storage and family options that make the same namespace again,
+    as an encoder (create) and as extract's arguments (args); it travels to Ray actors (pickled)."""
+    import pickle
+
+    from embedkit.encoders.spec import EncoderSpec
+
+    fp = create_encoder("fake", normalize=True, dtype="float32").fingerprint
+    spec = EncoderSpec.of(fp, "fake")
+    assert spec.create().fingerprint == fp
+    assert spec.args() == ["--encoder", "fake", "--normalize", "--dtype", "float32"]
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    llm = Fingerprint("hf", "org/model", "sha256:x", "hidden:3", "last", False, 8, "float16", "max_length=64")
+    spec = EncoderSpec.of(llm, device="cpu")
+    assert spec.spec == "hf:org/model" and spec.options["layer"] == 3 and "pool" not in spec.options
+    assert spec.args() == [
+        "--encoder",
+        "hf:org/model",
+        "--layer",
+        "3",
+        "--max-length",
+        "64",
+    ]  # not the device
