@@ -8,6 +8,7 @@ Torch-free and dependency-free: every layer's configs use it.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,32 @@ def opt(
 def cli_name(f: dataclasses.Field) -> str:
     """The option a field declared with :func:`opt` is on the command line: its ``cli``, else ``--field-name``."""
     return f.metadata.get("cli") or "--" + f.name.replace("_", "-")
+
+
+def file_tuple(files) -> tuple[str, ...]:
+    """A ``multiple`` file field's value: one path (str or PathLike) or several -> a tuple of str."""
+    if isinstance(files, str | os.PathLike):
+        return (os.fspath(files),)
+    return tuple(os.fspath(f) for f in files)
+
+
+def check_fields(config) -> None:
+    """Check ``config``'s field values against what their ``opt`` declares (choices, min / max), as the
+    CLI's option types do for a command line: for configs built in Python. A ValueError naming the option."""
+    for f in dataclasses.fields(config):
+        meta, value = f.metadata, getattr(config, f.name)
+        if "help" not in meta or value is None or meta.get("multiple"):
+            continue
+        name = cli_name(f)
+        if meta.get("choices") and not meta.get("parse") and value not in meta["choices"]:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
+            raise ValueError(f"{name} must be {'>' if meta.get('min_open') else '>='} {lo}, got {value}")
+        if hi is not None and (value > hi or (meta.get("max_open") and value == hi)):
+            raise ValueError(f"{name} must be {'<' if meta.get('max_open') else '<='} {hi}, got {value}")
 
 
 def csv_tuple(value: str) -> tuple[str, ...]:

@@ -67,7 +67,14 @@ class EmbedkitGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise click.UsageError(str(e)) from None
-        except (EmbedkitError, FileNotFoundError, ModuleNotFoundError, RuntimeError, ValueError) as e:
+        except (
+            EmbedkitError,
+            ArithmeticError,
+            FileNotFoundError,
+            ModuleNotFoundError,
+            RuntimeError,
+            ValueError,
+        ) as e:  # ArithmeticError: e.g. a training loss that became nan (FloatingPointError)
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.secho(f"Error: {e}", err=True, fg="red")

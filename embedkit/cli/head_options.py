@@ -61,7 +61,8 @@ def head_config_options(f):
             f = click.option(f"{opt_name}/--no-{name.replace('_', '-')}", name, default=None, help=text)(f)
         else:
             typ = KParam() if name == "K" else click.Choice(choices) if choices else type(fld.default)
-            f = click.option(opt_name, name, type=typ, default=None, help=text)(f)
+            metavar = "K|auto" if name == "K" else None  # click would upper-case the type's name
+            f = click.option(opt_name, name, type=typ, default=None, metavar=metavar, help=text)(f)
     return f
 
 

@@ -11,19 +11,25 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.common import head_argument, json_option, progress_lines, read_users
+from embedkit.cli.common import head_argument, json_option, progress_lines
 from embedkit.cli.head_options import FitHeadCommand
 from embedkit.cli.metrics_table import print_metrics
 from embedkit.cli.options import config_from, config_options, dataset_split_option, split_options
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.run_config import EvalConfig, FitConfig
 
-_SPLIT_HELP = {  # the split options' help in fit-head and eval
+_SPLIT_HELP = {  # the split options' help in fit-head (eval: without "(early stopping)", + the default)
     "val_frac": "Without a split column: seen users' pairs for validation (early stopping).",
     "test_frac": "Without a split column: seen users' pairs for test.",
     "unseen_user_frac": "Without a split column: users held out of training as unseen (new) users.",
     "fewshot_frac": "Without a split column: share of each unseen user's pairs used to fit their weights "
     "(few-shot); the rest test.",
+    "by": "Without a split column: val/test pairs drawn within each seen user (user; their items may be in "
+    "training pairs too), or item-disjoint (item: val/test items held out, a pair in a split only when both "
+    "its items are; pairs across splits are left out).",
+}
+_EVAL_SPLIT_HELP = {
+    k: v.replace(" (early stopping)", "") + " Default: the head's." for k, v in _SPLIT_HELP.items()
 }
 
 
@@ -48,13 +54,11 @@ def fit_head_command(as_json, **given):
     from embedkit.heads.fit import fit_head
 
     imports = time.perf_counter() - t_start  # torch and the heads, on first use
-    split = config_from(SplitConfig, given)
-    run = config_from(FitConfig, given, split=split)
+    split = config_from(SplitConfig, given, error=click.UsageError)
+    run = config_from(FitConfig, given, error=click.UsageError, split=split)
     options = given  # what is left: the head's own options (None: not given)
-    run.check(options)  # before the users file is read
-    attrs = read_users(run.attributes_file, run.users_id_field)
     progress_lines(run.progress)
-    result = fit_head(run, options, user_attributes=attrs)
+    result = fit_head(run, options)  # reads --users after checking the options
     head, selection = result.head, result.selection
     timings = {"imports": imports, **result.timings, "command": time.perf_counter() - t_start}
     h = head.history_
@@ -108,13 +112,14 @@ def _print_selection(sel, out: Path) -> None:
 @head_argument()
 @config_options(EvalConfig, skip=("split",))
 @json_option("Print metrics as JSON (undefined metrics are null).")
-@split_options(helps=_SPLIT_HELP, stored=True)
+@split_options(helps=_EVAL_SPLIT_HELP, stored=True)
 @dataset_split_option
 def eval_command(head_dir, as_json, **given):
     """Metrics of a saved head on pair files: seen users per split, unseen users by shots, per-user spread.
 
     The head's data set-up is used by default: its split fractions and seed, its --responses and its
-    encoder namespace, so evaluating on the training files reproduces the training splits exactly. On
+    encoder namespace, so evaluating on the training files reproduces the training splits exactly (the split
+    options change the fractions; the seed is always the head's). On
     other files, users the head has not seen are evaluated as new (unseen) users. A file with group /
     filtered columns (Pick-a-Filter) also gets test metrics per value of each (by.group.*, by.filtered.*).
 
@@ -123,27 +128,12 @@ def eval_command(head_dir, as_json, **given):
     downloaded when online.
     """
     from embedkit.heads import load_head
-    from embedkit.heads.evaluate import evaluate_head
+    from embedkit.heads.evaluate import evaluate_run
 
     split = {k: given.pop(k) for k in ("val_frac", "test_frac", "unseen_user_frac", "fewshot_frac", "by")}
-    run = config_from(EvalConfig, given, split=split)
+    run = config_from(EvalConfig, given, error=click.UsageError, split=split)
     head = load_head(head_dir, device=run.device)
-    if not head.uses_user_weights:
-        for what, given_ in (("--shots", run.shots), ("--users", run.attributes_file)):
-            if given_:
-                raise click.UsageError(
-                    f"{what} applies to heads with per-user weights (PAL), not {head.name}"
-                )
-    metrics = evaluate_head(
-        head,
-        list(run.pairs),
-        run.cache_dir,
-        split_options=run.split,
-        responses=run.responses,
-        shots=list(run.shots) if run.shots else None,
-        user_attributes=read_users(run.attributes_file, run.users_id_field),
-        on_note=lambda note: click.echo(f"note: {note}", err=True),
-    )
+    metrics = evaluate_run(head, run, on_note=lambda note: click.echo(f"note: {note}", err=True))
     if as_json:
         from embedkit.heads.metrics import json_ready
 

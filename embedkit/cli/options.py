@@ -121,8 +121,8 @@ def config_from(cls, given: dict, *, error: type[click.ClickException] = click.C
             if parse is not None and isinstance(v, str):
                 try:
                     v = parse(v)
-                except ValueError as e:  # an error in the value, like the library's own (exit code 1)
-                    raise click.ClickException(f"{cli_name(f)}: {e}") from None
+                except ValueError as e:  # an error in the value: the command's kind of error (``error``)
+                    raise error(f"{cli_name(f)}: {e}") from None
             values[f.name] = v
     try:
         cfg = cls(**values)
@@ -161,24 +161,13 @@ def dataset_split_option(f):
 def split_options(*, helps: dict[str, str] | None = None, stored: bool = False):
     """The split options: ``SplitConfig``'s fields but the seed (``--val-frac``, ``--test-frac``,
     ``--unseen-user-frac``, ``--fewshot-frac``, ``--split-by``), with this command's ``helps``. ``stored``:
-    the defaults are a trained head's (eval), so none is shown and an option not given is None."""
+    the defaults are a trained head's (eval; its ``helps`` say so), so none is shown and an option not given
+    is None."""
     from embedkit.data.splits import SplitConfig
 
     names = [f.name for f in dataclasses.fields(SplitConfig) if f.name != "seed"]
-    helps = dict(helps or {})
-    if stored:
-        helps = {
-            n: helps.get(n, _field(SplitConfig, n).metadata["help"])
-            + " Default: the head's own (fit-head's) "
-            "value; the seed is always the head's."
-            for n in names
-        }
     defaults = dict.fromkeys(names) if stored else None
     return config_options(SplitConfig, skip=("seed",), defaults=defaults, helps=helps)
-
-
-def _field(cls, name: str) -> dataclasses.Field:
-    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
 def field_options(**fields):

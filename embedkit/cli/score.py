@@ -6,7 +6,7 @@ import json
 
 import click
 
-from embedkit.cli.common import head_argument, json_option, read_users
+from embedkit.cli.common import head_argument, json_option
 from embedkit.cli.options import config_from, config_options, dataset_split_option
 from embedkit.score.run import ScoreConfig
 
@@ -37,12 +37,7 @@ def score_command(head_dir, as_json, **given):
     from embedkit.score.run import score_files
 
     run = config_from(ScoreConfig, given, error=click.UsageError)
-    result = score_files(
-        head_dir,
-        run,
-        attributes=read_users(run.attributes_file, run.users_id_field),
-        on_note=lambda line: click.echo(line, err=True),
-    )
+    result = score_files(head_dir, run, on_note=lambda line: click.echo(line, err=True))  # reads --users
     if as_json:
         click.echo(json.dumps(result, indent=1))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from embedkit.options import opt
+from embedkit.options import check_fields, opt
 
 
 @dataclass
@@ -64,6 +64,7 @@ class TrainConfig:
     device: str = opt("auto", "cpu, cuda, cuda:N, or auto.")
 
     def validate(self) -> None:
+        check_fields(self)  # the choices and ranges the fields declare
         if self.epoch_pairs < 0:
             raise ValueError(f"--epoch-pairs must be >= 0, got {self.epoch_pairs}")
         for name in ("hidden_dim", "batch_size"):
@@ -157,7 +158,9 @@ class PALAConfig(PALConfig):
 
 @dataclass
 class PALBConfig(PALConfig):
-    temperature: float = opt(0.1, "Initial temperature of the cosine reward (learnable).")
+    temperature: float = opt(
+        0.1, "Initial temperature of the cosine reward (learnable).", min=0, min_open=True
+    )
 
 
 @dataclass

@@ -9,6 +9,8 @@ group / filtered columns).
     from embedkit.heads import load_head
     from embedkit.heads.evaluate import evaluate_head
     metrics = evaluate_head(load_head("heads/pal-b"), ["pairs.jsonl"], "cache/", shots=[1, 5])
+
+or with the command's options as a config, ``evaluate_run("heads/pal-b", EvalConfig(pairs=..., cache_dir=...))``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from embedkit.data.users import UserAttributes
 from embedkit.errors import OptionError
 from embedkit.heads.base import RewardHead
+from embedkit.heads.run_config import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,30 @@ def evaluate_head(
 
         metrics["by"] = evaluate_by_tags(head, data, **kwargs)
     return metrics
+
+
+def evaluate_run(head: RewardHead | str | os.PathLike, run: EvalConfig, on_note=None) -> dict:
+    """What ``embedkit eval`` runs, from its options (:class:`EvalConfig`): :func:`evaluate_head` on
+    ``run.pairs`` with ``run.attributes_file`` read and the split overrides of ``run.split``. ``head``: a
+    head, or its folder / Hub id (loaded on ``run.device``)."""
+    if not isinstance(head, RewardHead):
+        from embedkit.heads.save_load import load_head
+
+        head = load_head(head, device=run.device)
+    attributes = None
+    if run.attributes_file:
+        if not head.uses_user_weights:  # before the users file is read
+            raise OptionError(f"--users applies to heads with per-user weights (PAL), not {head.name}")
+        from embedkit.data.users import read_user_attributes
+
+        attributes = read_user_attributes(run.attributes_file, run.users_id_field)
+    return evaluate_head(
+        head,
+        list(run.pairs),
+        run.cache_dir,
+        split_options=run.split,
+        responses=run.responses,
+        shots=list(run.shots) if run.shots else None,
+        user_attributes=attributes,
+        on_note=on_note,
+    )

@@ -61,12 +61,17 @@ def fit_head(
 
     ``options``: the head's hyper-parameters (its config's fields); ``{"K": "auto"}`` fits K = 1..
     ``run.k_max`` and keeps the smallest within noise of the best (``select_k``; the selection is saved
-    beside the head). ``user_attributes``: attributes of the users (``run.attributes_file`` read), for the
-    attribute prior of PAL heads. An existing non-empty ``out_dir`` is refused unless ``run.overwrite``.
+    beside the head). ``user_attributes``: attributes of the users for the attribute prior of PAL heads
+    (default: ``run.attributes_file`` read, if set). An existing non-empty ``out_dir`` is refused unless
+    ``run.overwrite``.
     """
     t_start = time.perf_counter()
     options = dict(options or {})
-    run.check(options)
+    run.check(options, attributes=user_attributes is not None)
+    if user_attributes is None and run.attributes_file:
+        from embedkit.data.users import read_user_attributes
+
+        user_attributes = read_user_attributes(run.attributes_file, run.users_id_field)
     k_auto = options.get("K") == "auto"
     if k_auto:
         options["K"] = None
@@ -88,10 +93,14 @@ def fit_head(
         from embedkit.heads.select_k import save_with_selection, select_k
 
         kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "K"}
+        t_select = time.perf_counter()
         head, sel = select_k(
             run.model, data, run.k_max, progress=run.progress, repeats=run.k_repeats, **kwargs
         )
+        timings["select_k"] = time.perf_counter() - t_select
+        t_save = time.perf_counter()
         save_with_selection(head, sel, out, overwrite=run.overwrite)
+        timings["save"] = time.perf_counter() - t_save
         return FitResult(head, sel, timings)
     from embedkit.heads.api import create_head
 

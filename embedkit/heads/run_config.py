@@ -22,7 +22,9 @@ from embedkit.options import (
     REQUIRED,
     RESPONSES,
     cache_field,
+    check_fields,
     device_field,
+    file_tuple,
     opt,
     pairs_field,
     responses_field,
@@ -73,23 +75,32 @@ class FitConfig:
     )
     responses: str = responses_field()
     split: SplitConfig = field(default_factory=SplitConfig)
-    """The split options (``SplitConfig``, generated beside these; its seed is replaced by the head's)."""
+    """The split options (``SplitConfig``, or a dict of its fields; its seed is replaced by the head's)."""
 
-    def check(self, head_options: dict) -> None:
+    def __post_init__(self):
+        self.pairs = file_tuple(self.pairs)
+        if isinstance(self.split, dict):
+            self.split = SplitConfig(**self.split)
+        check_fields(self)
+        self.split.validate()
+
+    def check(self, head_options: dict, attributes: bool = False) -> None:
         """Refuse combinations the head cannot do (``OptionError``): ``--K auto`` for a head without prototypes,
-        attributes for a head without per-user weights, attributes with ``--K auto``."""
+        attributes (``attributes_file``, or ``attributes`` given) for a head without per-user weights or
+        with ``--K auto``."""
         from embedkit.heads.api import head_class
 
         cls = head_class(self.model)
         k_auto = head_options.get("K") == "auto"
+        attributes = attributes or bool(self.attributes_file)
         if k_auto and not cls.supports_auto_k:
             able = " / ".join(n for n in sorted(HEADS) if head_class(n).supports_auto_k)
             raise OptionError(f"--K auto chooses the prototypes of {able} heads, not {self.model}")
-        if self.attributes_file and not cls.supports_user_attributes:
+        if attributes and not cls.supports_user_attributes:
             raise OptionError(
                 f"--users is a prior over per-user weights (pal-a, pal-b); {self.model} has none"
             )
-        if self.attributes_file and k_auto:
+        if attributes and k_auto:
             raise OptionError(
                 "--users takes a fixed --K (choose K with --K auto first, then refit with --users)"
             )
@@ -113,6 +124,7 @@ class EvalConfig:
         None,
         "PAL: comma-separated few-shot sizes for unseen users (e.g. 1,5,10).",
         parse=lambda t: shot_sizes(t),
+        metavar="N,N,...",
     )
     device: str | None = device_field()
     responses: str | None = opt(
@@ -124,6 +136,10 @@ class EvalConfig:
     split: dict = field(default_factory=dict)
     """Split options that override the head's (``val_frac``, ``test_frac``, ``unseen_user_frac``,
     ``fewshot_frac``, ``by``); absent or None ones are the head's."""
+
+    def __post_init__(self):
+        self.pairs = file_tuple(self.pairs)
+        check_fields(self)
 
 
 def shot_sizes(text: str) -> tuple[int, ...]:

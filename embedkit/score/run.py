@@ -18,8 +18,10 @@ from embedkit.errors import OptionError
 from embedkit.options import (
     REQUIRED,
     cache_field,
+    check_fields,
     device_field,
     extract_missing_field,
+    file_tuple,
     opt,
     pairs_field,
     users_field,
@@ -80,7 +82,12 @@ class ScoreConfig:
     overwrite: bool = opt(False, "Replace an existing --out (and its users file).")
     progress: bool = opt(True, "Show a progress bar.")
 
+    def __post_init__(self):
+        for name in ("pairs", "candidates", "fewshot"):
+            setattr(self, name, file_tuple(getattr(self, name)))
+
     def validate(self) -> None:
+        check_fields(self)
         if bool(self.pairs) == bool(self.candidates):
             raise OptionError("give exactly one of --pairs or --candidates")
 
@@ -94,7 +101,7 @@ def score_files(
 ) -> dict:
     """Score ``run.pairs`` (or ``run.candidates``) with ``head`` (a folder or Hub id) into ``run.out``, and
     the users' weights into ``OUT.users.jsonl``; both written atomically (an interrupted run leaves
-    nothing half written). ``attributes``: the users file's attributes (``run.attributes_file`` read).
+    nothing half written). ``attributes``: users' attributes (default: ``run.attributes_file`` read, if set).
     Returns the summary (rows, accuracy by shots, users by source, the files written)."""
     from embedkit.errors import MissingKeysError
     from embedkit.score.api import load_reward_model
@@ -110,10 +117,16 @@ def score_files(
             raise FileExistsError(f"{p} exists; pass --overwrite or choose another --out")
     model = load_reward_model(head, cache=run.cache_dir, device=run.device, allow_encode=False)
     head = model.head
-    if (run.fewshot or run.user_weights or run.attributes_file or attributes) and not head.uses_user_weights:
+    personal = run.fewshot or run.user_weights or run.fewshot_method or run.attributes_file or attributes
+    if personal and not head.uses_user_weights:
         raise OptionError(
-            f"--fewshot / --users / --user-weights apply to PAL heads; {head.name} is a population model"
+            f"--fewshot / --fewshot-method / --users / --user-weights apply to PAL heads; {head.name} is a "
+            "population model"
         )
+    if attributes is None and run.attributes_file:
+        from embedkit.data.users import read_user_attributes
+
+        attributes = read_user_attributes(run.attributes_file, run.users_id_field)
     inputs = list(run.pairs or run.candidates)
     kind = "pairs" if run.pairs else "candidates"
     fewshot = list(run.fewshot)

@@ -207,3 +207,47 @@ def test_build_persona_takes_named_personas(tmp_path):
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
     assert {r["persona"] for r in rows} == {"math", "art"}
+
+
+def test_python_configs_check_what_the_command_line_checks(tmp_path):
+    """Built in Python, the configs check the ranges and choices their options declare (the CLI's click
+    types do it there), take one path for a repeatable file option, and a dict for the split."""
+    run = FitConfig(model="bt", pairs="p.jsonl", cache_dir="c", out_dir="o", split={"val_frac": 0.3})
+    assert run.pairs == ("p.jsonl",) and run.split == SplitConfig(val_frac=0.3)
+    with pytest.raises(ValueError, match="--K-max must be >= 1"):
+        FitConfig(model="bt", pairs="p", cache_dir="c", out_dir="o", k_max=0)
+    with pytest.raises(ValueError, match="--model must be one of"):
+        FitConfig(model="nope", pairs="p", cache_dir="c", out_dir="o")
+    with pytest.raises(ValueError, match="--val-frac \\+ --test-frac must be < 1"):
+        FitConfig(
+            model="bt", pairs="p", cache_dir="c", out_dir="o", split={"val_frac": 0.6, "test_frac": 0.5}
+        )
+    with pytest.raises(ValueError, match="--chunk-size must be >= 1"):
+        ScoreConfig(cache_dir="c", pairs="p", out="o.jsonl", chunk_size=0).validate()
+    from embedkit.heads.config import PALBConfig
+
+    with pytest.raises(ValueError, match="--temperature must be > 0"):
+        PALBConfig(temperature=-1.0).validate()
+
+
+def test_bad_combinations_are_usage_errors(persona, tmp_path):
+    """Settings that do not go together exit 2 with one line, from the CLI's checks or the library's."""
+    pairs, cache = str(persona / "data/pairs.jsonl"), str(persona / "cache")
+    base = ["fit-head", "--model", "pal-b", "--pairs", pairs, "--cache", cache, "--encoder", "fake"]
+    r = CliRunner().invoke(
+        cli, [*base, "--out", str(tmp_path / "x"), "--val-frac", "0.6", "--test-frac", "0.5"]
+    )
+    assert r.exit_code == 2 and "--val-frac + --test-frac must be < 1" in r.output
+    r = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "x"), "--temperature", "-1"])
+    assert r.exit_code != 0 and "--temperature must be > 0" in r.output and "Traceback" not in r.output
+    fit_head(_run(persona, tmp_path / "bt", model="bt"), {"epochs": 1})
+    r = CliRunner().invoke(
+        cli, ["eval", str(tmp_path / "bt"), "--pairs", pairs, "--cache", cache, "--shots", "0"]
+    )
+    assert r.exit_code == 2 and "--shots: shots must be >= 1" in r.output
+    r = CliRunner().invoke(
+        cli,
+        ["score", str(tmp_path / "bt"), "--cache", cache, "--pairs", pairs, "--out", str(tmp_path / "s.jsonl"),
+         "--fewshot-method", "mle"],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "bt is a population model" in r.output

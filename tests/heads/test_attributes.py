@@ -241,3 +241,18 @@ def test_ridge_map_is_the_closed_form():
     np.testing.assert_allclose(
         ridge_map(X, T, 1e12), 0, atol=1e-9
     )  # infinite shrinkage: the population point
+
+
+def test_fit_head_from_python_reads_the_users_file(world, tmp_path):
+    """FitConfig(attributes_file=...) is read by fit_head, as --users is by fit-head: the same prior."""
+    from embedkit.heads.fit import fit_head
+    from embedkit.heads.run_config import FitConfig
+
+    run = FitConfig(
+        model="pal-a", pairs=world["pairs"], cache_dir=world["cache"], out_dir=str(tmp_path / "py"),
+        encoder="synthetic", attributes_file=str(world["tmp"] / "signal.jsonl"), progress=False,
+    )  # fmt: skip
+    head = fit_head(run, CONFIG).head
+    cli_prior = world["with_"].attribute_prior_
+    assert head.attribute_prior_ is not None and cli_prior is not None
+    assert head.attribute_prior_.to_dict() == cli_prior.to_dict()
