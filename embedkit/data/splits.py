@@ -242,9 +242,7 @@ def write_by_field(paths, field: str, out_dir, overwrite: bool = False) -> dict[
     names = {v: re.sub(r"[^A-Za-z0-9_.-]+", "_", v) + ".jsonl" for v in values}
     existing = [n for n in names.values() if (out / n).exists()]
     if existing and not overwrite:
-        raise InputError(
-            f"{out / existing[0]} exists; pass --overwrite or choose another --out", file=str(out)
-        )
+        raise FileExistsError(f"{out / existing[0]} exists; pass --overwrite or choose another --out")
     os.makedirs(out, exist_ok=True)
 
     def rows(value):

@@ -101,7 +101,10 @@ def test_split_by_column_writes_the_files_score_takes(run, tmp_path):
     assert r.exit_code == 0, r.output
     assert len((tmp_path / "out/fewshot.jsonl").read_text().splitlines()) == 4
     assert json.loads((tmp_path / "out/unseen_test.jsonl").read_text().splitlines()[0]) == rows[1]
-    assert run("split", src, "--by", "split", "--out", tmp_path / "out").exit_code == 1  # no overwrite
+    r = run("split", src, "--by", "split", "--out", tmp_path / "out")  # no overwrite: the file, named once
+    assert (
+        r.exit_code == 1 and f"Error: {tmp_path / 'out'}/" in r.output and r.output.count(str(tmp_path)) == 1
+    )
     r = run("split", src, "--by", "nosuch", "--out", tmp_path / "o2")
     assert r.exit_code == 1 and "no nosuch (fields present:" in r.output
 
