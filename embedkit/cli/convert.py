@@ -19,9 +19,8 @@ from embedkit.cli.datasets import (
     _pairs_out,
     _ratings_options,
     rating_split,
-    split_options_given,
 )
-from embedkit.cli.options import config_from, config_options
+from embedkit.cli.options import config_from, config_options, take_split_options
 from embedkit.data.ratings import PairingConfig
 from embedkit.datasets.lewidi import LeWiDiConfig
 
@@ -62,7 +61,7 @@ def lewidi_command(inputs, out, overwrite, skip_bad, **options):
     from embedkit.datasets.lewidi_annotators import find_annotator_meta, write_annotator_meta
 
     _check_out(out, overwrite)
-    split_given = split_options_given(options)
+    split_given = take_split_options(options)
     cfg = config_from(LeWiDiConfig, options)
     pairing = config_from(PairingConfig, options)
     split = rating_split(split_given, pairing, item_split=cfg.source_split)

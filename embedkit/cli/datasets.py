@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from embedkit.cli.options import config_from, config_options, field_options, split_options
+from embedkit.cli.options import config_from, config_options, field_options, split_options, take_split_options
 from embedkit.data.pairs import SPLITS
 from embedkit.datasets.registry import DatasetEntry, _resolve, datasets_of
 from embedkit.options import REQUIRED, cache_field, csv_tuple, opt
@@ -67,13 +67,6 @@ def _ratings_options(f, **defaults):
     )(f)
     f = split_options(helps=_SPLIT_HELP)(f)
     return config_options(PairingConfig, defaults=defaults)(f)
-
-
-def split_options_given(given: dict) -> dict:
-    """The split options taken out of a command's keyword arguments."""
-    from embedkit.data.splits import SplitConfig
-
-    return {f.name: given.pop(f.name) for f in dataclasses.fields(SplitConfig) if f.name in given}
 
 
 def rating_split(split_given: dict, pairing, item_split: bool = False):
@@ -291,7 +284,7 @@ def _run(entry: DatasetEntry, cfg_cls: type | None, given: dict) -> None:
     from embedkit.data.ratings import PairingConfig
 
     skip_bad = given.pop("skip_bad")
-    split_given = split_options_given(given)
+    split_given = take_split_options(given)
     cfg = config_from(cfg_cls, given)
     pairing = config_from(PairingConfig, given)
     split = rating_split(split_given, pairing)

@@ -14,7 +14,13 @@ import click
 from embedkit.cli.common import head_argument, json_option, progress_lines
 from embedkit.cli.head_options import FitHeadCommand
 from embedkit.cli.metrics_table import print_metrics
-from embedkit.cli.options import config_from, config_options, dataset_split_option, split_options
+from embedkit.cli.options import (
+    config_from,
+    config_options,
+    dataset_split_option,
+    split_options,
+    take_split_options,
+)
 from embedkit.data.splits import SplitConfig
 from embedkit.heads.run_config import EvalConfig, FitConfig
 
@@ -54,7 +60,7 @@ def fit_head_command(as_json, **given):
     from embedkit.heads.fit import fit_head
 
     imports = time.perf_counter() - t_start  # torch and the heads, on first use
-    split = config_from(SplitConfig, given, error=click.UsageError)
+    split = config_from(SplitConfig, take_split_options(given), error=click.UsageError)  # --seed: the head's
     run = config_from(FitConfig, given, error=click.UsageError, split=split)
     options = given  # what is left: the head's own options (None: not given)
     progress_lines(run.progress)
@@ -130,7 +136,7 @@ def eval_command(head_dir, as_json, **given):
     from embedkit.heads import load_head
     from embedkit.heads.evaluate import evaluate_run
 
-    split = {k: given.pop(k) for k in ("val_frac", "test_frac", "unseen_user_frac", "fewshot_frac", "by")}
+    split = take_split_options(given)
     run = config_from(EvalConfig, given, error=click.UsageError, split=split)
     head = load_head(head_dir, device=run.device)
     metrics = evaluate_run(head, run, on_note=lambda note: click.echo(f"note: {note}", err=True))

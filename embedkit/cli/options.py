@@ -158,6 +158,19 @@ def dataset_split_option(f):
     return run
 
 
+def split_option_names() -> tuple[str, ...]:
+    """The split options' fields: ``SplitConfig``'s but the seed (the head's or the pairing's own ``--seed``)."""
+    from embedkit.data.splits import SplitConfig
+
+    return tuple(f.name for f in dataclasses.fields(SplitConfig) if f.name != "seed")
+
+
+def take_split_options(given: dict) -> dict:
+    """The split options taken out of a command's keyword arguments (``--seed`` is left: it is the head's or
+    the pairing's option, not a split option)."""
+    return {name: given.pop(name) for name in split_option_names() if name in given}
+
+
 def split_options(*, helps: dict[str, str] | None = None, stored: bool = False):
     """The split options: ``SplitConfig``'s fields but the seed (``--val-frac``, ``--test-frac``,
     ``--unseen-user-frac``, ``--fewshot-frac``, ``--split-by``), with this command's ``helps``. ``stored``:
@@ -165,8 +178,7 @@ def split_options(*, helps: dict[str, str] | None = None, stored: bool = False):
     is None."""
     from embedkit.data.splits import SplitConfig
 
-    names = [f.name for f in dataclasses.fields(SplitConfig) if f.name != "seed"]
-    defaults = dict.fromkeys(names) if stored else None
+    defaults = dict.fromkeys(split_option_names()) if stored else None
     return config_options(SplitConfig, skip=("seed",), defaults=defaults, helps=helps)
 
 

@@ -251,3 +251,36 @@ def test_bad_combinations_are_usage_errors(persona, tmp_path):
          "--fewshot-method", "mle"],
     )  # fmt: skip
     assert r.exit_code == 2 and "bt is a population model" in r.output
+
+
+def test_seed_is_the_head_s_and_the_pairing_s_not_a_split_option(persona, tmp_path):
+    """--seed is an option of the head (fit-head) and of the pairing (convert ratings), not of the split
+    options generated from SplitConfig (whose seed field is skipped): it must reach them."""
+    pairs, cache = str(persona / "data/pairs.jsonl"), str(persona / "cache")
+    for seed in (0, 1):
+        r = CliRunner().invoke(
+            cli,
+            ["fit-head", "--model", "pal-b", "--K", "2", "--pairs", pairs, "--cache", cache, "--encoder", "fake",
+             "--out", str(tmp_path / f"s{seed}"), "--epochs", "1", "--no-progress", "--seed", str(seed)],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert load_head(tmp_path / f"s{seed}").config.seed == seed
+    src = tmp_path / "r.jsonl"
+    src.write_text(
+        "".join(
+            json.dumps({"a": f"a{a}", "i": f"c{i}", "t": f"text {i}", "s": (i * a) % 5}) + "\n"
+            for a in range(8)
+            for i in range(6)
+        )
+    )
+    splits = []
+    for seed in (0, 7):
+        out = tmp_path / f"p{seed}.jsonl"
+        r = CliRunner().invoke(
+            cli,
+            ["convert", "ratings", str(src), "--out", str(out), "--user", "a", "--item", "i", "--text", "t",
+             "--score", "s", "--seed", str(seed)],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+        splits.append([json.loads(line)["split"] for line in out.read_text().splitlines()])
+    assert splits[0] != splits[1]  # another seed, another draw of new annotators
