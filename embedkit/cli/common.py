@@ -58,6 +58,17 @@ class EmbedkitGroup(click.Group):
             args = hoist_global_flags(list(args))
         return super().parse_args(ctx, args)
 
+    def _usage_context(self, ctx):
+        """The context of the subcommand that ran, for its Usage line (the group's when it cannot be made)."""
+        name = ctx.invoked_subcommand
+        cmd = self.get_command(ctx, name) if name else None
+        if cmd is None:
+            return ctx
+        try:
+            return cmd.make_context(name, [], parent=ctx, resilient_parsing=True)
+        except click.ClickException:
+            return ctx
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -66,7 +77,7 @@ class EmbedkitGroup(click.Group):
         except OptionError as e:  # options that do not go together, found by the library
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.UsageError(str(e)) from None
+            raise click.UsageError(str(e), ctx=self._usage_context(ctx)) from None
         except (
             EmbedkitError,
             ArithmeticError,

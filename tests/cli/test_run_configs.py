@@ -86,6 +86,9 @@ def test_fit_head_k_auto_and_refusals(persona, tmp_path):
          str(persona / "cache"), "--out", str(tmp_path / "x")],
     )  # fmt: skip
     assert r.exit_code == 2 and "--K auto chooses the prototypes" in r.output
+    assert (
+        "Usage: cli fit-head" in r.output
+    )  # (CliRunner names the program cli) the library's OptionError, shown as click's usage errors are
 
 
 def test_score_files_from_python_is_the_command(persona, tmp_path):
