@@ -8,6 +8,7 @@ Torch-free and dependency-free: every layer's configs use it.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from collections.abc import Callable
 from typing import Any
@@ -93,7 +94,10 @@ def check_fields(config) -> None:
         name = cli_name(f)
         if meta.get("choices") and not meta.get("parse") and value not in meta["choices"]:
             raise ValueError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        number = isinstance(f.default, int | float) and not isinstance(f.default, bool)
+        if number and (not isinstance(value, numbers.Real) or isinstance(value, bool)):  # numpy's too
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
             continue
         lo, hi = meta.get("min"), meta.get("max")
         if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):

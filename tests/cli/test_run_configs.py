@@ -231,6 +231,8 @@ def test_python_configs_check_what_the_command_line_checks(tmp_path):
 
     with pytest.raises(ValueError, match="--temperature must be > 0"):
         PALBConfig(temperature=-1.0).validate()
+    with pytest.raises(ValueError, match="--K must be a number, got '2'"):
+        PALBConfig(K="2").validate()
 
 
 def test_bad_combinations_are_usage_errors(persona, tmp_path):
