@@ -51,7 +51,6 @@ Writes benchmarks/results/real_annotators[-quick].{json,md,png}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -61,7 +60,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.baselines.lore import LoRe  # noqa: E402
-from benchmarks.common import REPO, machine, publish, pyplot  # noqa: E402
+from benchmarks.common import REPO, publish, pyplot, result_name, result_record  # noqa: E402
 from embedkit.data.convert import write_pairs  # noqa: E402
 from embedkit.data.ratings import PairingConfig  # noqa: E402
 from embedkit.data.splits import SplitConfig, rank_within_group  # noqa: E402
@@ -531,15 +530,8 @@ def main():
         notes.append(
             "QUICK run: fewer pairs per annotator (MD-Agreement), K up to 3, no seed refits; not the benchmark's numbers."
         )
-    out = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "quick": q,
-        "seconds": round(time.perf_counter() - t_all, 1),
-        "checks": checks,
-        "results": results,
-    }
-    name = "real_annotators" + ("-quick" if q else "")
+    out = result_record(q, seconds=round(time.perf_counter() - t_all, 1), checks=checks, results=results)
+    name = result_name("real_annotators", quick=q)
     publish(name, out, rows, header, notes, lambda path: plot(results, path))
     if not all(c["pass"] for c in checks):
         print("some checks FAIL (see above)")
@@ -624,15 +616,8 @@ def attributes_main(data_dir: Path, work: Path, cache: Path, quick: bool, ks=ATT
     )
     if quick:
         notes.append("QUICK run: not the benchmark's numbers.")
-    out = {
-        "run_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "quick": quick,
-        "seconds": round(time.perf_counter() - t_all, 1),
-        "checks": checks,
-        "results": results,
-    }
-    publish("real_annotators-attributes" + ("-quick" if quick else ""), out, rows, header, notes)
+    out = result_record(quick, seconds=round(time.perf_counter() - t_all, 1), checks=checks, results=results)
+    publish(result_name("real_annotators-attributes", quick=quick), out, rows, header, notes)
 
 
 if __name__ == "__main__":
