@@ -126,9 +126,9 @@ def pairs_option(help: str):  # noqa: A002 - mirrors click's name
     return field_options(pairs=pairs_field(help))
 
 
-def cache_option(help: str | None = None):  # noqa: A002
-    """--cache DIR (required): the embedding cache (``help``: what this command does with it)."""
-    return field_options(cache_dir=cache_field(help) if help else cache_field())
+def cache_option():
+    """--cache DIR (required): the embedding cache."""
+    return field_options(cache_dir=cache_field())
 
 
 def head_device_option():
